@@ -1,0 +1,21 @@
+// The whole library: #include <onenip/onenip.hpp>.
+//
+// Layers, each using only those below it:
+//   tensor, random -> autograd -> ops -> gradcheck, optim
+#pragma once
+
+#include "tensor.hpp"
+#include "random.hpp"
+#include "autograd.hpp"
+#include "core/parallel.hpp"
+#include "ops/views.hpp"
+#include "ops/creation.hpp"
+#include "ops/elementwise.hpp"
+#include "ops/activations.hpp"
+#include "ops/reduce.hpp"
+#include "ops/matmul.hpp"
+#include "ops/join.hpp"
+#include "print.hpp"
+#include "gradcheck.hpp"
+#include "optim/sgd.hpp"
+#include "optim/adamw.hpp"

@@ -1,0 +1,121 @@
+// Tensor core: creation, metadata, views sharing storage, contiguity, random numbers, errors.
+#include <sstream>
+
+#include "helpers.hpp"
+
+using namespace onenip;
+using testing::check_values;
+
+TEST_CASE("creation: zeros, ones, full, arange, linspace, from data") {
+  check_values(zeros<float>({2, 3}), {0, 0, 0, 0, 0, 0});
+  check_values(ones<double>({2}), {1, 1});
+  check_values(full<float>({3}, 2.5f), {2.5, 2.5, 2.5});
+  check_values(arange<double>(0, 5), {0, 1, 2, 3, 4});
+  check_values(arange<double>(1, 2, 0.25), {1, 1.25, 1.5, 1.75});
+  check_values(linspace<double>(0, 1, 5), {0, 0.25, 0.5, 0.75, 1});
+  auto t = tensor<float>({1, 2, 3, 4, 5, 6}, {2, 3});
+  CHECK(t.shape() == Shape{2, 3});
+  CHECK(t.strides() == Shape{3, 1});
+  CHECK(t.at({1, 2}) == 6);
+  CHECK(scalar_tensor<double>(3).dim() == 0);
+  CHECK(scalar_tensor<double>(3).item() == 3);
+  CHECK_THROWS_WITH_AS(tensor<float>({1, 2, 3}, {2, 2}), doctest::Contains("[2, 2]"), Error);
+}
+
+TEST_CASE("views share storage and see each other's writes") {
+  auto t = arange<float>(0, 24).reshape({2, 3, 4});
+  auto v = t.view({6, 4});
+  auto p = t.permute({2, 0, 1});
+  auto s = t.narrow(2, 1, 2);
+  auto e = tensor<float>({1, 2, 3}, {3, 1}).expand({3, 4});
+  CHECK(v.same_storage(t));
+  CHECK(p.same_storage(t));
+  CHECK(s.same_storage(t));
+  CHECK(p.shape() == Shape{4, 2, 3});
+  CHECK(p.strides() == Shape{1, 12, 4});
+  CHECK(!p.is_contiguous());
+  CHECK(s.shape() == Shape{2, 3, 2});
+  CHECK(s.at({1, 2, 1}) == 22);
+  CHECK(e.strides() == Shape{1, 0});
+  CHECK(e.at({2, 3}) == 3);
+  // a write through one view is seen through the others
+  NoGradGuard ng;
+  t.at_ref({1, 2, 2}) = 100;
+  CHECK(v.at({5, 2}) == 100);
+  CHECK(p.at({2, 1, 2}) == 100);
+  CHECK(s.at({1, 2, 1}) == 100);
+}
+
+TEST_CASE("transpose, slice with step, select, squeeze, unsqueeze, flatten") {
+  auto t = arange<double>(0, 12).reshape({3, 4});
+  check_values(t.transpose(0, 1), {0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11});
+  check_values(t.slice(1, 0, 4, 2), {0, 2, 4, 6, 8, 10});
+  check_values(t.slice(0, -2, 3), {4, 5, 6, 7, 8, 9, 10, 11});
+  check_values(t.select(1, -1), {3, 7, 11});
+  CHECK(t.unsqueeze(0).shape() == Shape{1, 3, 4});
+  CHECK(t.unsqueeze(-1).shape() == Shape{3, 4, 1});
+  CHECK(t.unsqueeze(1).squeeze(1).shape() == Shape{3, 4});
+  CHECK(t.squeeze(0).shape() == Shape{3, 4});  // size 3: unchanged
+  CHECK(arange<double>(0, 24).reshape({2, 3, 4}).flatten(1).shape() == Shape{2, 12});
+  CHECK(t.reshape({-1}).shape() == Shape{12});
+}
+
+TEST_CASE("contiguous copies only when needed; reshape of a non-contiguous view copies") {
+  auto t = arange<float>(0, 6).reshape({2, 3});
+  CHECK(t.contiguous().same_storage(t));
+  auto tt = t.transpose(0, 1);
+  auto c = tt.contiguous();
+  CHECK(!c.same_storage(t));
+  CHECK(c.is_contiguous());
+  check_values(c, {0, 3, 1, 4, 2, 5});
+  check_values(tt.reshape({6}), {0, 3, 1, 4, 2, 5});
+  CHECK_THROWS_WITH_AS(tt.view({6}), doctest::Contains("non-contiguous"), Error);
+}
+
+TEST_CASE("shape errors name both shapes") {
+  auto a = zeros<float>({2, 3}), b = zeros<float>({4, 3});
+  CHECK_THROWS_WITH_AS(a + b, doctest::Contains("[2, 3] and [4, 3]"), Error);
+  CHECK_THROWS_WITH_AS(matmul(a, b), doctest::Contains("[2, 3] and [4, 3]"), Error);
+  CHECK_THROWS_WITH_AS(a.view({4, 2}), doctest::Contains("[4, 2]"), Error);
+  CHECK_THROWS_WITH_AS(a.permute({0, 0}), doctest::Contains("repeated"), Error);
+  CHECK_THROWS_WITH_AS(a.size(2), doctest::Contains("out of range"), Error);
+  CHECK_THROWS_WITH_AS(Tensor<float>().shape(), doctest::Contains("undefined"), Error);
+}
+
+TEST_CASE("random: seeded, counter-based, independent of thread count") {
+  Generator g1(42), g2(42);
+  auto a = randn<double>({1000}, 0.0, 1.0, g1);
+  int saved = num_threads();
+  set_num_threads(1);
+  auto b = randn<double>({1000}, 0.0, 1.0, g2);
+  set_num_threads(saved);
+  testing::check_close(a, b, 0, 0);
+  // moments of a large sample
+  Generator g(7);
+  auto n = randn<double>({200000}, 0.0, 1.0, g);
+  CHECK(std::abs(mean(n).item()) < 0.01);
+  CHECK(std::abs(mean(square(n)).item() - 1.0) < 0.02);
+  auto u = rand<double>({200000}, 2.0, 4.0, g);
+  CHECK(std::abs(mean(u).item() - 3.0) < 0.01);
+  CHECK(min(u).item() >= 2.0);
+  CHECK(max(u).item() < 4.0);
+  // the state is (seed, offset): restoring it repeats the stream
+  Generator h(9);
+  rand<float>({10}, 0.f, 1.f, h);
+  uint64_t off = h.offset();
+  auto x = rand<float>({5}, 0.f, 1.f, h);
+  h.set_state(9, off);
+  testing::check_close(x, rand<float>({5}, 0.f, 1.f, h), 0, 0);
+  // different seeds differ
+  CHECK(Generator(1).block(0) != Generator(2).block(0));
+}
+
+TEST_CASE("printing shows shape, dtype and values") {
+  std::ostringstream os;
+  os << tensor<float>({1, 2, 3, 4}, {2, 2});
+  CHECK(os.str().find("Tensor[2, 2] float32") != std::string::npos);
+  CHECK(os.str().find("4") != std::string::npos);
+  std::ostringstream big;
+  big << arange<double>(0, 100);
+  CHECK(big.str().find("...") != std::string::npos);
+}
