@@ -1,7 +1,7 @@
 // The whole library: #include <onenip/onenip.hpp>.
 //
 // Layers, each using only those below it:
-//   tensor, random -> autograd -> ops -> gradcheck, optim
+//   tensor, random -> autograd -> ops -> gradcheck, optim, io
 #pragma once
 
 #include "tensor.hpp"
@@ -19,3 +19,4 @@
 #include "gradcheck.hpp"
 #include "optim/sgd.hpp"
 #include "optim/adamw.hpp"
+#include "io/safetensors.hpp"
