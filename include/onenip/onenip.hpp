@@ -19,4 +19,6 @@
 #include "gradcheck.hpp"
 #include "optim/sgd.hpp"
 #include "optim/adamw.hpp"
+#include "optim/schedule.hpp"
+#include "optim/clip.hpp"
 #include "io/safetensors.hpp"
