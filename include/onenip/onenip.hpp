@@ -25,3 +25,4 @@
 #include "nn/module.hpp"
 #include "nn/serialize.hpp"
 #include "nn/losses.hpp"
+#include "io/checkpoint.hpp"
