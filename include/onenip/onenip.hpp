@@ -1,7 +1,7 @@
 // The whole library: #include <onenip/onenip.hpp>.
 //
 // Layers, each using only those below it:
-//   tensor, random -> autograd -> ops -> gradcheck, optim, io
+//   tensor, random -> autograd -> ops -> gradcheck, optim, io, nn
 #pragma once
 
 #include "tensor.hpp"
@@ -19,4 +19,10 @@
 #include "gradcheck.hpp"
 #include "optim/sgd.hpp"
 #include "optim/adamw.hpp"
+#include "optim/schedule.hpp"
+#include "optim/clip.hpp"
 #include "io/safetensors.hpp"
+#include "nn/module.hpp"
+#include "nn/serialize.hpp"
+#include "nn/losses.hpp"
+#include "io/checkpoint.hpp"
