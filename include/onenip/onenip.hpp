@@ -15,6 +15,7 @@
 #include "ops/reduce.hpp"
 #include "ops/matmul.hpp"
 #include "ops/join.hpp"
+#include "ops/conv.hpp"
 #include "print.hpp"
 #include "gradcheck.hpp"
 #include "optim/sgd.hpp"
