@@ -16,6 +16,8 @@
 #include "ops/matmul.hpp"
 #include "ops/join.hpp"
 #include "ops/conv.hpp"
+#include "ops/pool.hpp"
+#include "ops/resize.hpp"
 #include "print.hpp"
 #include "gradcheck.hpp"
 #include "optim/sgd.hpp"
