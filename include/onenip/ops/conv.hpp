@@ -150,6 +150,7 @@ Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
 // undefined -> [N, Cout, Hout, Wout] with Hout = (H-1)*stride - 2*padding + dilation*(kh-1) +
 // output_padding + 1. It is the input gradient of conv2d(y [N, Cout, Hout, Wout], weight), which
 // maps back to x's shape; the weight layouts coincide ([O = Cin, C/groups = Cout/groups, kh, kw]).
+// Non-contiguous inputs are copied to contiguous buffers first, as in conv2d.
 template <typename T>
 Tensor<T> conv_transpose2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias,
                            const ConvTranspose2dOptions& opt = {}) {

@@ -223,7 +223,10 @@ void conv_grad_weight_gemm(const ConvGeom& g, const T* x, const T* gout, T* gw) 
   const int64_t wsize = g.O * K;
   const auto ranges = g.col_ranges();
   std::fill(gw, gw + wsize, T(0));
+  // Several chunks: each sums into its own buffer, merged in chunk order afterwards so the result
+  // does not depend on which thread finishes first.
   std::mutex merge;
+  std::vector<std::pair<int64_t, Tensor<T>>> parts;
   conv_schedule(g.N * nb, [&](int64_t i0, int64_t i1) {
     const bool alone = i0 == 0 && i1 == g.N * nb;  // the only chunk: accumulate in place
     Tensor<T> buf = Tensor<T>::empty({g.pointwise() ? 0 : K * rows * g.Wo});
@@ -240,9 +243,14 @@ void conv_grad_weight_gemm(const ConvGeom& g, const T* x, const T* gout, T* gw) 
     }
     if (!alone) {
       std::lock_guard<std::mutex> lock(merge);
-      for (int64_t i = 0; i < wsize; ++i) gw[i] += acc[i];
+      parts.emplace_back(i0, part);
     }
   });
+  std::sort(parts.begin(), parts.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [i0, part] : parts) {
+    const T* p = part.data();
+    for (int64_t i = 0; i < wsize; ++i) gw[i] += p[i];
+  }
 }
 
 // out[c] = sum over n and the P pixels of g[n, c, :] (the bias gradient). g is [N, C, P].
