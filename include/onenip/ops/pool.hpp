@@ -54,24 +54,25 @@ std::shared_ptr<const AxisMap<T>> avg_pool_axis(int64_t in, int64_t k, int64_t s
   return m;
 }
 
-// Max over each window of output row oh of one plane: values into m, flat input index into arg.
-template <typename T>
+// Max over each window of output row oh of one plane into m; with WithArg, the flat input index
+// of each maximum into arg (the forward skips it, so its loop is a plain vectorised max).
+template <bool WithArg, typename T>
 void max_pool_row(const ConvGeom& g, const std::vector<ColRange>& ranges, const T* xp, int64_t oh, T* m, int64_t* arg) {
   std::fill(m, m + g.Wo, -std::numeric_limits<T>::infinity());
-  std::fill(arg, arg + g.Wo, int64_t(0));
+  if constexpr (WithArg) std::fill(arg, arg + g.Wo, int64_t(0));
   for_each_tap(g, ranges, oh, [&](int64_t, int64_t, int64_t ih, ColRange r, auto step) {
     const T* xr = xp + ih * g.W;
     for (int64_t ow = r.lo; ow < r.hi; ++ow) {
       const T v = xr[ow * step + r.off];
       const bool take = v > m[ow] || v != v;
       m[ow] = take ? v : m[ow];
-      arg[ow] = take ? ih * g.W + ow * step + r.off : arg[ow];
+      if constexpr (WithArg) arg[ow] = take ? ih * g.W + ow * step + r.off : arg[ow];
     }
   });
 }
 
 // Run f(plane, out_row, m, arg) for every plane and output row, planes in parallel.
-template <typename T, typename F>
+template <bool WithArg, typename T, typename F>
 void max_pool_planes(const ConvGeom& g, const T* x, F&& f) {
   const auto ranges = g.col_ranges();
   parallel_for(g.N * g.C, depthwise_grain(g), [&](int64_t p0, int64_t p1) {
@@ -79,7 +80,7 @@ void max_pool_planes(const ConvGeom& g, const T* x, F&& f) {
     std::vector<int64_t> arg(size_t(g.Wo));
     for (int64_t p = p0; p < p1; ++p)
       for (int64_t oh = 0; oh < g.Ho; ++oh) {
-        max_pool_row(g, ranges, x + p * g.H * g.W, oh, m.data(), arg.data());
+        max_pool_row<WithArg>(g, ranges, x + p * g.H * g.W, oh, m.data(), arg.data());
         f(p, oh, m.data(), arg.data());
       }
   });
@@ -107,7 +108,7 @@ Tensor<T> max_pool2d(const Tensor<T>& x, std::array<int64_t, 2> kernel, std::arr
   Tensor<T> xc = x.detach().contiguous();  // the row loops index NCHW directly
   Tensor<T> out = Tensor<T>::empty({g.N, g.C, g.Ho, g.Wo});
   T* op = out.data();
-  detail::max_pool_planes(g, xc.data(), [&](int64_t p, int64_t oh, const T* m, const int64_t*) {
+  detail::max_pool_planes<false>(g, xc.data(), [&](int64_t p, int64_t oh, const T* m, const int64_t*) {
     std::copy(m, m + g.Wo, op + (p * g.Ho + oh) * g.Wo);
   });
   if (!any_requires_grad<T>({&x})) return out;
@@ -117,7 +118,7 @@ Tensor<T> max_pool2d(const Tensor<T>& x, std::array<int64_t, 2> kernel, std::arr
     Tensor<T> gx = zeros<T>({g.N, g.C, g.H, g.W});
     const T* gp = go.data();
     T* gxp = gx.data();
-    detail::max_pool_planes(g, sx.get().data(), [&](int64_t p, int64_t oh, const T*, const int64_t* arg) {
+    detail::max_pool_planes<true>(g, sx.get().data(), [&](int64_t p, int64_t oh, const T*, const int64_t* arg) {
       const T* gr = gp + (p * g.Ho + oh) * g.Wo;
       T* xp = gxp + p * g.H * g.W;
       for (int64_t ow = 0; ow < g.Wo; ++ow) xp[arg[ow]] += gr[ow];
