@@ -11,6 +11,7 @@
 
 #include "../autograd.hpp"
 #include "conv_depthwise.hpp"
+#include "views.hpp"
 
 namespace onenip {
 

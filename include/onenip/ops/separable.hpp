@@ -10,6 +10,7 @@
 
 #include "../autograd.hpp"
 #include "../core/parallel.hpp"
+#include "views.hpp"
 
 namespace onenip {
 
