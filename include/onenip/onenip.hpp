@@ -1,7 +1,7 @@
 // The whole library: #include <onenip/onenip.hpp>.
 //
 // Layers, each using only those below it:
-//   tensor, random -> autograd -> ops -> gradcheck, optim, io
+//   tensor, random -> autograd -> ops -> gradcheck, optim, io -> data
 #pragma once
 
 #include "tensor.hpp"
@@ -20,3 +20,4 @@
 #include "optim/sgd.hpp"
 #include "optim/adamw.hpp"
 #include "io/safetensors.hpp"
+#include "io/image.hpp"
