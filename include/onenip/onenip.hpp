@@ -21,3 +21,4 @@
 #include "optim/adamw.hpp"
 #include "io/safetensors.hpp"
 #include "io/image.hpp"
+#include "data/transforms.hpp"
