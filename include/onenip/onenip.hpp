@@ -22,3 +22,4 @@
 #include "io/safetensors.hpp"
 #include "io/image.hpp"
 #include "data/transforms.hpp"
+#include "data/colormap.hpp"
