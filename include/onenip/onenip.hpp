@@ -23,3 +23,4 @@
 #include "io/image.hpp"
 #include "data/transforms.hpp"
 #include "data/colormap.hpp"
+#include "data/dataset.hpp"
