@@ -1,7 +1,7 @@
 // The whole library: #include <onenip/onenip.hpp>.
 //
 // Layers, each using only those below it:
-//   tensor, random -> autograd -> ops -> gradcheck, optim, io
+//   tensor, random -> autograd -> ops -> gradcheck, optim, io -> data
 #pragma once
 
 #include "tensor.hpp"
@@ -28,3 +28,7 @@
 #include "optim/sgd.hpp"
 #include "optim/adamw.hpp"
 #include "io/safetensors.hpp"
+#include "io/image.hpp"
+#include "data/transforms.hpp"
+#include "data/colormap.hpp"
+#include "data/dataset.hpp"
