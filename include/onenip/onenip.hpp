@@ -1,7 +1,7 @@
 // The whole library: #include <onenip/onenip.hpp>.
 //
 // Layers, each using only those below it:
-//   tensor, random -> autograd -> ops -> gradcheck, optim, io, nn
+//   tensor, random -> autograd -> ops -> gradcheck, optim, io, nn -> models -> data, eval -> pipeline
 #pragma once
 
 #include "tensor.hpp"
@@ -15,6 +15,14 @@
 #include "ops/reduce.hpp"
 #include "ops/matmul.hpp"
 #include "ops/join.hpp"
+#include "ops/conv.hpp"
+#include "ops/pool.hpp"
+#include "ops/resize.hpp"
+#include "ops/softmax.hpp"
+#include "ops/linear.hpp"
+#include "ops/norm.hpp"
+#include "ops/dropout.hpp"
+#include "ops/attention.hpp"
 #include "print.hpp"
 #include "gradcheck.hpp"
 #include "optim/sgd.hpp"
@@ -26,3 +34,7 @@
 #include "nn/serialize.hpp"
 #include "nn/losses.hpp"
 #include "io/checkpoint.hpp"
+#include "io/image.hpp"
+#include "data/transforms.hpp"
+#include "data/colormap.hpp"
+#include "data/dataset.hpp"

@@ -1,0 +1,154 @@
+// 8-bit images in memory and on disk: PNG, JPEG and BMP in; PNG and JPEG out (stb_image).
+//
+// Image is H x W x C, interleaved, row-major: pixels[(y * width + x) * channels + c], C = 1 (grey)
+// or 3 (RGB). load_image converts to the channel count asked for; writers go through a temporary
+// file renamed into place, so a crash never leaves a half-written image.
+#pragma once
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "detail/stb.hpp"
+
+namespace onenip::io {
+
+struct Image {
+  int width = 0, height = 0, channels = 0;
+  std::vector<uint8_t> pixels;  // [H, W, C] interleaved
+
+  Image() = default;
+  Image(int w, int h, int c, uint8_t fill = 0) : width(w), height(h), channels(c) {
+    ONENIP_CHECK(w >= 0 && h >= 0 && (c == 1 || c == 3), "Image: bad size ", w, " x ", h, " x ", c,
+                 " (width and height >= 0, channels 1 or 3)");
+    pixels.assign(size_t(w) * size_t(h) * size_t(c), fill);
+  }
+  bool empty() const { return pixels.empty(); }
+  uint8_t& at(int y, int x, int c = 0) { return pixels[(size_t(y) * width + x) * channels + c]; }
+  uint8_t at(int y, int x, int c = 0) const { return pixels[(size_t(y) * width + x) * channels + c]; }
+};
+
+// ITU-R BT.601 luma, rounded: Y = (299 R + 587 G + 114 B) / 1000 (what PIL's convert("L") and
+// OpenCV's grey conversion compute, up to their fixed-point rounding).
+inline uint8_t luma601(uint8_t r, uint8_t g, uint8_t b) {
+  return uint8_t((299u * r + 587u * g + 114u * b + 500u) / 1000u);
+}
+
+// The image with `channels` channels: grey -> RGB replicates, RGB -> grey takes the luma.
+inline Image convert_channels(const Image& im, int channels) {
+  ONENIP_CHECK(channels == 1 || channels == 3, "convert_channels: channels must be 1 or 3, got ", channels);
+  if (im.channels == channels) return im;
+  Image out(im.width, im.height, channels);
+  size_t n = size_t(im.width) * im.height;
+  const uint8_t* s = im.pixels.data();
+  uint8_t* d = out.pixels.data();
+  if (channels == 3)
+    for (size_t i = 0; i < n; ++i) d[3 * i] = d[3 * i + 1] = d[3 * i + 2] = s[i];
+  else
+    for (size_t i = 0; i < n; ++i) d[i] = luma601(s[3 * i], s[3 * i + 1], s[3 * i + 2]);
+  return out;
+}
+
+}  // namespace onenip::io
+
+// Helpers live in onenip::detail: a nested io::detail would hide onenip::detail::fail from io code.
+namespace onenip::detail {
+
+inline std::vector<uint8_t> read_file_bytes(const std::string& path, const char* who) {
+  std::error_code ec;
+  ONENIP_CHECK(!std::filesystem::is_directory(path, ec), who, ": '", path, "' is a directory, not an image file");
+  std::ifstream f(path, std::ios::binary);
+  ONENIP_CHECK(f.good(), who, ": cannot open '", path, "': ", std::strerror(errno));
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  ONENIP_CHECK(!f.bad(), who, ": error reading '", path, "'");
+  return bytes;
+}
+
+// Write `bytes` to `path` through `path.tmp` + rename.
+inline void write_file_atomically(const std::string& path, const std::vector<uint8_t>& bytes, const char* who) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    ONENIP_CHECK(f.good(), who, ": cannot write '", tmp, "': ", std::strerror(errno));
+    f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+    f.flush();
+    ONENIP_CHECK(f.good(), who, ": write to '", tmp, "' failed (disk full?)");
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) std::filesystem::remove(tmp);
+  ONENIP_CHECK(!ec, who, ": cannot rename '", tmp, "' to '", path, "': ", ec.message());
+}
+
+inline void append_bytes(void* context, void* data, int size) {
+  auto* v = static_cast<std::vector<uint8_t>*>(context);
+  auto* p = static_cast<const uint8_t*>(data);
+  v->insert(v->end(), p, p + size);
+}
+
+inline void check_writable(const io::Image& im, const std::string& path, const char* who) {
+  ONENIP_CHECK(im.width > 0 && im.height > 0, who, " '", path, "': image is empty (", im.width, " x ", im.height, ")");
+  ONENIP_CHECK(im.channels == 1 || im.channels == 3, who, " '", path, "': channels must be 1 or 3, got ", im.channels);
+  ONENIP_CHECK(im.pixels.size() == size_t(im.width) * im.height * im.channels, who, " '", path, "': ", im.pixels.size(),
+               " pixel bytes do not match ", im.width, " x ", im.height, " x ", im.channels);
+}
+
+}  // namespace onenip::detail
+
+namespace onenip::io {
+
+// Decode a PNG, JPEG or BMP file. channels: 3 = RGB, 1 = grey, 0 = as stored (grey or RGB; an
+// alpha channel is dropped). Errors name the file and say why (missing, not an image, corrupt).
+inline Image load_image(const std::string& path, int channels = 3) {
+  ONENIP_CHECK(channels == 0 || channels == 1 || channels == 3, "load_image '", path,
+               "': channels must be 0 (as stored), 1 or 3, got ", channels);
+  std::vector<uint8_t> bytes = detail::read_file_bytes(path, "load_image");
+  ONENIP_CHECK(!bytes.empty(), "load_image '", path, "': the file is empty");
+  ONENIP_CHECK(bytes.size() <= size_t(INT32_MAX), "load_image '", path, "': file too large");
+  int w = 0, h = 0, stored = 0;
+  int len = int(bytes.size());
+  if (!stbi_info_from_memory(bytes.data(), len, &w, &h, &stored))
+    onenip::detail::fail("load_image '", path, "': not a PNG, JPEG or BMP image (stb_image: ", stbi_failure_reason(),
+                         ")");
+  int want = channels ? channels : (stored >= 3 ? 3 : 1);
+  // Decode to the stored colour layout (without alpha) and convert ourselves, so the grey
+  // conversion is the rounded BT.601 luma rather than stb's truncated one.
+  int decode = stored >= 3 ? 3 : 1;
+  uint8_t* data = stbi_load_from_memory(bytes.data(), len, &w, &h, &stored, decode);
+  if (!data)
+    onenip::detail::fail("load_image '", path, "': cannot decode (stb_image: ", stbi_failure_reason(),
+                         "); the file is truncated or corrupt");
+  Image im;
+  im.width = w, im.height = h, im.channels = decode;
+  im.pixels.assign(data, data + size_t(w) * h * decode);
+  stbi_image_free(data);
+  return convert_channels(im, want);
+}
+
+// Write an 8-bit PNG (grey or RGB).
+inline void save_png(const std::string& path, const Image& im) {
+  detail::check_writable(im, path, "save_png");
+  std::vector<uint8_t> bytes;
+  int ok = stbi_write_png_to_func(detail::append_bytes, &bytes, im.width, im.height, im.channels, im.pixels.data(),
+                                  im.width * im.channels);
+  ONENIP_CHECK(ok && !bytes.empty(), "save_png '", path, "': PNG encoding failed");
+  detail::write_file_atomically(path, bytes, "save_png");
+}
+
+// Write a baseline JPEG, quality 1..100.
+inline void save_jpeg(const std::string& path, const Image& im, int quality = 95) {
+  detail::check_writable(im, path, "save_jpeg");
+  ONENIP_CHECK(quality >= 1 && quality <= 100, "save_jpeg '", path, "': quality must be 1..100, got ", quality);
+  std::vector<uint8_t> bytes;
+  int ok =
+      stbi_write_jpg_to_func(detail::append_bytes, &bytes, im.width, im.height, im.channels, im.pixels.data(), quality);
+  ONENIP_CHECK(ok && !bytes.empty(), "save_jpeg '", path, "': JPEG encoding failed");
+  detail::write_file_atomically(path, bytes, "save_jpeg");
+}
+
+}  // namespace onenip::io

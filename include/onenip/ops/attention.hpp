@@ -1,0 +1,150 @@
+// Scaled dot-product attention: softmax(scale Q K^T + mask) V, with attention-weight dropout.
+//
+//   q [B, H, Tq, D], k [B, H, Tk, D], v [B, H, Tk, Dv] -> [B, H, Tq, Dv]
+//   mask: additive, broadcastable to [B, H, Tq, Tk] (typically [Tq, Tk]; -inf blocks a key), or undefined
+//   dropout on the attention weights with probability dropout_p when gen != nullptr
+//   scale: 1/sqrt(D) when negative (the default)
+//
+// scaled_dot_product_attention is the fused op (flash_attention.hpp: online softmax over key
+// tiles, hand-written backward, O(T) memory for backward). attention_composite is the
+// reference built from matmul + softmax + dropout + matmul, materialising the Tq x Tk matrix.
+// Both draw the same dropout mask from the same generator state and leave the generator in
+// the same state. Rows with every key masked give 0 and zero gradient in both (PyTorch: NaN).
+#pragma once
+
+#include <cmath>
+
+#include "dropout.hpp"
+#include "flash_attention.hpp"
+#include "matmul.hpp"
+#include "softmax.hpp"
+
+namespace onenip {
+
+namespace detail {
+
+// Validates the arguments; returns the scale to use.
+template <typename T>
+T check_attention(const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v, const Tensor<T>& mask,
+                  double dropout_p, double scale, const char* op) {
+  ONENIP_CHECK(q.defined() && k.defined() && v.defined(), op, ": q, k and v must be defined");
+  ONENIP_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, op, ": q, k, v must be [B, H, T, D]; got q ",
+               shape_str(q.shape()), ", k ", shape_str(k.shape()), ", v ", shape_str(v.shape()));
+  ONENIP_CHECK(q.size(0) == k.size(0) && q.size(0) == v.size(0) && q.size(1) == k.size(1) && q.size(1) == v.size(1),
+               op, ": q, k, v must share [B, H]; got q ", shape_str(q.shape()), ", k ", shape_str(k.shape()), ", v ",
+               shape_str(v.shape()));
+  ONENIP_CHECK(q.size(3) == k.size(3), op, ": q and k must have the same head dim; got q ", shape_str(q.shape()),
+               ", k ", shape_str(k.shape()));
+  ONENIP_CHECK(k.size(2) == v.size(2), op, ": k and v must have the same number of keys; got k ",
+               shape_str(k.shape()), ", v ", shape_str(v.shape()));
+  if (mask.defined()) {
+    Shape full{q.size(0), q.size(1), q.size(2), k.size(2)};
+    bool ok = mask.dim() <= 4;
+    for (int64_t i = 0; ok && i < mask.dim(); ++i) {
+      int64_t m = mask.shape()[size_t(i)], f = full[size_t(4 - mask.dim() + i)];
+      ok = m == f || m == 1;
+    }
+    ONENIP_CHECK(ok, op, ": mask ", shape_str(mask.shape()), " does not broadcast to the scores' ", shape_str(full));
+  }
+  ONENIP_CHECK(dropout_p >= 0.0 && dropout_p <= 1.0, op, ": dropout_p must be in [0, 1], got ", dropout_p);
+  return scale < 0 ? T(1.0 / std::sqrt(double(std::max<int64_t>(q.size(3), 1)))) : T(scale);
+}
+
+// The tensor with unit stride along its last dim (copied only if it has not).
+template <typename T>
+Tensor<T> unit_last_stride(const Tensor<T>& t) {
+  return (t.stride(-1) == 1 || t.size(-1) == 1) ? t : t.contiguous();
+}
+
+template <typename T>
+AttnOperand<T> attn_operand(const Tensor<T>& t) {
+  return {t.data(), t.stride(0), t.stride(1), t.stride(2)};
+}
+
+}  // namespace detail
+
+// The UniAD / OneNIP neighbour mask for an h x w token grid (row-major tokens): [h*w, h*w],
+// -inf where |r - r'| <= n/2 and |c - c'| <= n/2 (the token itself included), 0 elsewhere.
+template <typename T>
+Tensor<T> neighbour_mask(int64_t h, int64_t w, int64_t n) {
+  ONENIP_CHECK(h > 0 && w > 0 && n >= 0, "neighbour_mask: need h, w > 0 and n >= 0; got h ", h, ", w ", w, ", n ", n);
+  const int64_t T_ = h * w, half = n / 2;
+  Tensor<T> m = Tensor<T>::empty({T_, T_});
+  T* p = m.data();
+  for (int64_t i = 0; i < T_; ++i)
+    for (int64_t j = 0; j < T_; ++j)
+      p[i * T_ + j] = (std::abs(i / w - j / w) <= half && std::abs(i % w - j % w) <= half)
+                          ? -std::numeric_limits<T>::infinity()
+                          : T(0);
+  return m;
+}
+
+// Reference attention from differentiable primitives (materialises the [B, H, Tq, Tk] weights).
+template <typename T>
+Tensor<T> attention_composite(const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v, const Tensor<T>& mask = {},
+                              double dropout_p = 0, Generator* gen = nullptr, double scale = -1) {
+  T s = detail::check_attention(q, k, v, mask, dropout_p, scale, "attention_composite");
+  Tensor<T> scores = mul(matmul(q, k.transpose(-1, -2)), s);
+  if (mask.defined()) scores = add(scores, mask);
+  Tensor<T> weights = softmax(scores, -1);
+  if (gen && dropout_p > 0) weights = dropout(weights, dropout_p, true, *gen);
+  return matmul(weights, v);
+}
+
+// Fused attention (see the top of the file). A mask that requires grad goes through the
+// composite, since its gradient is a full [.., Tq, Tk] matrix.
+template <typename T>
+Tensor<T> scaled_dot_product_attention(const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v,
+                                       const Tensor<T>& mask = {}, double dropout_p = 0, Generator* gen = nullptr,
+                                       double scale = -1) {
+  T s = detail::check_attention(q, k, v, mask, dropout_p, scale, "scaled_dot_product_attention");
+  if (mask.defined() && any_requires_grad<T>({&mask})) return attention_composite(q, k, v, mask, dropout_p, gen, scale);
+  Tensor<T> qd = detail::unit_last_stride(q.detach()), kd = detail::unit_last_stride(k.detach()),
+            vd = detail::unit_last_stride(v.detach());
+  Tensor<T> md = mask.defined() ? mask.detach() : Tensor<T>();
+
+  detail::AttnProblem<T> P;
+  P.B = q.size(0), P.H = q.size(1), P.Tq = q.size(2), P.Tk = k.size(2), P.D = q.size(3), P.Dv = v.size(3);
+  P.scale = s;
+  std::shared_ptr<detail::DropoutMask> drop;
+  if (gen && dropout_p > 0) {
+    drop = std::make_shared<detail::DropoutMask>(*gen, dropout_p, P.B * P.H * P.Tq * P.Tk);
+    P.drop_scale = drop->scale<T>();
+  }
+  // Binds the raw pointers of one set of operands (forward and backward use the same ones).
+  auto bind = [P, drop](const Tensor<T>& qd, const Tensor<T>& kd, const Tensor<T>& vd, const Tensor<T>& md) {
+    detail::AttnProblem<T> p = P;
+    p.q = detail::attn_operand(qd), p.k = detail::attn_operand(kd), p.v = detail::attn_operand(vd);
+    p.drop = drop.get();
+    if (md.defined()) {
+      Shape full{p.B, p.H, p.Tq, p.Tk};
+      Shape st = broadcast_strides(md.shape(), md.strides(), full);
+      p.mask = md.data(), p.mb = st[0], p.mh = st[1], p.mi = st[2], p.mj = st[3];
+    }
+    return p;
+  };
+
+  Tensor<T> out = Tensor<T>::empty({P.B, P.H, P.Tq, P.Dv});
+  Tensor<T> lse = Tensor<T>::empty({P.B, P.H, P.Tq});
+  if (out.numel() > 0) {
+    if (P.Tk == 0) out.zero_(), lse.fill_(std::numeric_limits<T>::infinity());
+    else detail::flash_attention_forward(bind(qd, kd, vd, md), out.data(), lse.data());
+  }
+  if (!any_requires_grad<T>({&q, &k, &v})) return out;
+
+  const char* name = "ScaledDotProductAttention";
+  SavedTensor<T> sq(qd, name), sk(kd, name), sv(vd, name), sm(md, name), so(out.detach(), name);
+  return record<T>(out, name, {q, k, v}, [sq, sk, sv, sm, so, lse, bind](const Tensor<T>& g) {
+    Tensor<T> qd = sq.get(), kd = sk.get(), vd = sv.get(), gc = g.contiguous();
+    Tensor<T> dq = Tensor<T>::empty(qd.shape()), dk = Tensor<T>::empty(kd.shape()), dv = Tensor<T>::empty(vd.shape());
+    if (g.numel() > 0 && kd.size(2) > 0) {
+      detail::flash_attention_backward(bind(qd, kd, vd, sm.get()), gc.data(), so.get().data(), lse.data(), dq.data(),
+                                       dk.data(), dv.data());
+    } else {
+      dq.zero_(), dk.zero_(), dv.zero_();
+    }
+    return std::vector<Tensor<T>>{dq, dk, dv};
+  });
+}
+
+}  // namespace onenip

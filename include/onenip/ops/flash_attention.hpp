@@ -1,0 +1,208 @@
+// Kernels of the fused attention (flash-attention style, CPU): no Tq x Tk matrix is ever
+// materialised, only per-tile scratch.
+//
+// Forward, per (batch, head, query block): stream over key blocks with an online softmax
+// (running row max m and sum l, output rescaled when m grows), two small Eigen GEMMs per
+// tile (S = scale Q K^T, O += P V). Keeps only the output and the row logsumexp for backward.
+// Backward, per (batch, head): recompute P = exp(S - lse) tile by tile and form
+//   dV += Pd^T dO,  dP = dO V^T,  dS = P * (dP - rowsum(dO * O)),  dQ += scale dS K,  dK += scale dS^T Q
+// (Pd = P with dropout applied; the dropout mask is regenerated from its Philox counters).
+// Rows whose keys are all masked: output 0, lse = +inf, P = 0 in backward, so zero gradient.
+#pragma once
+
+#include <Eigen/Core>
+#include <limits>
+#include <vector>
+
+#include "dropout.hpp"
+#include "softmax.hpp"
+
+namespace onenip::detail {
+
+// One of q / k / v: element [b, h, t, d] at p[b sb + h sh + t st + d] (unit stride along d).
+template <typename T>
+struct AttnOperand {
+  const T* p = nullptr;
+  int64_t sb = 0, sh = 0, st = 0;
+  const T* at(int64_t b, int64_t h, int64_t t) const { return p + b * sb + h * sh + t * st; }
+};
+
+template <typename T>
+struct AttnProblem {
+  int64_t B = 0, H = 0, Tq = 0, Tk = 0, D = 0, Dv = 0;
+  T scale = 1;
+  AttnOperand<T> q, k, v;
+  // Additive mask element [b, h, i, j] at mask[b mb + h mh + i mi + j mj] (0 strides broadcast); null: none.
+  const T* mask = nullptr;
+  int64_t mb = 0, mh = 0, mi = 0, mj = 0;
+  const DropoutMask* drop = nullptr;  // null: no dropout
+  T drop_scale = 1;
+
+  // Tiles: query blocks of ~64 rows, key blocks of up to 256 (all keys at the model's T = 196),
+  // sizes balanced so the last block is not a sliver.
+  static constexpr int64_t kQueryBlock = 64, kKeyBlock = 256;
+  int64_t nq() const { return (Tq + kQueryBlock - 1) / kQueryBlock; }
+  int64_t nk() const { return (Tk + kKeyBlock - 1) / kKeyBlock; }
+  int64_t bq() const { return (Tq + nq() - 1) / nq(); }
+  int64_t bk() const { return (Tk + nk() - 1) / nk(); }
+
+  // S[r, :] += mask[b, h, i0 + r, j0 : j0 + cols] for every row r.
+  template <typename M>
+  void add_mask(M& S, int64_t b, int64_t h, int64_t i0, int64_t j0) const {
+    if (!mask) return;
+    const T* base = mask + b * mb + h * mh + j0 * mj;
+    for (int64_t r = 0; r < S.rows(); ++r) {
+      const T* row = base + (i0 + r) * mi;
+      if (mj == 1) S.row(r) += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(row, S.cols());
+      else if (mj == 0) S.row(r).array() += *row;
+      else S.row(r) += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>, 0, Eigen::InnerStride<>>(
+                           row, S.cols(), Eigen::InnerStride<>(mj));
+    }
+  }
+
+  // Multiply row r of M by the dropout factors of elements [bh, i0 + r, j0 : j0 + cols].
+  template <typename M>
+  void drop_row(M& X, int64_t r, int64_t bh, int64_t i0, int64_t j0, T* f) const {
+    int64_t cols = X.cols();
+    drop->factors((bh * Tq + i0 + r) * Tk + j0, cols, drop_scale, f);
+    X.row(r).array() *= Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>>(f, cols);
+  }
+};
+
+// Scratch with a fixed 64-byte alignment: Eigen's vectorised row reductions start at the first
+// aligned element, so the alignment must not vary between threads for results to be reproducible.
+template <typename T> using Scratch = std::vector<T, Eigen::aligned_allocator<T>>;
+
+template <typename T> using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <typename T> using RowMap = Eigen::Map<RowMat<T>>;
+template <typename T> using StridedRows = Eigen::Map<const RowMat<T>, 0, Eigen::OuterStride<>>;
+
+template <typename T>
+StridedRows<T> operand_rows(const AttnOperand<T>& x, int64_t b, int64_t h, int64_t t0, int64_t rows, int64_t cols) {
+  return StridedRows<T>(x.at(b, h, t0), rows, cols, Eigen::OuterStride<>(x.st));
+}
+
+// out: contiguous [B, H, Tq, Dv]; lse: [B * H * Tq].
+template <typename T>
+void flash_attention_forward(const AttnProblem<T>& P, T* out, T* lse) {
+  const int64_t nq = P.nq(), nk = P.nk(), BQ = P.bq(), BK = P.bk();
+  const T inf = std::numeric_limits<T>::infinity();
+  // Work items: (batch, head, query block); tiny problems stay on one thread.
+  const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(BQ * P.Tk * (P.D + P.Dv), 1));
+  parallel_for(P.B * P.H * nq, grain, [&](int64_t w0, int64_t w1) {
+    Scratch<T> s_buf(static_cast<size_t>(BQ * BK)), p_buf(static_cast<size_t>(BQ * BK)), f(static_cast<size_t>(BK));
+    std::vector<T> m(static_cast<size_t>(BQ)), l(static_cast<size_t>(BQ));
+    for (int64_t w = w0; w < w1; ++w) {
+      const int64_t bh = w / nq, b = bh / P.H, h = bh % P.H, i0 = (w % nq) * BQ, bq = std::min(BQ, P.Tq - i0);
+      auto Q = operand_rows(P.q, b, h, i0, bq, P.D);
+      RowMap<T> O(out + (bh * P.Tq + i0) * P.Dv, bq, P.Dv);
+      O.setZero();
+      std::fill(m.begin(), m.end(), -inf);
+      std::fill(l.begin(), l.end(), T(0));
+      for (int64_t kb = 0; kb < nk; ++kb) {
+        const int64_t j0 = kb * BK, bk = std::min(BK, P.Tk - j0);
+        auto K = operand_rows(P.k, b, h, j0, bk, P.D);
+        auto V = operand_rows(P.v, b, h, j0, bk, P.Dv);
+        RowMap<T> S(s_buf.data(), bq, bk), W(p_buf.data(), bq, bk);
+        S.noalias() = P.scale * (Q * K.transpose());
+        P.add_mask(S, b, h, i0, j0);
+        for (int64_t r = 0; r < bq; ++r) {
+          // Online softmax: weights relative to the running max; earlier ones rescaled by corr.
+          T m_new = std::max(m[size_t(r)], S.row(r).maxCoeff());
+          if (m_new == -inf) {  // every key so far masked: nothing to add
+            W.row(r).setZero();
+            continue;
+          }
+          exp_masked(&S(r, 0), &W(r, 0), bk, m_new);
+          if (m[size_t(r)] == -inf) {  // first tile with an unmasked key: nothing to rescale
+            l[size_t(r)] = W.row(r).sum();
+          } else {
+            T corr = std::exp(m[size_t(r)] - m_new);
+            l[size_t(r)] = l[size_t(r)] * corr + W.row(r).sum();
+            if (corr != T(1)) O.row(r) *= corr;
+          }
+          m[size_t(r)] = m_new;
+          if (P.drop) P.drop_row(W, r, bh, i0, j0, f.data());  // l uses the undropped weights
+        }
+        O.noalias() += W * V;
+      }
+      for (int64_t r = 0; r < bq; ++r) {
+        T lr = l[size_t(r)];
+        if (lr > T(0)) {
+          O.row(r) /= lr;
+          lse[bh * P.Tq + i0 + r] = m[size_t(r)] + std::log(lr);
+        } else {  // every key masked
+          O.row(r).setZero();
+          lse[bh * P.Tq + i0 + r] = inf;
+        }
+      }
+    }
+  });
+}
+
+// go, o: contiguous [B, H, Tq, Dv]; lse from the forward; dq [B, H, Tq, D], dk [B, H, Tk, D],
+// dv [B, H, Tk, Dv] contiguous, overwritten.
+template <typename T>
+void flash_attention_backward(const AttnProblem<T>& P, const T* go, const T* o, const T* lse, T* dq, T* dk, T* dv) {
+  const int64_t nq = P.nq(), nk = P.nk(), BQ = P.bq(), BK = P.bk();
+  // Work items: (batch, head), each owning its slices of dq, dk, dv.
+  const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(P.Tq * P.Tk * (P.D + P.Dv), 1));
+  parallel_for(P.B * P.H, grain, [&](int64_t w0, int64_t w1) {
+    const size_t tile = static_cast<size_t>(BQ * BK);
+    Scratch<T> s_buf(tile), p_buf(tile), dp_buf(tile), pd_buf(P.drop ? tile : 0), f(static_cast<size_t>(BK));
+    std::vector<T> drow(static_cast<size_t>(P.Tq));
+    for (int64_t bh = w0; bh < w1; ++bh) {
+      const int64_t b = bh / P.H, h = bh % P.H;
+      const T* gob = go + bh * P.Tq * P.Dv;
+      // rowsum(dO * O) = rowsum(dP * P) (dropout included), the softmax backward's correction.
+      for (int64_t i = 0; i < P.Tq; ++i) {
+        const T* gr = gob + i * P.Dv;
+        const T* orow = o + (bh * P.Tq + i) * P.Dv;
+        T acc = 0;
+        for (int64_t d = 0; d < P.Dv; ++d) acc += gr[d] * orow[d];
+        drow[size_t(i)] = acc;
+      }
+      RowMap<T>(dq + bh * P.Tq * P.D, P.Tq, P.D).setZero();
+      RowMap<T>(dk + bh * P.Tk * P.D, P.Tk, P.D).setZero();
+      RowMap<T>(dv + bh * P.Tk * P.Dv, P.Tk, P.Dv).setZero();
+      for (int64_t kb = 0; kb < nk; ++kb) {
+        const int64_t j0 = kb * BK, bk = std::min(BK, P.Tk - j0);
+        auto K = operand_rows(P.k, b, h, j0, bk, P.D);
+        auto V = operand_rows(P.v, b, h, j0, bk, P.Dv);
+        RowMap<T> dK(dk + (bh * P.Tk + j0) * P.D, bk, P.D), dV(dv + (bh * P.Tk + j0) * P.Dv, bk, P.Dv);
+        for (int64_t qb = 0; qb < nq; ++qb) {
+          const int64_t i0 = qb * BQ, bq = std::min(BQ, P.Tq - i0);
+          auto Q = operand_rows(P.q, b, h, i0, bq, P.D);
+          Eigen::Map<const RowMat<T>> dO(gob + i0 * P.Dv, bq, P.Dv);
+          RowMap<T> dQ(dq + (bh * P.Tq + i0) * P.D, bq, P.D);
+          RowMap<T> S(s_buf.data(), bq, bk), Pm(p_buf.data(), bq, bk), dP(dp_buf.data(), bq, bk);
+          S.noalias() = P.scale * (Q * K.transpose());
+          P.add_mask(S, b, h, i0, j0);
+          const T* lse_r = lse + bh * P.Tq + i0;
+          for (int64_t r = 0; r < bq; ++r) {
+            if (lse_r[r] == std::numeric_limits<T>::infinity()) Pm.row(r).setZero();  // every key masked
+            else exp_masked(&S(r, 0), &Pm(r, 0), bk, lse_r[r]);
+          }
+          dP.noalias() = dO * V.transpose();
+          if (P.drop) {
+            RowMap<T> Pd(pd_buf.data(), bq, bk);
+            Pd = Pm;
+            for (int64_t r = 0; r < bq; ++r) {
+              P.drop_row(Pd, r, bh, i0, j0, f.data());
+              dP.row(r).array() *= Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>>(f.data(), bk);
+            }
+            dV.noalias() += Pd.transpose() * dO;
+          } else {
+            dV.noalias() += Pm.transpose() * dO;
+          }
+          for (int64_t r = 0; r < bq; ++r)  // dS, in place of dP
+            dP.row(r) = (Pm.row(r).array() * (dP.row(r).array() - drow[size_t(i0 + r)])).matrix();
+          dQ.noalias() += P.scale * (dP * K);
+          dK.noalias() += P.scale * (dP.transpose() * Q);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace onenip::detail

@@ -1,0 +1,260 @@
+// conv2d and conv_transpose2d: PyTorch fixtures (float and double, contiguous and not), gradient
+// checks in double, the fast paths (depthwise, pointwise, column blocks) against the general
+// im2col path, TF "same" padding, and argument errors.
+#include "conv_fixture.hpp"
+
+using namespace onenip;
+using testing::check_case_all;
+using testing::check_close;
+using testing::check_gradients;
+using testing::OpFn;
+
+namespace {
+
+// PyTorch-side options of each conv2d fixture case (see export_conv_fixtures.py; its TF "same"
+// paddings come from its own same_tf, so these cases also cross-check same_padding_tf).
+struct ConvCase {
+  const char* name;
+  Conv2dOptions opt;
+};
+const ConvCase conv_cases[] = {
+    {"conv_plain", {}},
+    {"conv_stride2", {{2, 2}, {1, 1, 1, 1}, {1, 1}, 1}},
+    {"conv_same_s2", {{2, 2}, same_padding_tf(8, 7, 3, 3, {2, 2}), {1, 1}, 1}},
+    {"conv_dilation", {{1, 1}, {1, 2, 0, 1}, {2, 3}, 1}},
+    {"conv_groups2", {{1, 1}, {1, 1, 1, 1}, {1, 1}, 2}},
+    {"conv_dw3", {{1, 1}, {1, 1, 1, 1}, {1, 1}, 5}},
+    {"conv_dw3_s2", {{2, 2}, same_padding_tf(8, 9, 3, 3, {2, 2}), {1, 1}, 4}},
+    {"conv_dw5", {{1, 1}, {2, 2, 2, 2}, {1, 1}, 3}},
+    {"conv_dw5_s2", {{2, 2}, same_padding_tf(9, 10, 5, 5, {2, 2}), {1, 1}, 3}},
+    {"conv_1x1_nobias", {}},
+    {"conv_1x1_s2", {{2, 2}, {0, 0, 0, 0}, {1, 1}, 1}},
+};
+
+struct ConvTCase {
+  const char* name;
+  ConvTranspose2dOptions opt;
+};
+const ConvTCase convt_cases[] = {
+    {"convt_k2s2", {{2, 2}, {0, 0}, {0, 0}, {1, 1}, 1}},
+    {"convt_general", {{2, 2}, {1, 1}, {1, 1}, {1, 1}, 2}},
+    {"convt_dilation", {{1, 1}, {1, 1}, {1, 1}, {2, 2}, 1}},  // output_padding >= stride, < dilation
+};
+
+// Block-diagonal dense weight [C, C, kh, kw] equal to the depthwise weight w [C, 1, kh, kw]:
+// the same conv through the general (groups = 1) path.
+TensorD dense_from_depthwise(const TensorD& w) {
+  int64_t C = w.size(0), kh = w.size(2), kw = w.size(3);
+  TensorD d = zeros<double>({C, C, kh, kw});
+  for (int64_t c = 0; c < C; ++c) d.select(0, c).select(0, c).copy_(w.select(0, c).select(0, 0));
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("same_padding_tf") {
+  using P = std::array<int64_t, 4>;
+  CHECK(same_padding_tf(224, 224, 3, 3, {2, 2}) == P{0, 1, 0, 1});
+  CHECK(same_padding_tf(112, 112, 3, 3, {1, 1}) == P{1, 1, 1, 1});
+  CHECK(same_padding_tf(8, 7, 3, 3, {2, 2}) == P{0, 1, 1, 1});
+  CHECK(same_padding_tf(9, 10, 5, 5, {2, 2}) == P{2, 2, 1, 2});
+  CHECK(same_padding_tf(56, 56, 5, 5, {2, 2}) == P{1, 2, 1, 2});
+  CHECK(same_padding_tf(14, 14, 1, 1, {1, 1}) == P{0, 0, 0, 0});
+  CHECK(same_padding_tf(10, 10, 3, 3, {1, 1}, {2, 2}) == P{2, 2, 2, 2});
+  CHECK(same_padding_tf(380, 380, 3, 3, {2, 2}) == P{0, 1, 0, 1});
+  CHECK_THROWS_WITH_AS(same_padding_tf(0, 5, 3, 3, {1, 1}), doctest::Contains("positive"), Error);
+}
+
+TEST_CASE("conv2d matches PyTorch (float and double, contiguous and not)") {
+  for (const auto& c : conv_cases) {
+    Conv2dOptions opt = c.opt;
+    check_case_all(c.name, {"x", "w", "b"}, [opt](auto tag) {
+      using T = decltype(tag);
+      return OpFn<T>([opt](const std::vector<Tensor<T>>& in) { return conv2d(in[0], in[1], in[2], opt); });
+    });
+  }
+}
+
+TEST_CASE("conv_transpose2d matches PyTorch (float and double, contiguous and not)") {
+  for (const auto& c : convt_cases) {
+    ConvTranspose2dOptions opt = c.opt;
+    check_case_all(c.name, {"x", "w", "b"}, [opt](auto tag) {
+      using T = decltype(tag);
+      return OpFn<T>([opt](const std::vector<Tensor<T>>& in) { return conv_transpose2d(in[0], in[1], in[2], opt); });
+    });
+  }
+}
+
+TEST_CASE("conv2d gradients (double, finite differences)") {
+  Generator gen(7);
+  struct G {
+    Shape x, w;
+    Conv2dOptions opt;
+    bool bias;
+  };
+  const G cases[] = {
+      {{2, 3, 5, 6}, {4, 3, 3, 3}, {}, true},
+      {{1, 2, 7, 6}, {3, 2, 3, 3}, {{2, 2}, {0, 1, 1, 1}, {1, 1}, 1}, true},  // TF same, stride 2
+      {{1, 2, 7, 8}, {2, 2, 3, 2}, {{1, 2}, {2, 1, 0, 2}, {2, 3}, 1}, false},
+      {{1, 4, 5, 5}, {6, 2, 3, 3}, {{1, 1}, {1, 1, 1, 1}, {1, 1}, 2}, true},  // groups
+      {{2, 3, 6, 5}, {3, 1, 3, 3}, {{2, 2}, {0, 1, 1, 1}, {1, 1}, 3}, true},  // depthwise 3x3 s2
+      {{1, 2, 7, 7}, {2, 1, 5, 5}, {{1, 1}, {2, 2, 2, 2}, {1, 1}, 2}, true},  // depthwise 5x5
+      {{1, 2, 7, 8}, {2, 1, 3, 2}, {{2, 1}, {1, 0, 2, 1}, {2, 2}, 2}, true},  // depthwise, general loops
+      {{2, 3, 4, 3}, {5, 3, 1, 1}, {}, false},                                // pointwise
+      {{1, 3, 5, 4}, {2, 3, 1, 1}, {{2, 2}, {1, 0, 0, 1}, {1, 1}, 1}, true},   // 1x1 strided, padded
+  };
+  for (const auto& c : cases) {
+    auto x = randn<double>(c.x, 0.0, 1.0, gen), w = randn<double>(c.w, 0.0, 1.0, gen);
+    auto b = randn<double>({c.w[0]}, 0.0, 1.0, gen);
+    Conv2dOptions opt = c.opt;
+    INFO("x ", shape_str(c.x), " w ", shape_str(c.w), " groups ", opt.groups);
+    if (c.bias) check_gradients([opt](auto& in) { return conv2d(in[0], in[1], in[2], opt); }, {x, w, b});
+    else check_gradients([opt](auto& in) { return conv2d(in[0], in[1], TensorD(), opt); }, {x, w});
+  }
+}
+
+TEST_CASE("conv_transpose2d gradients (double, finite differences)") {
+  Generator gen(8);
+  struct G {
+    Shape x, w;
+    ConvTranspose2dOptions opt;
+  };
+  const G cases[] = {
+      {{2, 3, 3, 2}, {3, 2, 2, 2}, {{2, 2}, {0, 0}, {0, 0}, {1, 1}, 1}},
+      {{1, 4, 3, 3}, {4, 1, 3, 3}, {{2, 2}, {1, 1}, {1, 1}, {1, 1}, 2}},
+      {{1, 2, 3, 4}, {2, 2, 3, 2}, {{1, 2}, {1, 0}, {1, 1}, {2, 1}, 1}},
+      {{1, 3, 3, 3}, {3, 1, 3, 3}, {{2, 2}, {1, 1}, {0, 1}, {1, 1}, 3}},  // depthwise
+  };
+  for (const auto& c : cases) {
+    auto x = randn<double>(c.x, 0.0, 1.0, gen), w = randn<double>(c.w, 0.0, 1.0, gen);
+    auto b = randn<double>({c.w[1] * c.opt.groups}, 0.0, 1.0, gen);
+    ConvTranspose2dOptions opt = c.opt;
+    INFO("x ", shape_str(c.x), " w ", shape_str(c.w));
+    check_gradients([opt](auto& in) { return conv_transpose2d(in[0], in[1], in[2], opt); }, {x, w, b});
+  }
+}
+
+TEST_CASE("depthwise path equals the general im2col path with a block-diagonal weight") {
+  Generator gen(3);
+  for (auto [k, s] : {std::pair<int64_t, int64_t>{3, 1}, {3, 2}, {5, 2}, {5, 1}}) {
+    auto x = randn<double>({2, 6, 13, 11}, 0.0, 1.0, gen).set_requires_grad();
+    auto w = randn<double>({6, 1, k, k}, 0.0, 1.0, gen).set_requires_grad();
+    auto b = randn<double>({6}, 0.0, 1.0, gen);
+    Conv2dOptions dw{{s, s}, same_padding_tf(13, 11, k, k, {s, s}), {1, 1}, 6};
+    Conv2dOptions dense = dw;
+    dense.groups = 1;
+    auto xd = x.detach().clone().set_requires_grad();
+    auto wd = dense_from_depthwise(w.detach()).set_requires_grad();
+    auto y = conv2d(x, w, b, dw), yd = conv2d(xd, wd, b, dense);
+    INFO("kernel ", k, " stride ", s);
+    check_close(y, yd, 1e-12);
+    auto g = randn<double>(y.shape(), 0.0, 1.0, gen);
+    y.backward(g);
+    yd.backward(g);
+    check_close(x.grad(), xd.grad(), 1e-12);
+    for (int64_t c = 0; c < 6; ++c) check_close(w.grad().select(0, c), wd.grad().select(0, c).narrow(0, c, 1), 1e-12);
+  }
+}
+
+TEST_CASE("depthwise fast path (3x3 / 5x5, stride 1 / 2) equals the general depthwise loops") {
+  // every padding from 0 to K-1 on each side, odd and even sizes, all three passes
+  Generator gen(9);
+  for (int64_t K : {3, 5})
+    for (int64_t S : {1, 2})
+      for (int64_t pad = 0; pad < K; ++pad) {
+        detail::ConvGeom g;
+        g.N = 2, g.C = g.O = g.groups = 3, g.H = 9 + pad, g.W = 8 + 2 * pad % 3, g.kh = g.kw = K, g.sh = g.sw = S;
+        g.pt = pad, g.pb = (pad + 1) % K, g.pl = (pad + 2) % K, g.pr = K - 1 - pad;
+        g.finish();
+        REQUIRE(detail::depthwise_fast_ok(g));
+        INFO("K ", K, " S ", S, " pads ", g.pt, " ", g.pb, " ", g.pl, " ", g.pr);
+        auto x = randn<double>({g.N, g.C, g.H, g.W}, 0.0, 1.0, gen), w = randn<double>({3, 1, K, K}, 0.0, 1.0, gen);
+        auto b = randn<double>({3}, 0.0, 1.0, gen), go = randn<double>({g.N, g.C, g.Ho, g.Wo}, 0.0, 1.0, gen);
+        auto y1 = zeros<double>(go.shape()), y2 = zeros<double>(go.shape());
+        detail::depthwise_fast_forward(g, x.data(), w.data(), b.data(), y1.data());
+        detail::depthwise_forward_loops(g, x.data(), w.data(), b.data(), y2.data());
+        check_close(y1, y2, 1e-12);
+        auto gx1 = zeros<double>(x.shape()), gx2 = zeros<double>(x.shape());
+        detail::depthwise_fast_grad_input(g, go.data(), w.data(), gx1.data());
+        detail::depthwise_grad_input_loops(g, go.data(), w.data(), gx2.data());
+        check_close(gx1, gx2, 1e-12);
+        auto gw1 = zeros<double>(w.shape()), gw2 = zeros<double>(w.shape());
+        detail::depthwise_fast_grad_weight(g, x.data(), go.data(), gw1.data());
+        detail::depthwise_grad_weight_loops(g, x.data(), go.data(), gw2.data());
+        check_close(gw1, gw2, 1e-12);
+      }
+}
+
+TEST_CASE("pointwise path equals a matmul, and the strided 1x1 the general path") {
+  Generator gen(4);
+  auto x = randn<double>({3, 5, 4, 6}, 0.0, 1.0, gen), w = randn<double>({7, 5, 1, 1}, 0.0, 1.0, gen);
+  auto y = conv2d(x, w, TensorD());
+  auto ref = matmul(w.reshape({7, 5}), x.reshape({3, 5, 24})).reshape({3, 7, 4, 6});
+  check_close(y, ref, 1e-12);
+  // 1x1 with stride 2 takes im2col; it must equal the pointwise conv of the subsampled input
+  auto ys = conv2d(x, w, TensorD(), {{2, 2}, {0, 0, 0, 0}, {1, 1}, 1});
+  check_close(ys, conv2d(x.slice(2, 0, 4, 2).slice(3, 0, 6, 2).contiguous(), w, TensorD()), 1e-12);
+}
+
+TEST_CASE("conv2d over several column blocks, serial and batch-parallel, equals the depthwise path") {
+  // A 250x250 map with 2 input channels (the second one's weights zero) needs two column
+  // blocks; one channel alone takes the direct depthwise loops: same values and gradients.
+  Generator gen(5);
+  for (int64_t N : {1, 3}) {
+    auto x = randn<double>({N, 2, 250, 250}, 0.0, 1.0, gen).set_requires_grad();
+    auto w1 = randn<double>({1, 1, 3, 3}, 0.0, 1.0, gen);
+    auto w2 = cat<double>({w1, zeros<double>({1, 1, 3, 3})}, 1).set_requires_grad();
+    auto x1 = x.detach().narrow(1, 0, 1).contiguous().set_requires_grad();
+    auto w1l = w1.clone().set_requires_grad();
+    Conv2dOptions opt{{1, 1}, {1, 1, 1, 1}, {1, 1}, 1};
+    auto y2 = conv2d(x, w2, TensorD(), opt), y1 = conv2d(x1, w1l, TensorD(), opt);
+    INFO("N = ", N);
+    check_close(y2, y1, 1e-12);
+    auto g = randn<double>(y1.shape(), 0.0, 1.0, gen);
+    y2.backward(g);
+    y1.backward(g);
+    check_close(x.grad().narrow(1, 0, 1), x1.grad(), 1e-12);
+    check_close(w2.grad().narrow(1, 0, 1), w1l.grad(), 1e-9);
+  }
+}
+
+TEST_CASE("conv2d computes only the gradients that are needed, and records nothing without grad") {
+  Generator gen(6);
+  auto x = randn<double>({1, 2, 5, 5}, 0.0, 1.0, gen), w = randn<double>({3, 2, 3, 3}, 0.0, 1.0, gen);
+  auto wl = w.clone().set_requires_grad();
+  auto y = conv2d(x, wl, TensorD());
+  sum(y).backward();
+  CHECK(wl.grad().defined());
+  CHECK_FALSE(x.grad().defined());
+  {
+    NoGradGuard ng;
+    CHECK_FALSE(conv2d(x, wl, TensorD()).requires_grad());
+  }
+  auto b = zeros<double>({3}).set_requires_grad();
+  auto y2 = conv_transpose2d(x.narrow(1, 0, 2), zeros<double>({2, 3, 2, 2}), b, {{2, 2}, {0, 0}, {0, 0}, {1, 1}, 1});
+  sum(y2).backward();
+  testing::check_values(b.grad(), {100, 100, 100});  // every output pixel of each channel: 10x10
+}
+
+TEST_CASE("conv argument errors name the problem and show the shapes") {
+  auto x = zeros<float>({1, 4, 6, 6});
+  auto w = zeros<float>({2, 4, 3, 3});
+  auto none = TensorF();
+  CHECK_THROWS_WITH_AS(conv2d(zeros<float>({4, 6, 6}), w, none), doctest::Contains("4-D [N, C, H, W], got shape [4, 6, 6]"), Error);
+  CHECK_THROWS_WITH_AS(conv2d(x, zeros<float>({2, 3, 3, 3}), none), doctest::Contains("weight [2, 3, 3, 3] expects 3 input channels"), Error);
+  CHECK_THROWS_WITH_AS(conv2d(x, zeros<float>({2, 2, 3, 3}), none, {{1, 1}, {0, 0, 0, 0}, {1, 1}, 3}),
+                       doctest::Contains("not divisible by groups = 3"), Error);
+  CHECK_THROWS_WITH_AS(conv2d(x, zeros<float>({3, 2, 3, 3}), none, {{1, 1}, {0, 0, 0, 0}, {1, 1}, 2}),
+                       doctest::Contains("output channels 3"), Error);
+  CHECK_THROWS_WITH_AS(conv2d(x, w, zeros<float>({3})), doctest::Contains("bias must have shape [2], got [3]"), Error);
+  CHECK_THROWS_WITH_AS(conv2d(x, zeros<float>({2, 4, 7, 3}), none), doctest::Contains("larger than the padded input 6x6"), Error);
+  CHECK_THROWS_WITH_AS(conv2d(x, w, none, {{1, 1}, {0, 0, 0, 0}, {4, 1}, 1}), doctest::Contains("kernel 9x3"), Error);
+  CHECK_THROWS_WITH_AS(conv2d(x, w, none, {{0, 1}, {0, 0, 0, 0}, {1, 1}, 1}), doctest::Contains("stride must be >= 1"), Error);
+  CHECK_THROWS_WITH_AS(conv2d(x, w, none, {{1, 1}, {0, -1, 0, 0}, {1, 1}, 1}), doctest::Contains("padding must be >= 0"), Error);
+  CHECK_THROWS_WITH_AS(conv_transpose2d(x, zeros<float>({3, 2, 2, 2}), none), doctest::Contains("expects 3 input channels, input [1, 4, 6, 6] has 4"), Error);
+  CHECK_THROWS_WITH_AS(conv_transpose2d(x, zeros<float>({4, 2, 2, 2}), none, {{2, 2}, {0, 0}, {2, 0}, {1, 1}, 1}),
+                       doctest::Contains("output_padding 2 must be smaller than stride 2 or dilation 1"), Error);
+  CHECK_THROWS_WITH_AS(conv_transpose2d(x, zeros<float>({4, 2, 2, 2}), zeros<float>({4})), doctest::Contains("bias must have shape [2]"), Error);
+  CHECK_THROWS_WITH_AS(conv_transpose2d(zeros<float>({1, 4, 1, 1}), zeros<float>({4, 2, 1, 1}), none, {{1, 1}, {1, 1}, {0, 0}, {1, 1}, 1}),
+                       doctest::Contains("is empty"), Error);
+}
