@@ -162,6 +162,10 @@ TEST_CASE("every malformed file is refused with the file name and the problem") 
   check_rejected(dir, "overlap",
                  raw_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", data16),
                  "tensors 'a' (bytes 0..8) and 'b' (bytes 4..12) overlap");
+  check_rejected(dir, "overlap_past_empty",
+                 raw_file(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},)"
+                          R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})", data16),
+                 "tensors 'a' (bytes 0..16) and 'b' (bytes 8..12) overlap");
   check_rejected(dir, "dtype", raw_file(R"({"w":{"dtype":"X42","shape":[2],"data_offsets":[0,8]}})", data16),
                  "tensor 'w': unknown or unsupported dtype 'X42'");
   check_rejected(dir, "dtype_u64", raw_file(R"({"w":{"dtype":"U64","shape":[1],"data_offsets":[0,8]}})", data16),

@@ -168,13 +168,17 @@ private:
       tensors_.push_back(parse_entry(key, val, data_size));
     }
     std::sort(tensors_.begin(), tensors_.end(), [](auto& a, auto& b) { return std::tie(a.begin, a.end) < std::tie(b.begin, b.end); });
+    // Sorted by begin, a tensor overlaps an earlier one iff it starts before the furthest end so
+    // far (`last`: the non-empty tensor reaching furthest; empty tensors overlap nothing).
+    const TensorInfo* last = nullptr;
     for (size_t i = 0; i < tensors_.size(); ++i) {
-      index_[tensors_[i].name] = i;
-      // Sorted by begin, so an overlap shows up between neighbours (empty tensors overlap nothing).
-      if (i > 0 && tensors_[i].begin < tensors_[i - 1].end && tensors_[i].begin < tensors_[i].end)
-        onenip::detail::fail("safetensors '", path_, "': tensors '", tensors_[i - 1].name, "' (bytes ",
-                             tensors_[i - 1].begin, "..", tensors_[i - 1].end, ") and '", tensors_[i].name, "' (bytes ",
-                             tensors_[i].begin, "..", tensors_[i].end, ") overlap");
+      const TensorInfo& t = tensors_[i];
+      index_[t.name] = i;
+      if (t.begin == t.end) continue;
+      if (last && t.begin < last->end)
+        onenip::detail::fail("safetensors '", path_, "': tensors '", last->name, "' (bytes ", last->begin, "..",
+                             last->end, ") and '", t.name, "' (bytes ", t.begin, "..", t.end, ") overlap");
+      last = &t;
     }
   }
 
