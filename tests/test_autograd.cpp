@@ -134,3 +134,14 @@ TEST_CASE("views are differentiable and their gradients land in the base") {
   testing::check_gradients([](const std::vector<TensorD>& in) { return in[0].slice(1, 0, 5, 2).squeeze(0); },
                            {randn<double>({1, 5})});
 }
+
+TEST_CASE("a leaf destroyed before backward() is skipped; the others still get gradients") {
+  auto x = tensor<double>({1, 2}).set_requires_grad();
+  Tensor<double> y;
+  {
+    auto w = tensor<double>({3, 4}).set_requires_grad();
+    y = sum(x * w);
+  }
+  y.backward();
+  check_values(x.grad(), {3, 4});
+}

@@ -71,7 +71,8 @@ struct Node {
   std::vector<std::shared_ptr<Node<T>>> next;
   BackwardFn backward;
   Shape output_shape;
-  // Leaf sink: set on the accumulator node of a leaf tensor.
+  // Leaf sink: set on the accumulator node of a leaf tensor (the leaf may be gone by backward).
+  bool accumulates = false;
   std::weak_ptr<TensorImpl<T>> leaf;
   // Non-leaf whose .grad was requested with retain_grad().
   std::weak_ptr<TensorImpl<T>> retained;
@@ -89,6 +90,7 @@ std::shared_ptr<Node<T>> gradient_edge(const Tensor<T>& t) {
   if (!m.grad_accumulator) {
     m.grad_accumulator = std::make_shared<Node<T>>();
     m.grad_accumulator->name = "AccumulateGrad";
+    m.grad_accumulator->accumulates = true;
     m.grad_accumulator->leaf = t.impl_ptr();
     m.grad_accumulator->output_shape = t.shape();
   }
@@ -188,8 +190,8 @@ void run_backward(const Tensor<T>& root, Tensor<T> grad_output, bool retain_grap
     ready.pop_back();
     Tensor<T> g = std::move(grads[n]);
     grads.erase(n);
-    if (auto leaf = n->leaf.lock()) {
-      if (g.defined()) detail::accumulate_into(leaf, g);
+    if (n->accumulates) {  // a leaf destroyed before backward() simply gets nothing
+      if (auto leaf = n->leaf.lock(); leaf && g.defined()) detail::accumulate_into(leaf, g);
       continue;
     }
     if (auto kept = n->retained.lock(); kept && g.defined()) detail::accumulate_into(kept, g);

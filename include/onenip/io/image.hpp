@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "atomic_file.hpp"
 #include "detail/stb.hpp"
 
 namespace onenip::io {
@@ -69,20 +70,13 @@ inline std::vector<uint8_t> read_file_bytes(const std::string& path, const char*
   return bytes;
 }
 
-// Write `bytes` to `path` through `path.tmp` + rename.
+// Write `bytes` to `path` atomically (io/atomic_file.hpp); errors say who was writing.
 inline void write_file_atomically(const std::string& path, const std::vector<uint8_t>& bytes, const char* who) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    ONENIP_CHECK(f.good(), who, ": cannot write '", tmp, "': ", std::strerror(errno));
-    f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-    f.flush();
-    ONENIP_CHECK(f.good(), who, ": write to '", tmp, "' failed (disk full?)");
+  try {
+    io::atomic_write(path, [&](io::FileSink& f) { f.write(bytes.data(), bytes.size()); });
+  } catch (const Error& e) {
+    fail(who, ": ", e.what());
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) std::filesystem::remove(tmp);
-  ONENIP_CHECK(!ec, who, ": cannot rename '", tmp, "' to '", path, "': ", ec.message());
 }
 
 inline void append_bytes(void* context, void* data, int size) {
@@ -107,7 +101,7 @@ namespace onenip::io {
 inline Image load_image(const std::string& path, int channels = 3) {
   ONENIP_CHECK(channels == 0 || channels == 1 || channels == 3, "load_image '", path,
                "': channels must be 0 (as stored), 1 or 3, got ", channels);
-  std::vector<uint8_t> bytes = detail::read_file_bytes(path, "load_image");
+  std::vector<uint8_t> bytes = onenip::detail::read_file_bytes(path, "load_image");
   ONENIP_CHECK(!bytes.empty(), "load_image '", path, "': the file is empty");
   ONENIP_CHECK(bytes.size() <= size_t(INT32_MAX), "load_image '", path, "': file too large");
   int w = 0, h = 0, stored = 0;
@@ -130,25 +124,30 @@ inline Image load_image(const std::string& path, int channels = 3) {
   return convert_channels(im, want);
 }
 
+// An 8-bit PNG (grey or RGB) in memory.
+inline std::vector<uint8_t> encode_png(const Image& im, const std::string& what = "image") {
+  onenip::detail::check_writable(im, what, "encode_png");
+  std::vector<uint8_t> bytes;
+  int ok = stbi_write_png_to_func(onenip::detail::append_bytes, &bytes, im.width, im.height, im.channels, im.pixels.data(),
+                                  im.width * im.channels);
+  ONENIP_CHECK(ok && !bytes.empty(), "encode_png '", what, "': PNG encoding failed");
+  return bytes;
+}
+
 // Write an 8-bit PNG (grey or RGB).
 inline void save_png(const std::string& path, const Image& im) {
-  detail::check_writable(im, path, "save_png");
-  std::vector<uint8_t> bytes;
-  int ok = stbi_write_png_to_func(detail::append_bytes, &bytes, im.width, im.height, im.channels, im.pixels.data(),
-                                  im.width * im.channels);
-  ONENIP_CHECK(ok && !bytes.empty(), "save_png '", path, "': PNG encoding failed");
-  detail::write_file_atomically(path, bytes, "save_png");
+  onenip::detail::write_file_atomically(path, encode_png(im, path), "save_png");
 }
 
 // Write a baseline JPEG, quality 1..100.
 inline void save_jpeg(const std::string& path, const Image& im, int quality = 95) {
-  detail::check_writable(im, path, "save_jpeg");
+  onenip::detail::check_writable(im, path, "save_jpeg");
   ONENIP_CHECK(quality >= 1 && quality <= 100, "save_jpeg '", path, "': quality must be 1..100, got ", quality);
   std::vector<uint8_t> bytes;
   int ok =
-      stbi_write_jpg_to_func(detail::append_bytes, &bytes, im.width, im.height, im.channels, im.pixels.data(), quality);
+      stbi_write_jpg_to_func(onenip::detail::append_bytes, &bytes, im.width, im.height, im.channels, im.pixels.data(), quality);
   ONENIP_CHECK(ok && !bytes.empty(), "save_jpeg '", path, "': JPEG encoding failed");
-  detail::write_file_atomically(path, bytes, "save_jpeg");
+  onenip::detail::write_file_atomically(path, bytes, "save_jpeg");
 }
 
 }  // namespace onenip::io

@@ -8,6 +8,7 @@
 
 #include "efficientnet.hpp"
 #include "mobilenetv2.hpp"
+#include "pattern_weights.hpp"
 
 namespace onenip::models {
 
@@ -24,6 +25,22 @@ std::unique_ptr<FeatureExtractor<T>> make_feature_extractor(const std::string& n
                b4 ? " (docs/backbones.md says how to get and convert the EfficientNet-b4 ImageNet weights)" : "");
   if (mnv2) return std::make_unique<MobileNetV2<T>>(MobileNetV2<T>::from_file(weights_path, opt));
   return std::make_unique<EfficientNet<T>>(EfficientNet<T>::from_file(weights_path, opt));
+}
+
+// The extractor `name` with deterministic stand-in weights (models/pattern_weights.hpp) instead
+// of pretrained ones: for demos and tests on machines without the weights file.
+template <typename T>
+std::unique_ptr<FeatureExtractor<T>> make_untrained_feature_extractor(const std::string& name) {
+  if (name == "mobilenetv2")
+    return std::make_unique<MobileNetV2<T>>(pattern_state_dict<T>(MobileNetV2<T>::state_dict_spec()));
+  ONENIP_CHECK(name == "efficientnet-b4", "unknown backbone '", name, "' (known: mobilenetv2, efficientnet-b4)");
+  return std::make_unique<EfficientNet<T>>(pattern_state_dict<T>(EfficientNet<T>::state_dict_spec()));
+}
+
+// Pretrained from `weights_path`, or the stand-in weights when it is empty.
+template <typename T>
+std::unique_ptr<FeatureExtractor<T>> make_backbone(const std::string& name, const std::string& weights_path) {
+  return weights_path.empty() ? make_untrained_feature_extractor<T>(name) : make_feature_extractor<T>(name, weights_path);
 }
 
 }  // namespace onenip::models
