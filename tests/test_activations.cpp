@@ -100,7 +100,7 @@ TEST_CASE("softmax gradients (finite differences)") {
   }
 }
 
-TEST_CASE("softmax of a row that is all -inf is 0 with zero gradient; log_softmax gives -inf") {
+TEST_CASE("softmax of a row that is all -inf is 0 with zero gradient, log_softmax gives -inf") {
   const double inf = std::numeric_limits<double>::infinity();
   auto x = tensor<double>({1, 2, -inf, -inf, -inf, -inf}, {2, 3}).set_requires_grad();
   auto y = softmax(x, 1);

@@ -198,18 +198,22 @@ TEST_CASE("a mask that requires grad gets its gradient (through the composite)")
 
 TEST_CASE("fused attention is deterministic across thread counts (dropout included)") {
   Generator g(26);
-  auto q = randn<float>({2, 4, 100, 16}, 0, 1, g), k = randn<float>({2, 4, 100, 16}, 0, 1, g);
-  auto v = randn<float>({2, 4, 100, 16}, 0, 1, g), w = randn<float>({2, 4, 100, 16}, 0, 1, g);
-  auto mask = neighbour_mask<float>(10, 10, 4);
-  int saved = num_threads();
-  std::vector<std::vector<TensorF>> res;
-  for (int t : {1, 2, 3}) {
-    set_num_threads(t);
-    res.push_back(run<float>(fused<float>(), q, k, v, mask, w, 0.1, 9));
+  // many heads (one backward item per head), and few heads with long keys (key-block groups)
+  for (Shape s : {Shape{2, 4, 100, 100}, Shape{1, 2, 80, 600}}) {
+    INFO(shape_str(s));
+    auto q = randn<float>({s[0], s[1], s[2], 16}, 0, 1, g), k = randn<float>({s[0], s[1], s[3], 16}, 0, 1, g);
+    auto v = randn<float>({s[0], s[1], s[3], 16}, 0, 1, g), w = randn<float>({s[0], s[1], s[2], 16}, 0, 1, g);
+    auto mask = s[2] == s[3] ? neighbour_mask<float>(10, 10, 4) : TensorF();
+    int saved = num_threads();
+    std::vector<std::vector<TensorF>> res;
+    for (int t : {1, 2, 3}) {
+      set_num_threads(t);
+      res.push_back(run<float>(fused<float>(), q, k, v, mask, w, 0.1, 9));
+    }
+    set_num_threads(saved);
+    for (auto& r : res)
+      for (size_t i = 0; i < 4; ++i) testing::check_close(r[i], res[0][i], 0.0, 0.0);
   }
-  set_num_threads(saved);
-  for (auto& r : res)
-    for (size_t i = 0; i < 4; ++i) testing::check_close(r[i], res[0][i], 0.0, 0.0);
 }
 
 TEST_CASE("attention argument errors name the tensors and shapes") {

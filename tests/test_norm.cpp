@@ -127,7 +127,7 @@ TEST_CASE("batch_norm gradients (finite differences), train and eval") {
                   {randn<double>({5, 3}, 0, 1, g)});
 }
 
-TEST_CASE("batch_norm: running stats untouched by backward; argument errors") {
+TEST_CASE("batch_norm: running stats untouched by backward, argument errors") {
   Generator g(13);
   auto x = randn<float>({4, 3, 5}, 0, 1, g).set_requires_grad();
   auto rm = zeros<float>({3}), rv = ones<float>({3});

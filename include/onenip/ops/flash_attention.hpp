@@ -4,7 +4,8 @@
 // Forward, per (batch, head, query block): stream over key blocks with an online softmax
 // (running row max m and sum l, output rescaled when m grows), two small Eigen GEMMs per
 // tile (S = scale Q K^T, O += P V). Keeps only the output and the row logsumexp for backward.
-// Backward, per (batch, head): recompute P = exp(S - lse) tile by tile and form
+// Backward, per (batch, head) (and key-block group when there are few heads): recompute
+// P = exp(S - lse) tile by tile and form
 //   dV += Pd^T dO,  dP = dO V^T,  dS = P * (dP - rowsum(dO * O)),  dQ += scale dS K,  dK += scale dS^T Q
 // (Pd = P with dropout applied; the dropout mask is regenerated from its Philox counters).
 // Rows whose keys are all masked: output 0, lse = +inf, P = 0 in backward, so zero gradient.
@@ -140,41 +141,55 @@ void flash_attention_forward(const AttnProblem<T>& P, T* out, T* lse) {
   });
 }
 
+// Key groups per (batch, head) in backward: 1 when there are enough heads to keep every core
+// busy; otherwise the key blocks are split and each group accumulates dq into its own buffer
+// (summed in a fixed order, so the result does not depend on the thread count). The rule
+// depends on the problem only, and caps the buffers at 2^24 elements.
+template <typename T>
+int64_t backward_key_groups(const AttnProblem<T>& P) {
+  int64_t bh = P.B * P.H, g = std::min<int64_t>(P.nk(), std::max<int64_t>(1, 64 / std::max<int64_t>(bh, 1)));
+  int64_t per_group = bh * P.Tq * P.D;
+  return std::max<int64_t>(1, std::min<int64_t>(g, (int64_t(1) << 24) / std::max<int64_t>(per_group, 1)));
+}
+
 // go, o: contiguous [B, H, Tq, Dv]; lse from the forward; dq [B, H, Tq, D], dk [B, H, Tk, D],
 // dv [B, H, Tk, Dv] contiguous, overwritten.
 template <typename T>
 void flash_attention_backward(const AttnProblem<T>& P, const T* go, const T* o, const T* lse, T* dq, T* dk, T* dv) {
-  const int64_t nq = P.nq(), nk = P.nk(), BQ = P.bq(), BK = P.bk();
-  // Work items: (batch, head), each owning its slices of dq, dk, dv.
-  const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(P.Tq * P.Tk * (P.D + P.Dv), 1));
-  parallel_for(P.B * P.H, grain, [&](int64_t w0, int64_t w1) {
+  const int64_t nq = P.nq(), nk = P.nk(), BQ = P.bq(), BK = P.bk(), BH = P.B * P.H, G = backward_key_groups(P);
+  // rowsum(dO * O) = rowsum(dP * P) (dropout included): the softmax backward's correction.
+  Scratch<T> drow(static_cast<size_t>(BH * P.Tq));
+  parallel_for(BH * P.Tq, std::max<int64_t>(1, 16384 / std::max<int64_t>(P.Dv, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      T acc = 0;
+      for (int64_t d = 0; d < P.Dv; ++d) acc += go[r * P.Dv + d] * o[r * P.Dv + d];
+      drow[size_t(r)] = acc;
+    }
+  });
+  // dq of group g of (b, h): dq itself when G == 1, else a [Tq, D] buffer.
+  Scratch<T> dq_groups(G > 1 ? static_cast<size_t>(BH * G * P.Tq * P.D) : 0);
+  // Work items: (batch, head, key group), each owning its slices of dk, dv and its dq.
+  const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(P.Tq * P.Tk / G * (P.D + P.Dv), 1));
+  parallel_for(BH * G, grain, [&](int64_t w0, int64_t w1) {
     const size_t tile = static_cast<size_t>(BQ * BK);
     Scratch<T> s_buf(tile), p_buf(tile), dp_buf(tile), pd_buf(P.drop ? tile : 0), f(static_cast<size_t>(BK));
-    std::vector<T> drow(static_cast<size_t>(P.Tq));
-    for (int64_t bh = w0; bh < w1; ++bh) {
-      const int64_t b = bh / P.H, h = bh % P.H;
+    for (int64_t w = w0; w < w1; ++w) {
+      const int64_t bh = w / G, g = w % G, b = bh / P.H, h = bh % P.H;
+      const int64_t kb0 = nk * g / G, kb1 = nk * (g + 1) / G;
       const T* gob = go + bh * P.Tq * P.Dv;
-      // rowsum(dO * O) = rowsum(dP * P) (dropout included), the softmax backward's correction.
-      for (int64_t i = 0; i < P.Tq; ++i) {
-        const T* gr = gob + i * P.Dv;
-        const T* orow = o + (bh * P.Tq + i) * P.Dv;
-        T acc = 0;
-        for (int64_t d = 0; d < P.Dv; ++d) acc += gr[d] * orow[d];
-        drow[size_t(i)] = acc;
-      }
-      RowMap<T>(dq + bh * P.Tq * P.D, P.Tq, P.D).setZero();
-      RowMap<T>(dk + bh * P.Tk * P.D, P.Tk, P.D).setZero();
-      RowMap<T>(dv + bh * P.Tk * P.Dv, P.Tk, P.Dv).setZero();
-      for (int64_t kb = 0; kb < nk; ++kb) {
+      T* dqg = G > 1 ? dq_groups.data() + w * P.Tq * P.D : dq + bh * P.Tq * P.D;
+      RowMap<T>(dqg, P.Tq, P.D).setZero();
+      for (int64_t kb = kb0; kb < kb1; ++kb) {
         const int64_t j0 = kb * BK, bk = std::min(BK, P.Tk - j0);
         auto K = operand_rows(P.k, b, h, j0, bk, P.D);
         auto V = operand_rows(P.v, b, h, j0, bk, P.Dv);
         RowMap<T> dK(dk + (bh * P.Tk + j0) * P.D, bk, P.D), dV(dv + (bh * P.Tk + j0) * P.Dv, bk, P.Dv);
+        dK.setZero(), dV.setZero();
         for (int64_t qb = 0; qb < nq; ++qb) {
           const int64_t i0 = qb * BQ, bq = std::min(BQ, P.Tq - i0);
           auto Q = operand_rows(P.q, b, h, i0, bq, P.D);
           Eigen::Map<const RowMat<T>> dO(gob + i0 * P.Dv, bq, P.Dv);
-          RowMap<T> dQ(dq + (bh * P.Tq + i0) * P.D, bq, P.D);
+          RowMap<T> dQ(dqg + i0 * P.D, bq, P.D);
           RowMap<T> S(s_buf.data(), bq, bk), Pm(p_buf.data(), bq, bk), dP(dp_buf.data(), bq, bk);
           S.noalias() = P.scale * (Q * K.transpose());
           P.add_mask(S, b, h, i0, j0);
@@ -195,11 +210,24 @@ void flash_attention_backward(const AttnProblem<T>& P, const T* go, const T* o, 
           } else {
             dV.noalias() += Pm.transpose() * dO;
           }
+          const T* dr = drow.data() + bh * P.Tq + i0;
           for (int64_t r = 0; r < bq; ++r)  // dS, in place of dP
-            dP.row(r) = (Pm.row(r).array() * (dP.row(r).array() - drow[size_t(i0 + r)])).matrix();
+            dP.row(r) = (Pm.row(r).array() * (dP.row(r).array() - dr[r])).matrix();
           dQ.noalias() += P.scale * (dP * K);
           dK.noalias() += P.scale * (dP.transpose() * Q);
         }
+      }
+    }
+  });
+  if (G == 1) return;
+  parallel_for(BH * P.Tq, std::max<int64_t>(1, 16384 / std::max<int64_t>(P.D * G, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t bh = r / P.Tq, i = r % P.Tq;
+      T* out = dq + r * P.D;
+      std::fill(out, out + P.D, T(0));
+      for (int64_t g = 0; g < G; ++g) {
+        const T* part = dq_groups.data() + ((bh * G + g) * P.Tq + i) * P.D;
+        for (int64_t d = 0; d < P.D; ++d) out[d] += part[d];
       }
     }
   });
