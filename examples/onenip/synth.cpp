@@ -1,0 +1,42 @@
+#include "commands.hpp"
+#include "workflow.hpp"
+
+namespace onenip::cli {
+
+Action add_synth(CLI::App& app) {
+  auto data = std::make_shared<std::vector<std::string>>();
+  auto out = std::make_shared<std::string>("synthesis.png"), textures = std::make_shared<std::string>();
+  auto count = std::make_shared<int>(8), size = std::make_shared<int>(224);
+  auto seed = std::make_shared<uint64_t>(133);
+  app.add_option("--data", *data, "class folders or roots holding class folders")->required();
+  app.add_option("--out", *out, "PNG to write")->capture_default_str();
+  app.add_option("--count", *count, "examples (rows)")->capture_default_str();
+  app.add_option("--size", *size)->capture_default_str();
+  app.add_option("--textures", *textures, "texture folder for the Perlin paste");
+  app.add_option("--seed", *seed)->capture_default_str();
+  return [=]() {
+    auto classes = data::discover_datasets(*data, {});
+    data::TextureSource tex(*textures);
+    Generator g(*seed);
+    std::vector<io::Image> rows;
+    for (int i = 0; i < *count; ++i) {
+      const auto& cls = classes[size_t(i) % classes.size()];
+      const auto& s = cls.train[size_t(g.randint(0, int64_t(cls.train.size())))];
+      io::Image im = data::resize_bilinear(io::load_image(s.image, 3), *size, *size);
+      auto syn = data::synthesize_anomaly(im, tex, g);
+      rows.push_back(data::hconcat({im, syn.image, io::convert_channels(syn.mask, 3)}, 4));
+      std::fprintf(stderr, "row %d: %s %s\n", i, cls.name.c_str(), syn.kind.c_str());
+    }
+    // stack the rows vertically
+    io::Image grid(rows[0].width, int(rows.size()) * (rows[0].height + 4), 3, 255);
+    for (size_t r = 0; r < rows.size(); ++r)
+      for (int y = 0; y < rows[r].height; ++y)
+        std::copy_n(&rows[r].pixels[size_t(y) * size_t(rows[r].width) * 3], size_t(rows[r].width) * 3,
+                    &grid.pixels[(r * size_t(rows[0].height + 4) + size_t(y)) * size_t(grid.width) * 3]);
+    io::save_png(*out, grid);
+    std::printf("wrote %s (columns: image, synthetic anomaly, mask)\n", out->c_str());
+    return 0;
+  };
+}
+
+}  // namespace onenip::cli

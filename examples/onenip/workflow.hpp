@@ -1,0 +1,54 @@
+// Steps shared by the sub-commands: train a run folder to the end (checkpoint, prompt pool,
+// fusion scale), evaluate and write the outputs.
+#pragma once
+
+#include <onenip/pipeline/report.hpp>
+
+#include <cstdio>
+
+namespace onenip::cli {
+
+// Train (or resume) `cfg`, then write the prompt pool and fusion scale beside the checkpoint.
+inline void train_run(const pipeline::TrainConfig& cfg, bool resume) {
+  pipeline::Trainer trainer(cfg);
+  std::fprintf(stderr, "classes: ");
+  for (auto& c : trainer.classes()) std::fprintf(stderr, "%s (%zu train) ", c.name.c_str(), c.train.size());
+  std::fprintf(stderr, "\nbackbone %s%s, %lld trainable parameters\n", cfg.backbone.c_str(),
+               cfg.weights.empty() ? " (seeded random weights: no --weights given)" : "",
+               (long long)trainer.model().num_parameters(true));
+  if (resume) {
+    trainer.resume(trainer.checkpoint_path());
+    std::fprintf(stderr, "resumed from %s at epoch %lld\n", trainer.checkpoint_path().c_str(), (long long)trainer.epoch());
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  auto history = trainer.run(stderr);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (auto& e : history)
+    std::fprintf(stderr, "epoch %lld: loss %.4f (mse %.4f, dice %.4f), %.1f s\n", (long long)e.epoch + 1, e.loss,
+                 e.mse, e.dice, e.seconds);
+  std::fprintf(stderr, "trained %zu epoch(s) in %.1f s\n", history.size(), secs);
+  pipeline::FeatureCache cache(trainer.extractor());
+  pipeline::Detector det(std::shared_ptr<models::OneNIP<float>>(&trainer.model(), [](auto*) {}), &trainer.extractor(),
+                         trainer.config());
+  det.build_from_training(trainer.loader(), cache);
+  det.save_pool(cfg.out);
+  std::fprintf(stderr, "run folder: %s (checkpoint.safetensors, prompts.safetensors, config.json, train.log)\n",
+               cfg.out.c_str());
+}
+
+// Evaluate a run on `data` and write metrics.{json,csv} and report.html into `out`.
+inline pipeline::EvalResult evaluate_run(const std::string& run, const std::vector<std::string>& data,
+                                         const std::string& out, const pipeline::EvalOptions& opt,
+                                         const std::string& weights = "") {
+  pipeline::Detector det(run, weights);
+  auto classes = data::discover_datasets(data, {});
+  auto result = pipeline::evaluate(det, classes, opt, stderr);
+  std::filesystem::create_directories(out);
+  pipeline::write_metrics(result, out);
+  pipeline::write_report(result, out, "OneNIP evaluation: " + run);
+  std::printf("%s", pipeline::metrics_table(result).c_str());
+  std::printf("prompt selection %s, fusion %s\n", result.prompt_mode.c_str(), result.fusion_mode.c_str());
+  return result;
+}
+
+}  // namespace onenip::cli

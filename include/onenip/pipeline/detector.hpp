@@ -1,0 +1,186 @@
+// The trained detector: backbone + OneNIP + a prompt pool, loaded once, scoring one image or many.
+//
+// Prompt pool (paper Sec. 3.5, project-decisions 3): one normal image per class, kept as its
+// backbone features in the run folder, so inference needs no training data. A query's prompt is
+// either its known class (`known-class`, the benchmark protocol) or the class whose prompt is
+// closest by cosine similarity of token-mean input projections (`cosine`, for new images).
+//
+// Fusion (reference 6.5, project-decisions 4): map = 0.5 S_rec + 0.5 scale S_ref. The default
+// scale comes from a pass over training images and is stored with the model, so one image scores
+// the same alone or in a batch; `reference` mode sets it from the test run instead (Evaluator).
+// Image score (reference 6.7): max of the 16 x 16 stride-1 average pool of the map.
+#pragma once
+
+#include "../ops/pool.hpp"
+#include "trainer.hpp"
+
+namespace onenip::pipeline {
+
+enum class PromptSelection { KnownClass, Cosine };
+
+struct Score {
+  double image_score = 0;
+  TensorF map;        // [S, S] fused anomaly map
+  TensorF rec, ref;   // [S, S] S_rec and S_ref (ref undefined without refiner)
+  std::string cls;    // the prompt's class
+};
+
+class Detector {
+public:
+  // Files of a run folder: the checkpoint and the prompt pool written by save_run_extras().
+  static std::string pool_path(const std::string& run) { return run + "/prompts.safetensors"; }
+
+  // `run`: a run folder (holding checkpoint.safetensors and prompts.safetensors).
+  explicit Detector(const std::string& run, const std::string& weights_override = "") {
+    namespace fs = std::filesystem;
+    ONENIP_CHECK(fs::is_directory(run), "detector: '", run, "' is not a run folder");
+    std::string ckpt = run + "/checkpoint.safetensors";
+    ONENIP_CHECK(fs::exists(ckpt), "detector: no checkpoint.safetensors in '", run, "' (train first)");
+    auto meta = io::read_checkpoint_metadata(ckpt);
+    cfg_.update(meta.at("config"));
+    if (!weights_override.empty()) cfg_.weights = weights_override;
+    extractor_ = models::make_backbone<float>(cfg_.backbone, cfg_.weights);
+    model_ = std::make_shared<models::OneNIP<float>>(cfg_.model);
+    model_->load(ckpt, /*strict=*/false);  // the checkpoint also holds the optimiser's state
+    model_->eval();
+    ONENIP_CHECK(fs::exists(pool_path(run)), "detector: no prompts.safetensors in '", run, "'");
+    io::SafeTensorsFile pool(pool_path(run));
+    auto names = nlohmann::json::parse(pool.metadata().at("classes")).get<std::vector<std::string>>();
+    scale_ = std::stod(pool.metadata().at("fusion_scale"));
+    for (auto& n : names) add_prompt(n, pool.get<float>("features." + n));
+  }
+
+  // Build from live objects (after training).
+  Detector(std::shared_ptr<models::OneNIP<float>> model, models::FeatureExtractor<float>* extractor, TrainConfig cfg)
+      : cfg_(std::move(cfg)), model_(std::move(model)), borrowed_(extractor) {
+    model_->eval();
+  }
+
+  models::FeatureExtractor<float>& extractor() { return borrowed_ ? *borrowed_ : *extractor_; }
+  models::OneNIP<float>& model() { return *model_; }
+  const TrainConfig& config() const { return cfg_; }
+  int64_t image_size() const { return cfg_.model.image_size; }
+  const std::vector<std::string>& classes() const { return names_; }
+  double fusion_scale() const { return scale_; }
+  void set_fusion_scale(double s) { scale_ = s; }
+
+  // Register a class's prompt by its backbone features [C, h, w].
+  void add_prompt(const std::string& cls, const TensorF& features) {
+    NoGradGuard ng;
+    TensorF f = features.dim() == 3 ? features.unsqueeze(0) : features;
+    names_.push_back(cls);
+    prompt_features_.push_back(f.clone());
+    prompt_tokens_.push_back(model_->encode_prompt(f));
+    prompt_signature_.push_back(signature(f));
+  }
+  const TensorF& prompt_features(size_t i) const { return prompt_features_.at(i); }
+
+  // Features of uint8 images of any size (resized to S x S here).
+  TensorF features(const std::vector<io::Image>& images) {
+    std::vector<io::Image> resized;
+    for (auto& im : images) resized.push_back(data::resize_bilinear(im.channels == 3 ? im : io::convert_channels(im, 3),
+                                                                    int(image_size()), int(image_size())));
+    NoGradGuard ng;
+    return extractor().features(data::images_to_batch<float>(resized, to_data(extractor().normalization())));
+  }
+
+  // Index of the prompt for query features fq [1, C, h, w].
+  size_t choose_prompt(const TensorF& fq, PromptSelection how, const std::string& known) const {
+    if (how == PromptSelection::KnownClass) {
+      auto it = std::find(names_.begin(), names_.end(), known);
+      ONENIP_CHECK(it != names_.end(), "detector: class '", known, "' has no prompt (classes: ", join(names_), ")");
+      return size_t(it - names_.begin());
+    }
+    ONENIP_CHECK(!names_.empty(), "detector: the prompt pool is empty");
+    TensorF q = signature(fq);
+    size_t best = 0;
+    double best_sim = -2;
+    for (size_t i = 0; i < names_.size(); ++i) {
+      double sim = sum(q * prompt_signature_[i]).item();
+      if (sim > best_sim) best_sim = sim, best = i;
+    }
+    return best;
+  }
+
+  // S_rec and S_ref of query features fq [N, C, h, w] against prompt i.
+  models::OneNIP<float>::Maps raw_maps(const TensorF& fq, size_t prompt) {
+    NoGradGuard ng;
+    return model_->forward_eval(fq, prompt_tokens_.at(prompt));
+  }
+
+  // Fused map [S, S] and image score.
+  Score fuse(const TensorF& rec, const TensorF& ref) const {
+    Score s;
+    s.rec = rec;
+    s.ref = ref;
+    s.map = ref.defined() ? rec * 0.5f + ref * float(0.5 * scale_) : rec;
+    s.image_score = image_score(s.map);
+    return s;
+  }
+
+  // Score one image (any size); `known` is used with KnownClass.
+  Score score(const io::Image& image, PromptSelection how = PromptSelection::Cosine, const std::string& known = "") {
+    TensorF fq = features({image});
+    size_t p = choose_prompt(fq, how, known);
+    auto m = raw_maps(fq, p);
+    Score s = fuse(m.rec.select(0, 0), m.ref.defined() ? m.ref.select(0, 0) : TensorF());
+    s.cls = names_[p];
+    return s;
+  }
+
+  // Reference 6.7: max over the 16 x 16 stride-1 average pool (clipped to the map's size).
+  static double image_score(const TensorF& map) {
+    int64_t k = std::min<int64_t>(16, std::min(map.size(0), map.size(1)));
+    TensorF pooled = avg_pool2d(map.reshape({1, 1, map.size(0), map.size(1)}), {k, k}, {1, 1});
+    return max(pooled).item();
+  }
+
+  // The run-folder extras written after training: the prompt pool (first training image of each
+  // class) and the fusion scale from a pass over up to `per_class` training images per class.
+  void build_from_training(const TrainLoader& loader, FeatureCache& cache, int per_class = 16) {
+    NoGradGuard ng;
+    names_.clear(), prompt_features_.clear(), prompt_tokens_.clear(), prompt_signature_.clear();
+    for (size_t c = 0; c < loader.class_names().size(); ++c)
+      add_prompt(loader.class_names()[c], cache.lookup(loader, {loader.class_members(c).front()}));
+    double lo = 1e300, hi = -1e300;
+    for (size_t c = 0; c < loader.class_names().size(); ++c) {
+      const auto& members = loader.class_members(c);
+      for (size_t i = 1; i < members.size() && int(i) <= per_class; ++i) {
+        auto m = raw_maps(cache.lookup(loader, {members[i]}), c);
+        lo = std::min(lo, double(min(m.rec).item()));
+        hi = std::max(hi, double(max(m.rec).item()));
+      }
+    }
+    scale_ = hi >= lo ? (hi + lo) / 2 : 1.0;
+  }
+
+  void save_pool(const std::string& run) const {
+    std::vector<std::pair<std::string, TensorF>> ts;
+    for (size_t i = 0; i < names_.size(); ++i) ts.emplace_back("features." + names_[i], prompt_features_[i].squeeze(0));
+    io::save_safetensors<float>(pool_path(run), ts,
+                                {{"classes", nlohmann::json(names_).dump()}, {"fusion_scale", std::to_string(scale_)}});
+  }
+
+private:
+  // Unit vector of the token-mean of the input projection (paper 3.5).
+  TensorF signature(const TensorF& f) const {
+    NoGradGuard ng;
+    TensorF t = mean(model_->input_proj->forward(f.flatten(2).transpose(1, 2)), {1}).reshape({-1});
+    return t / float(std::sqrt(sum(square(t)).item()) + 1e-12);
+  }
+  static std::string join(const std::vector<std::string>& v) {
+    std::string s;
+    for (auto& x : v) s += (s.empty() ? "" : ", ") + x;
+    return s;
+  }
+
+  TrainConfig cfg_;
+  std::unique_ptr<models::FeatureExtractor<float>> extractor_;
+  std::shared_ptr<models::OneNIP<float>> model_;
+  models::FeatureExtractor<float>* borrowed_ = nullptr;
+  std::vector<std::string> names_;
+  std::vector<TensorF> prompt_features_, prompt_tokens_, prompt_signature_;
+  double scale_ = 1.0;
+};
+
+}  // namespace onenip::pipeline

@@ -1,0 +1,230 @@
+// Unified training of OneNIP (reference section 5): one model for every class given.
+//
+// A step: B queries (clean), their synthetic anomalies and B prompts go through the frozen
+// backbone; the model reconstructs the queries and restores the anomalies from the prompts'
+// features; loss = MSE + lambda Dice (Eq. 8); AdamW, global-norm clipping, step schedule per
+// epoch. The backbone is frozen and clean images are never augmented, so their features are
+// computed once and cached (the synthetic images change every step and always go through it).
+#pragma once
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include "../data/transforms.hpp"
+#include "../io/checkpoint.hpp"
+#include "../models/backbone.hpp"
+#include "../models/onenip.hpp"
+#include "../optim/adamw.hpp"
+#include "../optim/clip.hpp"
+#include "../optim/schedule.hpp"
+#include "config.hpp"
+#include "loader.hpp"
+
+namespace onenip::pipeline {
+
+inline data::Normalization to_data(const models::Normalization& n) { return {n.mean, n.std}; }
+
+// Backbone features of uint8 S x S images, with a cache for the clean training images.
+class FeatureCache {
+public:
+  FeatureCache(models::FeatureExtractor<float>& extractor, int chunk = 16) : fx_(extractor), chunk_(chunk) {}
+
+  // Features [N, C, h, w] of `images` (computed in chunks; no graph).
+  TensorF compute(const std::vector<const io::Image*>& images) {
+    NoGradGuard ng;
+    std::vector<TensorF> parts;
+    for (size_t b = 0; b < images.size(); b += size_t(chunk_)) {
+      std::vector<io::Image> chunk;
+      for (size_t i = b; i < std::min(images.size(), b + size_t(chunk_)); ++i) chunk.push_back(*images[i]);
+      parts.push_back(fx_.features(data::images_to_batch<float>(chunk, to_data(fx_.normalization()))));
+    }
+    return parts.size() == 1 ? parts[0] : cat(parts, 0);
+  }
+
+  // Features of training images by index, computing the missing ones.
+  TensorF lookup(const TrainLoader& loader, const std::vector<size_t>& index) {
+    std::vector<size_t> todo;
+    for (size_t i : index)
+      if (!cache_.count(i) && std::find(todo.begin(), todo.end(), i) == todo.end()) todo.push_back(i);
+    if (!todo.empty()) {
+      std::vector<const io::Image*> ims;
+      for (size_t i : todo) ims.push_back(&loader.image(i));
+      TensorF f = compute(ims);
+      for (size_t k = 0; k < todo.size(); ++k) cache_[todo[k]] = f.select(0, int64_t(k)).clone();
+    }
+    std::vector<TensorF> rows;
+    for (size_t i : index) rows.push_back(cache_.at(i));
+    return stack(rows, 0);
+  }
+
+private:
+  models::FeatureExtractor<float>& fx_;
+  int chunk_;
+  std::map<size_t, TensorF> cache_;
+};
+
+struct EpochStats {
+  int64_t epoch = 0, steps = 0, images = 0;
+  double loss = 0, mse = 0, dice = 0, seconds = 0;
+};
+
+class Trainer {
+public:
+  explicit Trainer(TrainConfig cfg) : cfg_(std::move(cfg)) {
+    cfg_.validate();
+    classes_ = data::discover_datasets(cfg_.data, {});
+    extractor_ = models::make_backbone<float>(cfg_.backbone, cfg_.weights);
+    cfg_.model.feature_channels = extractor_->channels();
+    model_ = std::make_shared<models::OneNIP<float>>(cfg_.model);
+    LoaderOptions lo;
+    lo.image_size = int(cfg_.model.image_size);
+    lo.batch_size = cfg_.batch_size;
+    lo.seed = cfg_.seed;
+    lo.workers = cfg_.workers;
+    lo.textures = cfg_.textures;
+    lo.fixed_prompt = cfg_.fixed_prompt;
+    loader_ = std::make_unique<TrainLoader>(classes_, lo);
+    optimizer_ = std::make_unique<optim::AdamW<float>>(
+        model_->parameters(), optim::AdamW<float>::Options{.lr = cfg_.lr, .weight_decay = cfg_.weight_decay});
+    schedule_ = std::make_unique<optim::StepLR<float>>(*optimizer_, cfg_.lr_step, cfg_.lr_gamma);
+    features_ = std::make_unique<FeatureCache>(*extractor_);
+  }
+
+  models::OneNIP<float>& model() { return *model_; }
+  models::FeatureExtractor<float>& extractor() { return *extractor_; }
+  const TrainLoader& loader() const { return *loader_; }
+  const std::vector<data::ClassData>& classes() const { return classes_; }
+  const TrainConfig& config() const { return cfg_; }
+  int64_t epoch() const { return epoch_; }
+  int64_t global_step() const { return global_step_; }
+
+  // One optimisation step on a batch; returns (total, mse, dice).
+  std::array<double, 3> step(const TrainBatch& b) {
+    model_->train();
+    TensorF fq = features_->lookup(*loader_, b.query);
+    TensorF fp = features_->lookup(*loader_, b.prompt);
+    const bool synthetic = cfg_.model.restoration || cfg_.model.refiner;
+    TensorF fs;
+    if (synthetic) {
+      std::vector<const io::Image*> syn;
+      for (auto& im : b.synthetic) syn.push_back(&im);
+      fs = features_->compute(syn);
+    }
+    // refiner targets: all-zero masks for the clean queries, then the synthetic masks
+    const int64_t S = cfg_.model.image_size;
+    std::vector<TensorF> masks(b.query.size(), zeros<float>({1, S, S}));
+    for (auto& m : b.masks) masks.push_back(data::mask_to_tensor<float>(m));
+    auto out = model_->forward_train(fq, fs, fp);
+    auto loss = model_->loss(out, stack(masks, 0));
+    double total = loss.total.item();
+    ONENIP_CHECK(std::isfinite(total), "training diverged: the loss is ", total, " at epoch ", epoch_, " step ",
+                 b.step, " (mse ", loss.mse.item(), "); the last checkpoint in '", cfg_.out, "' is intact");
+    optimizer_->zero_grad();
+    loss.total.backward();
+    if (cfg_.clip > 0) optim::clip_grad_norm_(optimizer_->params(), cfg_.clip);
+    optimizer_->step();
+    ++global_step_;
+    return {total, loss.mse.item(), loss.dice.defined() ? loss.dice.item() : 0.0};
+  }
+
+  // Train epochs [epoch(), cfg.epochs), checkpointing every cfg.save_every and at the end.
+  std::vector<EpochStats> run(std::FILE* progress = stderr) {
+    std::filesystem::create_directories(cfg_.out);
+    save_config();
+    std::ofstream log(cfg_.out + "/train.log", std::ios::app);
+    std::vector<EpochStats> history;
+    while (epoch_ < cfg_.epochs) {
+      schedule_->step(epoch_);
+      EpochStats st;
+      st.epoch = epoch_;
+      auto t0 = std::chrono::steady_clock::now();
+      loader_->start_epoch(epoch_);
+      TrainBatch b;
+      int64_t total_steps = loader_->steps_per_epoch();
+      if (cfg_.max_steps > 0) total_steps = std::min(total_steps, cfg_.max_steps);
+      while (st.steps < total_steps && loader_->next(b)) {
+        auto l = step(b);
+        st.steps++;
+        st.images += int64_t(b.query.size());
+        st.loss += l[0], st.mse += l[1], st.dice += l[2];
+        double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        report(progress, st, total_steps, secs, l);
+        log << "epoch " << epoch_ + 1 << " step " << st.steps << " loss " << l[0] << " mse " << l[1] << " dice "
+            << l[2] << " lr " << optimizer_->lr() << "\n";
+      }
+      loader_->stop();
+      st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      st.loss /= double(std::max<int64_t>(st.steps, 1));
+      st.mse /= double(std::max<int64_t>(st.steps, 1));
+      st.dice /= double(std::max<int64_t>(st.steps, 1));
+      if (progress) std::fprintf(progress, "\n");
+      log << "epoch " << epoch_ + 1 << " done: loss " << st.loss << " mse " << st.mse << " dice " << st.dice << " in "
+          << st.seconds << " s\n";
+      log.flush();
+      history.push_back(st);
+      ++epoch_;
+      if (epoch_ % cfg_.save_every == 0 || epoch_ == cfg_.epochs) save_checkpoint(checkpoint_path());
+    }
+    return history;
+  }
+
+  std::string checkpoint_path() const { return cfg_.out + "/checkpoint.safetensors"; }
+
+  void save_checkpoint(const std::string& path) {
+    io::TrainingState<float> s = state();
+    io::save_checkpoint(path, s);
+  }
+
+  // Continue from a checkpoint written by save_checkpoint (same configuration).
+  void resume(const std::string& path) {
+    io::TrainingState<float> s = state();
+    io::load_checkpoint(path, s);
+    epoch_ = s.epoch;
+    global_step_ = s.global_step;
+  }
+
+private:
+  io::TrainingState<float> state() {
+    io::TrainingState<float> s;
+    s.model = model_.get();
+    s.optimizer = optimizer_.get();
+    s.schedule = schedule_.get();
+    s.generators["noise"] = &model_->noise_generator();
+    s.epoch = epoch_;
+    s.global_step = global_step_;
+    s.config = cfg_.to_json();
+    return s;
+  }
+
+  void save_config() const {
+    std::string js = cfg_.to_json().dump(2) + "\n";
+    onenip::detail::write_file_atomically(cfg_.out + "/config.json", std::vector<uint8_t>(js.begin(), js.end()), "train");
+  }
+
+  void report(std::FILE* f, const EpochStats& st, int64_t total, double secs, const std::array<double, 3>& l) const {
+    if (!f) return;
+    double ips = double(st.images) / std::max(secs, 1e-9);
+    double eta = double(total - st.steps) * secs / double(std::max<int64_t>(st.steps, 1));
+    int width = 24, done = int(double(width) * double(st.steps) / double(std::max<int64_t>(total, 1)));
+    std::string bar = std::string(size_t(done), '#') + std::string(size_t(width - done), '.');
+    std::fprintf(f, "%sepoch %lld/%lld [%s] %lld/%lld loss %.4f (mse %.4f dice %.4f) %.1f img/s ETA %.0fs%s",
+                 isatty(fileno(f)) ? "\r" : "", (long long)epoch_ + 1, (long long)cfg_.epochs, bar.c_str(),
+                 (long long)st.steps, (long long)total, l[0], l[1], l[2], ips, eta, isatty(fileno(f)) ? "" : "\n");
+    std::fflush(f);
+  }
+
+  TrainConfig cfg_;
+  std::vector<data::ClassData> classes_;
+  std::unique_ptr<models::FeatureExtractor<float>> extractor_;
+  std::shared_ptr<models::OneNIP<float>> model_;
+  std::unique_ptr<TrainLoader> loader_;
+  std::unique_ptr<optim::AdamW<float>> optimizer_;
+  std::unique_ptr<optim::StepLR<float>> schedule_;
+  std::unique_ptr<FeatureCache> features_;
+  int64_t epoch_ = 0, global_step_ = 0;
+};
+
+}  // namespace onenip::pipeline
