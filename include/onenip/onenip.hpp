@@ -1,7 +1,7 @@
 // The whole library: #include <onenip/onenip.hpp>.
 //
 // Layers, each using only those below it:
-//   tensor, random -> autograd -> ops -> gradcheck, optim, io -> data
+//   tensor, random -> autograd -> ops -> gradcheck, optim, io -> models -> data
 #pragma once
 
 #include "tensor.hpp"
@@ -29,6 +29,8 @@
 #include "optim/adamw.hpp"
 #include "io/safetensors.hpp"
 #include "io/image.hpp"
+#include "models/backbone.hpp"
 #include "data/transforms.hpp"
 #include "data/colormap.hpp"
 #include "data/dataset.hpp"
+#include "data/backbone_input.hpp"
