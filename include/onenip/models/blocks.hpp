@@ -35,7 +35,8 @@ struct ConvPadding {
 
 namespace detail {
 
-// The same with the library's differentiable ops (the reference path).
+// act(x) with the library's differentiable ops (the reference path; the fast path applies
+// activate_array inside the fused kernels).
 template <typename T>
 Tensor<T> activate(const Tensor<T>& x, Activation act) {
   switch (act) {
