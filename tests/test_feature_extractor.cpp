@@ -102,7 +102,7 @@ TEST_CASE("feature extractors: clear errors") {
   }
 }
 
-TEST_CASE("load_backbone_batch: decode, grey to RGB, resize, normalise; errors name the file") {
+TEST_CASE("load_backbone_batch: decode, grey to RGB, resize, normalise, and errors that name the file") {
   testing::TempDir dir;
   io::Image grey(40, 30, 1), rgb(20, 20, 3);
   for (size_t i = 0; i < grey.pixels.size(); ++i) grey.pixels[i] = uint8_t(i * 7);

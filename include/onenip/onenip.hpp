@@ -2,6 +2,7 @@
 //
 // Layers, each using only those below it:
 //   tensor, random -> autograd -> ops -> gradcheck, optim, io, nn -> models -> data, eval -> pipeline
+//   tensor, random -> autograd -> ops -> gradcheck, optim, io -> models -> data
 #pragma once
 
 #include "tensor.hpp"
@@ -35,6 +36,8 @@
 #include "nn/losses.hpp"
 #include "io/checkpoint.hpp"
 #include "io/image.hpp"
+#include "models/backbone.hpp"
 #include "data/transforms.hpp"
 #include "data/colormap.hpp"
 #include "data/dataset.hpp"
+#include "data/backbone_input.hpp"

@@ -35,7 +35,8 @@ struct ConvPadding {
 
 namespace detail {
 
-// The same with the library's differentiable ops (the reference path).
+// act(x) with the library's differentiable ops (the reference path; the fast path applies
+// activate_array inside the fused kernels).
 template <typename T>
 Tensor<T> activate(const Tensor<T>& x, Activation act) {
   switch (act) {
@@ -261,7 +262,9 @@ private:
     Tensor<T> expanded = expand_ ? Tensor<T>::empty({mid, H * W}) : Tensor<T>();
     Tensor<T> dw = Tensor<T>::empty({mid, Ho * Wo});
     Tensor<T> scaled = se_ ? Tensor<T>::empty({O, mid}) : Tensor<T>();
-    std::vector<T> means(size_t(se_ ? mid : 0)), gate(means.size());
+    // Aligned buffers: Eigen's reductions peel to alignment, so a std::vector's varying
+    // alignment would change the summation order from call to call.
+    Tensor<T> means = Tensor<T>::empty({se_ ? mid : 0}), gate = Tensor<T>::empty({se_ ? mid : 0});
     for (int64_t n = 0; n < N; ++n) {
       const T* xn = x.data() + n * C * H * W;
       const T* h = xn;
