@@ -27,10 +27,9 @@ inline void train_run(const pipeline::TrainConfig& cfg, bool resume) {
     std::fprintf(stderr, "epoch %lld: loss %.4f (mse %.4f, dice %.4f), %.1f s\n", (long long)e.epoch + 1, e.loss,
                  e.mse, e.dice, e.seconds);
   std::fprintf(stderr, "trained %zu epoch(s) in %.1f s\n", history.size(), secs);
-  pipeline::FeatureCache cache(trainer.extractor());
   pipeline::Detector det(std::shared_ptr<models::OneNIP<float>>(&trainer.model(), [](auto*) {}), &trainer.extractor(),
                          trainer.config());
-  det.build_from_training(trainer.loader(), cache);
+  det.build_from_training(trainer.loader(), trainer.features());
   det.save_pool(cfg.out);
   std::fprintf(stderr, "run folder: %s (checkpoint.safetensors, prompts.safetensors, config.json, train.log)\n",
                cfg.out.c_str());

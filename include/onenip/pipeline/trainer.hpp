@@ -44,6 +44,16 @@ public:
     return parts.size() == 1 ? parts[0] : cat(parts, 0);
   }
 
+  // Compute every training image's features, in index order and fixed chunks: a feature then
+  // never depends on which other images shared its batch, so a resumed run sees the same
+  // numbers as an uninterrupted one.
+  void warm(const TrainLoader& loader) {
+    std::vector<size_t> all(loader.size());
+    std::iota(all.begin(), all.end(), size_t(0));
+    for (size_t b = 0; b < all.size(); b += size_t(chunk_))
+      lookup(loader, std::vector<size_t>(all.begin() + long(b), all.begin() + long(std::min(all.size(), b + size_t(chunk_)))));
+  }
+
   // Features of training images by index, computing the missing ones.
   TensorF lookup(const TrainLoader& loader, const std::vector<size_t>& index) {
     std::vector<size_t> todo;
@@ -91,7 +101,9 @@ public:
         model_->parameters(), optim::AdamW<float>::Options{.lr = cfg_.lr, .weight_decay = cfg_.weight_decay});
     schedule_ = std::make_unique<optim::StepLR<float>>(*optimizer_, cfg_.lr_step, cfg_.lr_gamma);
     features_ = std::make_unique<FeatureCache>(*extractor_);
+    features_->warm(*loader_);
   }
+  FeatureCache& features() { return *features_; }
 
   models::OneNIP<float>& model() { return *model_; }
   models::FeatureExtractor<float>& extractor() { return *extractor_; }
