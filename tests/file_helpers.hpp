@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -10,11 +11,12 @@
 
 namespace testing {
 
-// A fresh folder under the system temp dir, unique per process and instance.
+// A fresh folder under the system temp dir, unique per process and instance, removed with
+// everything in it at scope exit.
 class TempDir {
 public:
   TempDir() {
-    static int counter = 0;
+    static std::atomic<int> counter{0};
     path_ = std::filesystem::temp_directory_path() /
             ("onenip_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
     std::filesystem::remove_all(path_);
@@ -27,6 +29,16 @@ public:
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   std::string file(const std::string& name) const { return (path_ / name).string(); }
+  const std::filesystem::path& path() const { return path_; }
+  std::string operator/(const std::string& rel) const { return (path_ / rel).string(); }
+
+  // Writes `text` to `rel`, creating folders.
+  std::string write(const std::string& rel, const std::string& text) const {
+    auto p = path_ / rel;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary) << text;
+    return p.string();
+  }
 
 private:
   std::filesystem::path path_;

@@ -3,7 +3,7 @@
 #include <onenip/data/dataset.hpp>
 
 #include "helpers.hpp"
-#include "temp_dir.hpp"
+#include "file_helpers.hpp"
 
 using namespace onenip;
 using data::ClassData;

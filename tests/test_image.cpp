@@ -2,7 +2,7 @@
 #include <onenip/io/image.hpp>
 
 #include "helpers.hpp"
-#include "temp_dir.hpp"
+#include "file_helpers.hpp"
 
 using namespace onenip;
 using io::Image;
