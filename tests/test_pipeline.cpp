@@ -84,6 +84,13 @@ TEST_CASE("detector from a run folder: one image scores the same alone and in a 
   }
   pipeline::Detector det(run);
   CHECK(det.classes().size() == 3);
+  {  // the detector carries the trained weights, not a fresh initialisation
+    pipeline::Trainer again(cfg);
+    again.resume(again.checkpoint_path());
+    auto trained = again.model().named_parameters(), loaded = det.model().named_parameters();
+    REQUIRE(trained.size() == loaded.size());
+    for (size_t i = 0; i < trained.size(); ++i) testing::check_close(loaded[i].second, trained[i].second, 0, 0);
+  }
   auto classes = data::discover_datasets({tiny_dataset()}, {});
   io::Image im = io::load_image(classes[0].test.back().image, 3);
   auto alone = det.score(im, pipeline::PromptSelection::KnownClass, classes[0].name);

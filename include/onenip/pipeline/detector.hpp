@@ -41,7 +41,9 @@ public:
     if (!weights_override.empty()) cfg_.weights = weights_override;
     extractor_ = models::make_backbone<float>(cfg_.backbone, cfg_.weights);
     model_ = std::make_shared<models::OneNIP<float>>(cfg_.model);
-    model_->load(ckpt, /*strict=*/false);  // the checkpoint also holds the optimiser's state
+    io::TrainingState<float> state;  // the model alone: the optimiser's state stays in the file
+    state.model = model_.get();
+    io::load_checkpoint(ckpt, state);
     model_->eval();
     ONENIP_CHECK(fs::exists(pool_path(run)), "detector: no prompts.safetensors in '", run, "'");
     io::SafeTensorsFile pool(pool_path(run));
