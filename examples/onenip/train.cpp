@@ -15,7 +15,7 @@ Action add_train(CLI::App& app) {
   app.add_option("--config", *config_file, "JSON config (as saved in a run folder); flags override it")->check(CLI::ExistingFile);
   app.add_option("--data", cfg->data, "class folders or roots holding class folders")->required();
   app.add_option("--backbone", cfg->backbone, "mobilenetv2 | efficientnet-b4")->capture_default_str();
-  app.add_option("--weights", cfg->weights, "backbone weights (safetensors); none: seeded random backbone");
+  app.add_option("--weights", cfg->weights, "backbone weights (safetensors); none: deterministic stand-in weights");
   app.add_option("--out", cfg->out, "run folder")->capture_default_str();
   app.add_option("--epochs", cfg->epochs)->capture_default_str();
   app.add_option("--batch", cfg->batch_size)->capture_default_str();

@@ -14,7 +14,7 @@ inline void train_run(const pipeline::TrainConfig& cfg, bool resume) {
   std::fprintf(stderr, "classes: ");
   for (auto& c : trainer.classes()) std::fprintf(stderr, "%s (%zu train) ", c.name.c_str(), c.train.size());
   std::fprintf(stderr, "\nbackbone %s%s, %lld trainable parameters\n", cfg.backbone.c_str(),
-               cfg.weights.empty() ? " (seeded random weights: no --weights given)" : "",
+               cfg.weights.empty() ? " (untrained stand-in weights: no --weights given)" : "",
                (long long)trainer.model().num_parameters(true));
   if (resume) {
     trainer.resume(trainer.checkpoint_path());
