@@ -9,21 +9,27 @@ Action add_demo(CLI::App& app) {
   auto out = std::make_shared<std::string>("runs/demo"), weights = std::make_shared<std::string>();
   auto epochs = std::make_shared<int64_t>(6);  // about 10 minutes on 2 cores (to be re-measured)
   auto seed = std::make_shared<uint64_t>(133);
+  auto max_steps = std::make_shared<int64_t>(-1);
+  auto dataset_only = std::make_shared<bool>(false);
   app.add_option("--out", *out, "folder for the dataset, the run and the report")->capture_default_str();
   app.add_option("--weights", *weights, "MobileNetV2 weights (safetensors); none: deterministic stand-in weights");
   app.add_option("--epochs", *epochs, "training epochs")->capture_default_str();
   app.add_option("--seed", *seed)->capture_default_str();
+  app.add_option("--max-steps", *max_steps, "steps per epoch at most, for a quick check (-1: all)")->capture_default_str();
+  app.add_flag("--dataset-only", *dataset_only, "write the dataset to OUT/data and stop (to try train, eval and infer by hand)");
   return [=]() {
     std::string data = *out + "/data";
     std::fprintf(stderr, "1/3 writing a seeded dataset (classes weave, disc, grid; defects scratch, stain, hole, blob) to %s\n",
                  data.c_str());
     data::write_demo_dataset(data);
+    if (*dataset_only) return 0;
     pipeline::TrainConfig cfg;
     cfg.data = {data};
     cfg.weights = *weights;
     cfg.out = *out + "/run";
     cfg.epochs = *epochs;
     cfg.save_every = *epochs;
+    cfg.max_steps = *max_steps;
     cfg.seed = *seed;
     cfg.model.seed = *seed;
     if (weights->empty())
