@@ -12,8 +12,6 @@
 
 namespace onenip::data {
 
-inline Normalization to_data_normalization(const models::Normalization& n) { return {n.mean, n.std}; }
-
 // Errors name the file that cannot be read or decoded.
 template <typename T>
 Tensor<T> load_backbone_batch(const std::vector<std::string>& paths, int size, const models::Normalization& norm) {
@@ -23,7 +21,7 @@ Tensor<T> load_backbone_batch(const std::vector<std::string>& paths, int size, c
   std::vector<Image> ims;
   ims.reserve(paths.size());
   for (const auto& p : paths) ims.push_back(resize_bilinear(io::load_image(p, 3), size, size));
-  return images_to_batch<T>(ims, to_data_normalization(norm));
+  return images_to_batch<T>(ims, norm);
 }
 
 }  // namespace onenip::data

@@ -7,22 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "../models/normalization.hpp"
 #include "../ops/join.hpp"
 #include "resize.hpp"
 
 namespace onenip::data {
 
-// y = (x / 255 - mean[c]) / std[c]. One value in mean/std applies to every channel.
-struct Normalization {
-  std::vector<double> mean{0.0}, std{1.0};
-
-  // EfficientNet (reference): torchvision ToTensor + Normalize with the ImageNet statistics.
-  static Normalization imagenet() { return {{0.485, 0.456, 0.406}, {0.229, 0.224, 0.225}}; }
-  // MobileNetV2 (timm, Inception-style): x / 127.5 - 1.
-  static Normalization mobilenet_v2() { return {{0.5}, {0.5}}; }
-  // ToTensor alone: x / 255.
-  static Normalization unit() { return {{0.0}, {1.0}}; }
-};
+// The backbone's normalisation (models/normalization.hpp), applied here.
+using Normalization = models::Normalization;
 
 }  // namespace onenip::data
 

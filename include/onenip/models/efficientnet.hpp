@@ -116,7 +116,7 @@ public:
   std::string name() const override { return "efficientnet-b4"; }
   std::vector<int64_t> tap_channels() const override { return {24, 32, 56, 160}; }
   std::vector<int64_t> tap_strides() const override { return {2, 4, 8, 16}; }
-  Normalization normalization() const override { return {{0.485, 0.456, 0.406}, {0.229, 0.224, 0.225}}; }
+  Normalization normalization() const override { return Normalization::imagenet(); }
   static std::vector<int64_t> tap_blocks() { return {1, 5, 9, 21}; }
   bool folded() const { return folded_; }
   const ConvBN<T>& stem() const { return stem_; }

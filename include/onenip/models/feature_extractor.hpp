@@ -17,14 +17,9 @@
 #include "../core/parallel.hpp"
 #include "../ops/join.hpp"
 #include "../ops/resize.hpp"
+#include "normalization.hpp"
 
 namespace onenip::models {
-
-// Per-channel input normalisation on pixel values scaled to [0, 1]: (x / 255 - mean) / std.
-// One value applies to every channel. Same fields as data::Normalization.
-struct Normalization {
-  std::vector<double> mean{0.0}, std{1.0};
-};
 
 // How a backbone is built from its weights.
 struct BackboneOptions {

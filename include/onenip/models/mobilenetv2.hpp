@@ -96,7 +96,7 @@ public:
   std::vector<int64_t> tap_channels() const override { return {16, 24, 32, 96}; }
   std::vector<int64_t> tap_strides() const override { return {2, 4, 8, 16}; }
   // x / 127.5 - 1 = (x / 255 - 0.5) / 0.5
-  Normalization normalization() const override { return {{0.5}, {0.5}}; }
+  Normalization normalization() const override { return Normalization::mobilenet_v2(); }
   bool folded() const { return folded_; }
 
   // images [N, 3, H, W] -> outputs of stages 0..last, the whole batch at once.

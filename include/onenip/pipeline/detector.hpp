@@ -83,7 +83,7 @@ public:
     for (auto& im : images) resized.push_back(data::resize_bilinear(im.channels == 3 ? im : io::convert_channels(im, 3),
                                                                     int(image_size()), int(image_size())));
     NoGradGuard ng;
-    return extractor().features(data::images_to_batch<float>(resized, to_data(extractor().normalization())));
+    return extractor().features(data::images_to_batch<float>(resized, extractor().normalization()));
   }
 
   // Index of the prompt for query features fq [1, C, h, w].

@@ -25,8 +25,6 @@
 
 namespace onenip::pipeline {
 
-inline data::Normalization to_data(const models::Normalization& n) { return {n.mean, n.std}; }
-
 // Backbone features of uint8 S x S images, with a cache for the clean training images.
 class FeatureCache {
 public:
@@ -39,7 +37,7 @@ public:
     for (size_t b = 0; b < images.size(); b += size_t(chunk_)) {
       std::vector<io::Image> chunk;
       for (size_t i = b; i < std::min(images.size(), b + size_t(chunk_)); ++i) chunk.push_back(*images[i]);
-      parts.push_back(fx_.features(data::images_to_batch<float>(chunk, to_data(fx_.normalization()))));
+      parts.push_back(fx_.features(data::images_to_batch<float>(chunk, fx_.normalization())));
     }
     return parts.size() == 1 ? parts[0] : cat(parts, 0);
   }
