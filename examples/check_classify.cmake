@@ -2,21 +2,7 @@
 # WORK = scratch dir. MODE=known_answer: cat.bmp must come out as class 286 (Egyptian cat, p ~ 0.67);
 # prints "SKIPPED" (the test's skip pattern) when ../shared is absent. MODE=errors: bad arguments
 # exit 2 with the usage, unreadable files exit 1 naming the file.
-function(run expect_rc)
-  execute_process(COMMAND ${EXE} ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL expect_rc)
-    message(FATAL_ERROR "expected exit ${expect_rc}, got ${rc}: ${ARGN}\n${out}\n${err}")
-  endif()
-  set(out "${out}" PARENT_SCOPE)
-  set(err "${err}" PARENT_SCOPE)
-endfunction()
-
-function(expect text what)
-  string(FIND "${text}" "${what}" at)
-  if(at EQUAL -1)
-    message(FATAL_ERROR "expected '${what}' in:\n${text}")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/check_helpers.cmake)
 
 if(MODE STREQUAL "known_answer")
   if(NOT EXISTS ${WEIGHTS}/mobilenetv2_100_imagenet.safetensors)
