@@ -23,6 +23,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -47,13 +48,14 @@ WORKLOADS = [
 
 def peak_mb(cmd, env):
     """Run cmd with a fresh child and read its own ru_maxrss through os.wait4."""
-    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out = p.stdout.read()
-    err = p.stderr.read()
-    _, status, usage = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed ({p.returncode}):\n{err.decode()}")
+    with tempfile.TemporaryFile() as err:  # a file, not a pipe: a chatty stderr cannot block the child
+        p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=err)
+        out = p.stdout.read()
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        if p.returncode != 0:
+            err.seek(0)
+            sys.exit(f"{' '.join(cmd)} failed ({p.returncode}):\n{err.read().decode()}")
     return out.decode(), usage.ru_maxrss / 1024.0
 
 
