@@ -36,7 +36,7 @@ TEST_CASE("a tensor used twice gets the sum of both paths") {
   check_values(x.grad(), {39});
 }
 
-TEST_CASE("NoGradGuard records nothing; detach cuts history but shares storage") {
+TEST_CASE("NoGradGuard records nothing, detach cuts history but shares storage") {
   auto x = tensor<double>({1, 2}).set_requires_grad();
   {
     NoGradGuard ng;
@@ -93,7 +93,7 @@ TEST_CASE("a graph 100000 nodes deep back-propagates without recursion") {
   check_values(x.grad(), {1});
 }
 
-TEST_CASE("backward with an explicit gradient; shape mismatch is an error") {
+TEST_CASE("backward with an explicit gradient, shape mismatch is an error") {
   auto x = tensor<double>({1, 2, 3}).set_requires_grad();
   auto y = x * 2.0;
   CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("one-element"), Error);
@@ -135,7 +135,7 @@ TEST_CASE("views are differentiable and their gradients land in the base") {
                            {randn<double>({1, 5})});
 }
 
-TEST_CASE("a leaf destroyed before backward() is skipped; the others still get gradients") {
+TEST_CASE("a leaf destroyed before backward() is skipped, the others still get gradients") {
   auto x = tensor<double>({1, 2}).set_requires_grad();
   Tensor<double> y;
   {

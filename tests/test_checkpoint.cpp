@@ -123,7 +123,7 @@ TEST_CASE("resume: N/2 steps, save, load into fresh objects, N/2 more == N strai
   CHECK(!all_same);
 }
 
-TEST_CASE("checkpoint layout: model.*, optim.<slot>.*, metadata as JSON; the model alone loads for inference") {
+TEST_CASE("checkpoint layout: model.*, optim.<slot>.*, metadata as JSON, the model alone loads for inference") {
   testing::TempDir dir;
   const std::string path = dir.file("ckpt.safetensors");
   Run run(kConfig);
@@ -154,7 +154,7 @@ TEST_CASE("checkpoint layout: model.*, optim.<slot>.*, metadata as JSON; the mod
   CHECK(only_model.config == kConfig);
 }
 
-TEST_CASE("a crash while saving leaves the previous checkpoint loadable; a truncated one is refused") {
+TEST_CASE("a crash while saving leaves the previous checkpoint loadable, a truncated one is refused") {
   testing::TempDir dir;
   const std::string path = dir.file("ckpt.safetensors");
   Run run(kConfig);

@@ -36,7 +36,7 @@ TEST_CASE_TEMPLATE("colorize a score map between lo and hi", T, float, double) {
   CHECK_THROWS_WITH_AS(data::colorize(map.reshape({1, 1, 2, 3}), 0.0, 1.0), doctest::Contains("[1, 1, 2, 3]"), Error);
 }
 
-TEST_CASE("overlay blends with alpha and rounds; grey images count as RGB") {
+TEST_CASE("overlay blends with alpha and rounds, grey images count as RGB") {
   Image img(1, 1, 3), heat(1, 1, 3);
   img.pixels = {0, 100, 255};
   heat.pixels = {255, 0, 0};

@@ -114,7 +114,7 @@ TEST_CASE("tied parameters appear once in named_parameters, under every name in 
   CHECK(names(a.state_dict()) == std::vector<std::string>{"tied", "proj.weight", "proj.bias"});
 }
 
-TEST_CASE("load_state_dict copies in place; strict errors list every problem; nothing is copied on error") {
+TEST_CASE("load_state_dict copies in place, strict errors list every problem, nothing is copied on error") {
   Net src, dst;
   TensorF w_before = dst.fc1->weight;
   auto r = dst.load_state_dict(src.state_dict());

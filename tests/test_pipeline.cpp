@@ -5,16 +5,18 @@
 
 #include <filesystem>
 
+#include "file_helpers.hpp"
 #include "helpers.hpp"
 
 using namespace onenip;
 namespace fs = std::filesystem;
 
 namespace {
+// Folders are unique per process: ctest runs these test cases as parallel processes.
 std::string tiny_dataset() {
+  static testing::TempDir dir;
   static std::string root = [] {
-    fs::path r = fs::temp_directory_path() / "onenip_pipeline_data";
-    fs::remove_all(r);
+    fs::path r = dir.path() / "data";
     data::DemoDatasetOptions o;
     o.size = 64, o.train_per_class = 6, o.good_test_per_class = 2, o.defects_per_kind = 1;
     data::write_demo_dataset(r.string(), o);
@@ -43,8 +45,8 @@ std::vector<std::pair<std::string, TensorF>> params(pipeline::Trainer& t) { retu
 }  // namespace
 
 TEST_CASE("training runs, writes its run folder, and resume equals an uninterrupted run") {
-  std::string a = (fs::temp_directory_path() / "onenip_run_a").string(), b = (fs::temp_directory_path() / "onenip_run_b").string();
-  fs::remove_all(a), fs::remove_all(b);
+  testing::TempDir scratch;
+  std::string a = scratch / "run_a", b = scratch / "run_b";
   pipeline::Trainer straight(tiny_config(a));
   auto hist = straight.run(nullptr);
   REQUIRE(hist.size() == 2);
@@ -70,9 +72,9 @@ TEST_CASE("training runs, writes its run folder, and resume equals an uninterrup
   }
 }
 
-TEST_CASE("detector from a run folder: one image scores the same alone and in a batch; evaluation and report") {
-  std::string run = (fs::temp_directory_path() / "onenip_run_det").string();
-  fs::remove_all(run);
+TEST_CASE("detector from a run folder: one image scores the same alone and in a batch, then evaluation and report") {
+  testing::TempDir scratch;
+  std::string run = scratch / "run";
   auto cfg = tiny_config(run);
   cfg.epochs = 1;
   {
@@ -128,13 +130,14 @@ TEST_CASE("detector from a run folder: one image scores the same alone and in a 
 }
 
 TEST_CASE("bad input: missing data folder, a NaN loss, unknown config keys") {
-  auto cfg = tiny_config((fs::temp_directory_path() / "onenip_run_bad").string());
+  testing::TempDir scratch;
+  auto cfg = tiny_config(scratch / "run_bad");
   cfg.data = {"/nonexistent/folder"};
   CHECK_THROWS_WITH_AS(pipeline::Trainer{cfg}, doctest::Contains("/nonexistent/folder"), Error);
   pipeline::TrainConfig c;
   CHECK_THROWS_WITH_AS(c.update(nlohmann::json{{"epochz", 3}}), doctest::Contains("epochz"), Error);
   CHECK_THROWS_WITH_AS(c.update(nlohmann::json{{"model", {{"decoder", "sideways"}}}}), doctest::Contains("sideways"), Error);
-  auto good = tiny_config((fs::temp_directory_path() / "onenip_run_nan").string());
+  auto good = tiny_config(scratch / "run_nan");
   good.lr = 1e30;  // diverges to a non-finite loss
   pipeline::Trainer t(good);
   CHECK_THROWS_WITH_AS(t.run(nullptr), doctest::Contains("diverged"), Error);

@@ -21,7 +21,7 @@ TEST_CASE("sum and mean over dims, keepdim") {
   check_values(sum(t.permute({2, 0, 1}), {2}), {12, 48, 15, 51, 18, 54, 21, 57});
 }
 
-TEST_CASE("max / min over a dim with indices; argmax; first index wins ties") {
+TEST_CASE("max / min over a dim with indices, argmax, first index wins ties") {
   auto t = tensor<float>({3, 7, 7, 1, -2, 5}, {2, 3});
   IndexTensor idx;
   auto m = max(t, 1, false, &idx);

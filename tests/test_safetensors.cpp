@@ -104,7 +104,7 @@ TEST_CASE("round trips in F32, F64, F16 and BF16, read as float and double") {
   CHECK(io::SafeTensorsFile(p).info("x").dtype == io::DType::BF16);
 }
 
-TEST_CASE("metadata is kept; tensors keep the writer's order; the data section is 8-byte aligned") {
+TEST_CASE("metadata is kept, tensors keep the writer's order, the data section is 8-byte aligned") {
   testing::TempDir dir;
   const std::string p = dir.file("md.safetensors");
   io::save_safetensors<float>(p, {{"zeta", ones<float>({2})}, {"alpha", ones<float>({3})}},
@@ -191,7 +191,7 @@ TEST_CASE("every malformed file is refused with the file name and the problem") 
   CHECK_THROWS_WITH_AS(io::SafeTensorsFile(dir.file("ok")).get<float>("v"), doctest::Contains("no tensor named 'v'"), Error);
 }
 
-TEST_CASE("the writer refuses bad names; a tensor outlives its file") {
+TEST_CASE("the writer refuses bad names, a tensor outlives its file") {
   testing::TempDir dir;
   const std::string p = dir.file("w.safetensors");
   auto one = ones<float>({1});

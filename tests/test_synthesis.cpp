@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "file_helpers.hpp"
 #include "helpers.hpp"
 
 using namespace onenip;
@@ -44,7 +45,7 @@ TEST_CASE("each synthesis changes pixels only inside its mask, and the mask is b
   }
 }
 
-TEST_CASE("CutPaste area is 2-15 % of the image; the hybrid picks CutPaste half the time") {
+TEST_CASE("CutPaste area is 2-15 % of the image, the hybrid picks CutPaste half the time") {
   io::Image im = test_image(128);
   data::TextureSource tex;
   Generator g(1);
@@ -90,7 +91,7 @@ TEST_CASE("Perlin noise: range, lattice, rotation keeps the centre") {
   CHECK(r.values == n.values);
 }
 
-TEST_CASE("textures: generated kinds and a folder; a missing folder is a clear error") {
+TEST_CASE("textures: generated kinds and a folder, a missing folder is a clear error") {
   Generator g(4);
   for (int k = 0; k < 4; ++k) {
     auto t = data::generate_texture(48, data::TextureKind(k), g);
@@ -98,21 +99,20 @@ TEST_CASE("textures: generated kinds and a folder; a missing folder is a clear e
     CHECK(t.channels == 3);
   }
   namespace fs = std::filesystem;
-  fs::path dir = fs::temp_directory_path() / "onenip_textures_test";
-  fs::remove_all(dir);
+  testing::TempDir scratch;
+  fs::path dir = scratch.path();
   fs::create_directories(dir / "banded");
   io::save_png((dir / "banded" / "a.png").string(), test_image(40));
   data::TextureSource src(dir.string());
   CHECK(src.file_count() == 1);
   CHECK(src.sample(32, g).width == 32);
   CHECK_THROWS_WITH_AS(data::TextureSource((dir / "nope").string()), doctest::Contains("nope"), Error);
-  fs::remove_all(dir);
 }
 
 TEST_CASE("the loader: every image once per epoch, same-class prompts, same batches whatever the workers") {
   namespace fs = std::filesystem;
-  fs::path root = fs::temp_directory_path() / "onenip_loader_test";
-  fs::remove_all(root);
+  testing::TempDir scratch;
+  fs::path root = scratch.path() / "data";
   data::DemoDatasetOptions o;
   o.size = 48, o.train_per_class = 7, o.good_test_per_class = 1, o.defects_per_kind = 1;
   data::write_demo_dataset(root.string(), o);
@@ -150,5 +150,4 @@ TEST_CASE("the loader: every image once per epoch, same-class prompts, same batc
   for (size_t i = 0; i < seen.size(); ++i) CHECK(seen[i] == i);
   // another epoch, another order
   CHECK(probe.epoch_order(1) != probe.epoch_order(2));
-  fs::remove_all(root);
 }

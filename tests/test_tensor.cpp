@@ -60,7 +60,7 @@ TEST_CASE("transpose, slice with step, select, squeeze, unsqueeze, flatten") {
   CHECK(t.reshape({-1}).shape() == Shape{12});
 }
 
-TEST_CASE("contiguous copies only when needed; reshape of a non-contiguous view copies") {
+TEST_CASE("contiguous copies only when needed, reshape of a non-contiguous view copies") {
   auto t = arange<float>(0, 6).reshape({2, 3});
   CHECK(t.contiguous().same_storage(t));
   auto tt = t.transpose(0, 1);
