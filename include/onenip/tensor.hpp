@@ -16,15 +16,12 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/device.hpp"
 #include "core/error.hpp"
 
 namespace onenip {
 
 using Shape = std::vector<int64_t>;
-
-// Where a tensor's elements live. Only CPU kernels exist in the core; CUDA is an opt-in backend.
-enum class Device : uint8_t { CPU, CUDA };
-inline const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
 
 inline int64_t numel_of(const Shape& s) {
   int64_t n = 1;
@@ -50,8 +47,9 @@ inline int64_t wrap_dim(int64_t dim, int64_t rank, const char* what = "dim") {
   return dim < 0 ? dim + r : dim;
 }
 
-// A block of elements. `owner` keeps external memory (a memory-mapped file, say) alive;
-// `version` counts in-place writes so autograd can detect a saved tensor being modified.
+// A block of elements on one device. `owner` releases the memory (back to the device's
+// allocator, or a memory-mapped file it keeps alive); `version` counts in-place writes so
+// autograd can detect a saved tensor being modified.
 template <typename T>
 struct Storage {
   T* data = nullptr;
@@ -60,18 +58,19 @@ struct Storage {
   uint64_t version = 0;
   std::shared_ptr<void> owner;
 
-  static std::shared_ptr<Storage> allocate(int64_t n) {
+  // n uninitialised elements from the device's allocator (core/device.hpp).
+  static std::shared_ptr<Storage> allocate(int64_t n, Device device = Device::CPU) {
+    Allocator& alloc = allocator_for(device);
+    const size_t bytes = size_t(n > 0 ? n : 0) * sizeof(T);
     auto s = std::make_shared<Storage>();
     s->size = n;
-    // 64-byte alignment so SIMD loads and Eigen maps are aligned; aligned_alloc needs a multiple.
-    size_t bytes = ((size_t(n > 0 ? n : 1) * sizeof(T) + 63) / 64) * 64;
-    void* p = std::aligned_alloc(64, bytes);
-    ONENIP_CHECK(p != nullptr, "out of memory allocating ", bytes, " bytes");
-    s->owner = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+    s->device = device;
+    void* p = alloc.allocate(bytes);
+    s->owner = std::shared_ptr<void>(p, [&alloc, bytes](void* q) { alloc.deallocate(q, bytes); });
     s->data = static_cast<T*>(p);
     return s;
   }
-  // Wrap memory owned elsewhere (no copy). `keep_alive` is released with the storage.
+  // Wrap host memory owned elsewhere (no copy). `keep_alive` is released with the storage.
   static std::shared_ptr<Storage> wrap(T* data, int64_t n, std::shared_ptr<void> keep_alive) {
     auto s = std::make_shared<Storage>();
     s->data = data;
@@ -118,9 +117,9 @@ public:
   explicit Tensor(std::shared_ptr<TensorImpl<T>> impl) : impl_(std::move(impl)) {}
 
   // ---- creation (uninitialised / from storage) ----
-  static Tensor empty(const Shape& shape) {
+  static Tensor empty(const Shape& shape, Device device = Device::CPU) {
     for (int64_t d : shape) ONENIP_CHECK(d >= 0, "negative dimension in shape ", shape_str(shape));
-    return from_storage(Storage<T>::allocate(numel_of(shape)), shape, contiguous_strides(shape), 0);
+    return from_storage(Storage<T>::allocate(numel_of(shape), device), shape, contiguous_strides(shape), 0);
   }
   static Tensor from_storage(std::shared_ptr<Storage<T>> st, Shape shape, Shape strides, int64_t offset) {
     auto impl = std::make_shared<TensorImpl<T>>();
@@ -165,12 +164,15 @@ public:
     return true;
   }
 
-  // Pointer to element [0,...,0]. Raw pointer access assumes CPU memory.
+  // Host pointer to element [0,...,0]; a tensor on another device is an error (copy it with
+  // .cpu() first).
   T* data() const {
-    ONENIP_CHECK(device() == Device::CPU, "data(): tensor lives on ", device_name(device()),
-                 "; copy it to the CPU first");
-    return checked().storage->data + checked().offset;
+    ONENIP_CHECK(device() == Device::CPU, "host access to a tensor of shape ", shape_str(shape()), " on ",
+                 device_name(device()), "; copy it to the cpu first (.cpu())");
+    return data_ptr();
   }
+  // Pointer to element [0,...,0] in the device's memory, for kernels (kernels/).
+  T* data_ptr() const { return checked().storage->data + checked().offset; }
   // Element by multi-index (slow; for tests and printing).
   T at(const Shape& idx) const { return data()[linear_offset(idx)]; }
   T& at_ref(const Shape& idx) { return data()[linear_offset(idx)]; }
@@ -236,6 +238,9 @@ public:
   Tensor unsqueeze(int64_t dim) const;
   Tensor contiguous() const;
   Tensor clone() const;
+  // A copy on `device` (this tensor itself when it is there already); differentiable.
+  Tensor to(Device device) const;
+  Tensor cpu() const { return to(Device::CPU); }
 
   // ---- in-place, defined in ops/elementwise.hpp (not differentiable; for optimisers and init) ----
   Tensor& fill_(T value);

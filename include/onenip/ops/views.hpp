@@ -6,6 +6,7 @@
 
 #include "../autograd.hpp"
 #include "../core/broadcast.hpp"
+#include "../kernels/memory.hpp"
 
 namespace onenip {
 
@@ -205,6 +206,16 @@ Tensor<T> Tensor<T>::clone() const {
 template <typename T>
 Tensor<T> Tensor<T>::contiguous() const {
   return is_contiguous() ? *this : clone();
+}
+
+template <typename T>
+Tensor<T> Tensor<T>::to(Device target) const {
+  const Device from = device();
+  if (from == target) return *this;
+  Tensor<T> src = contiguous().detach();
+  Tensor<T> out = Tensor<T>::empty(shape(), target);
+  kernels::transfer({from, target, src.data_ptr(), out.data_ptr(), size_t(numel()) * sizeof(T)});
+  return record<T>(out, "To", {*this}, [from](const Tensor<T>& g) { return std::vector<Tensor<T>>{g.to(from)}; });
 }
 
 }  // namespace onenip

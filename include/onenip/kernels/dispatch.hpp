@@ -1,0 +1,57 @@
+// The dispatch seam between ops and kernels.
+//
+// An op (ops/*.hpp) checks its arguments, allocates its outputs on the inputs' device, fills in
+// a problem struct (sizes, strides, raw device pointers) and calls kernels::<name>(problem). The
+// entry point in kernels/<family>.hpp sends the call to the implementation for the problem's
+// device: kernels::cpu::<name> (kernels/cpu/<family>.hpp, always compiled in) or the CUDA
+// backend's kernels::cuda::<name> (cuda/<family>.cu, a compiled companion library). Ops, modules,
+// models and the pipeline never branch on a device themselves. The contract every kernel keeps is
+// written down in docs/design.md.
+#pragma once
+
+#include <initializer_list>
+#include <type_traits>
+
+#include "../tensor.hpp"
+
+namespace onenip::kernels {
+
+// Scalar types the CPU kernels are compiled for. The CUDA kernels take the same ones (double runs
+// under the SIMT emulator, for gradient checks); reduced-precision math is a per-problem option.
+template <typename T>
+concept KernelScalar = std::is_same_v<T, float> || std::is_same_v<T, double>;
+
+// The error for a device that has no implementation of `kernel` in this build.
+[[noreturn]] inline void no_kernel(const char* kernel, Device d) {
+  detail::fail("kernel '", kernel, "' has no implementation for device '", device_name(d),
+               "' in this build (the ", device_name(d), " backend is not linked)");
+}
+
+// The one device every tensor of an op lives on; the error names the op and the devices.
+// Undefined tensors (optional arguments) are skipped.
+template <typename T>
+Device common_device(const char* op, std::initializer_list<const Tensor<T>*> tensors) {
+  const Tensor<T>* first = nullptr;
+  for (const Tensor<T>* t : tensors) {
+    if (!t->defined()) continue;
+    if (!first) {
+      first = t;
+      continue;
+    }
+    ONENIP_CHECK(t->device() == first->device(), op, ": expected all tensors on one device, got ",
+                 device_name(first->device()), " (shape ", shape_str(first->shape()), ") and ", device_name(t->device()),
+                 " (shape ", shape_str(t->shape()), "); move them with .to(device)");
+  }
+  return first ? first->device() : Device::CPU;
+}
+
+}  // namespace onenip::kernels
+
+// Call the implementation of kernel `name` for `device` with the given arguments: cpu::name on
+// the CPU; on a device whose backend is not compiled in, a clear error. The CUDA backend adds its
+// branch here (ONENIP_WITH_CUDA).
+#define ONENIP_DISPATCH(device, name, ...)                                          \
+  switch (device) {                                                                 \
+    case ::onenip::Device::CPU: return ::onenip::kernels::cpu::name(__VA_ARGS__);   \
+    default: ::onenip::kernels::no_kernel(#name, device);                           \
+  }
