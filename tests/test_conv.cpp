@@ -162,25 +162,25 @@ TEST_CASE("depthwise fast path (3x3 / 5x5, stride 1 / 2) equals the general dept
   for (int64_t K : {3, 5})
     for (int64_t S : {1, 2})
       for (int64_t pad = 0; pad < K; ++pad) {
-        detail::ConvGeom g;
+        kernels::ConvGeom g;
         g.N = 2, g.C = g.O = g.groups = 3, g.H = 9 + pad, g.W = 8 + 2 * pad % 3, g.kh = g.kw = K, g.sh = g.sw = S;
         g.pt = pad, g.pb = (pad + 1) % K, g.pl = (pad + 2) % K, g.pr = K - 1 - pad;
         g.finish();
-        REQUIRE(detail::depthwise_fast_ok(g));
+        REQUIRE(kernels::cpu::depthwise_fast_ok(g));
         INFO("K ", K, " S ", S, " pads ", g.pt, " ", g.pb, " ", g.pl, " ", g.pr);
         auto x = randn<double>({g.N, g.C, g.H, g.W}, 0.0, 1.0, gen), w = randn<double>({3, 1, K, K}, 0.0, 1.0, gen);
         auto b = randn<double>({3}, 0.0, 1.0, gen), go = randn<double>({g.N, g.C, g.Ho, g.Wo}, 0.0, 1.0, gen);
         auto y1 = zeros<double>(go.shape()), y2 = zeros<double>(go.shape());
-        detail::depthwise_fast_forward(g, x.data(), w.data(), b.data(), y1.data());
-        detail::depthwise_forward_loops(g, x.data(), w.data(), b.data(), y2.data());
+        kernels::cpu::depthwise_fast_forward(g, x.data(), w.data(), b.data(), y1.data());
+        kernels::cpu::depthwise_forward_loops(g, x.data(), w.data(), b.data(), y2.data());
         check_close(y1, y2, 1e-12);
         auto gx1 = zeros<double>(x.shape()), gx2 = zeros<double>(x.shape());
-        detail::depthwise_fast_grad_input(g, go.data(), w.data(), gx1.data());
-        detail::depthwise_grad_input_loops(g, go.data(), w.data(), gx2.data());
+        kernels::cpu::depthwise_fast_grad_input(g, go.data(), w.data(), gx1.data());
+        kernels::cpu::depthwise_grad_input_loops(g, go.data(), w.data(), gx2.data());
         check_close(gx1, gx2, 1e-12);
         auto gw1 = zeros<double>(w.shape()), gw2 = zeros<double>(w.shape());
-        detail::depthwise_fast_grad_weight(g, x.data(), go.data(), gw1.data());
-        detail::depthwise_grad_weight_loops(g, x.data(), go.data(), gw2.data());
+        kernels::cpu::depthwise_fast_grad_weight(g, x.data(), go.data(), gw1.data());
+        kernels::cpu::depthwise_grad_weight_loops(g, x.data(), go.data(), gw2.data());
         check_close(gw1, gw2, 1e-12);
       }
 }

@@ -6,7 +6,7 @@
 // layer built from one. A layer runs one of two paths, chosen at load time:
 //   folded (the fast path): eval-mode BN folded into the conv weight and a bias,
 //     w' = w * g / sqrt(v + eps), b' = beta - mean * g / sqrt(v + eps) (computed in double);
-//     image by image, 1x1 and depthwise convs run the fused kernels of fused_kernels.hpp (bias,
+//     image by image, 1x1 and depthwise convs run the fused ops of ops/fused_conv.hpp (bias,
 //     activation, SE means and residual in the conv's own pass), and the SE gate is folded into
 //     the projection's weight columns (W diag(gate) h instead of W (gate * h)).
 //   unfolded (the reference): conv2d, batch_norm, relu6 / silu, global_avg_pool2d, sigmoid,
@@ -19,9 +19,9 @@
 
 #include "../ops/activations.hpp"
 #include "../ops/conv.hpp"
+#include "../ops/fused_conv.hpp"
 #include "../ops/norm.hpp"
 #include "../ops/pool.hpp"
-#include "fused_kernels.hpp"
 #include "state_dict.hpp"
 
 namespace onenip::models {
@@ -35,8 +35,8 @@ struct ConvPadding {
 
 namespace detail {
 
-// act(x) with the library's differentiable ops (the reference path; the fast path applies
-// activate_array inside the fused kernels).
+// act(x) with the library's differentiable ops (the reference path; the fast path applies the
+// activation inside the fused ops).
 template <typename T>
 Tensor<T> activate(const Tensor<T>& x, Activation act) {
   switch (act) {
@@ -87,15 +87,10 @@ public:
       mean_ = m.detach().contiguous(), var_ = v.detach().contiguous();
       return;
     }
-    const int64_t O = d.out, per = w.numel() / O;
-    Tensor<T> wc = w.contiguous(), gc = g.contiguous(), bc = b.contiguous(), mc = m.contiguous(), vc = v.contiguous();
-    weight_ = Tensor<T>::empty(w.shape());
-    bias_ = Tensor<T>::empty({O});
-    for (int64_t o = 0; o < O; ++o) {
-      const double scale = double(gc.data()[o]) / std::sqrt(double(vc.data()[o]) + d.eps);
-      for (int64_t i = 0; i < per; ++i) weight_.data()[o * per + i] = T(double(wc.data()[o * per + i]) * scale);
-      bias_.data()[o] = T(double(bc.data()[o]) - double(mc.data()[o]) * scale);
-    }
+    NoGradGuard no_grad;
+    const TensorD scale = cast<double>(g) / sqrt(cast<double>(v) + d.eps);  // [out], in double
+    weight_ = cast<T>(cast<double>(w) * scale.reshape({d.out, 1, 1, 1}));
+    bias_ = cast<T>(cast<double>(b) - cast<double>(m) * scale);
   }
 
   const ConvBNDesc& desc() const { return d_; }
@@ -121,10 +116,9 @@ public:
     ONENIP_CHECK(x.dim() == 4 && x.size(1) == d_.in, d_.conv, ": input must be [N, ", d_.in, ", H, W], got ",
                  shape_str(x.shape()));
     if (fused()) {
-      const int64_t N = x.size(0), H = x.size(2), W = x.size(3);
-      const auto [Ho, Wo] = output_size(H, W);
-      Tensor<T> xc = x.contiguous(), y = Tensor<T>::empty({N, d_.out, Ho, Wo});
-      for (int64_t n = 0; n < N; ++n) forward_image(xc.data() + n * d_.in * H * W, H, W, y.data() + n * d_.out * Ho * Wo);
+      const auto [Ho, Wo] = output_size(x.size(2), x.size(3));
+      Tensor<T> xc = x.contiguous(), y = Tensor<T>::empty({x.size(0), d_.out, Ho, Wo}, x.device());
+      for (int64_t n = 0; n < x.size(0); ++n) forward_image(xc.select(0, n), y.select(0, n));
       return y;
     }
     Conv2dOptions o;
@@ -133,24 +127,23 @@ public:
     o.padding = padding_for(x.size(2), x.size(3));
     if (folded_) {
       Tensor<T> y = conv2d(x, weight_, bias_, o);
-      detail::activate_inplace(y, d_.act);
+      fused_activation_(y, d_.act);
       return y;
     }
     Tensor<T> y = batch_norm(conv2d(x, weight_, Tensor<T>(), o), mean_, var_, gamma_, beta_, false, 0.1, d_.eps);
     return detail::activate(y, d_.act);
   }
 
-  // One image x [in, H, W] -> out [out, Ho, Wo] through the fused kernels (fused() layers).
-  // Depthwise: `means` (if given) receives each output plane's mean. 1x1: `residual` [out, H, W]
-  // is added after the activation, and `weight` [out, in] (if given) replaces the folded weight.
-  void forward_image(const T* x, int64_t H, int64_t W, T* out, const T* residual = nullptr, T* means = nullptr,
-                     const T* weight = nullptr) const {
+  // One image x [in, H, W] -> out [out, Ho, Wo] (contiguous) through the fused ops (fused()
+  // layers). Depthwise: `means` (if given) receives each output plane's mean. 1x1: `residual`
+  // [out, H, W] is added after the activation, and `weight` [out, in] (if given) replaces the
+  // folded weight.
+  void forward_image(const Tensor<T>& x, const Tensor<T>& out, const Tensor<T>& residual = {},
+                     const Tensor<T>& means = {}, const Tensor<T>& weight = {}) const {
     if (d_.depthwise)
-      detail::depthwise_fused(x, weight_.data(), bias_.data(), out, means, d_.in, H, W, d_.kernel, d_.stride,
-                              padding_for(H, W), d_.act);
+      fused_depthwise_conv_(out, x, weight_, bias_, d_.stride, padding_for(x.size(1), x.size(2)), d_.act, means);
     else
-      detail::pointwise_fused(x, weight ? weight : weight_.data(), bias_.data(), residual, out, d_.in, d_.out, H * W,
-                              d_.act);
+      fused_pointwise_conv_(out, x, weight.defined() ? weight : weight_, bias_, d_.act, residual);
   }
 
 private:
@@ -192,16 +185,7 @@ public:
   }
 
   // The fast path, one image: gate [C] from the channel means [C].
-  void gate(const T* means, T* gate) const {
-    using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-    using Vec = Eigen::Matrix<T, Eigen::Dynamic, 1>;
-    const int64_t C = d_.channels, S = d_.squeezed;
-    Vec h = Eigen::Map<const Mat>(w1_.data(), S, C) * Eigen::Map<const Vec>(means, C) + Eigen::Map<const Vec>(b1_.data(), S);
-    h.array() = h.array() / (T(1) + (-h.array()).exp());
-    Eigen::Map<Vec> g(gate, C);
-    g = Eigen::Map<const Mat>(w2_.data(), C, S) * h + Eigen::Map<const Vec>(b2_.data(), C);
-    g.array() = T(1) / (T(1) + (-g.array()).exp());
-  }
+  void gate(const Tensor<T>& means, const Tensor<T>& gate) const { fused_squeeze_excite_gate_(gate, means, w1_, b1_, w2_, b2_); }
 
 private:
   SqueezeExciteDesc d_;
@@ -258,27 +242,26 @@ private:
     const Tensor<T> x = x_in.contiguous();
     const int64_t N = x.size(0), H = x.size(2), W = x.size(3);
     const auto [Ho, Wo] = depthwise_.output_size(H, W);
-    Tensor<T> out = Tensor<T>::empty({N, O, Ho, Wo});
-    Tensor<T> expanded = expand_ ? Tensor<T>::empty({mid, H * W}) : Tensor<T>();
-    Tensor<T> dw = Tensor<T>::empty({mid, Ho * Wo});
-    Tensor<T> scaled = se_ ? Tensor<T>::empty({O, mid}) : Tensor<T>();
-    // Aligned buffers: Eigen's reductions peel to alignment, so a std::vector's varying
-    // alignment would change the summation order from call to call.
-    Tensor<T> means = Tensor<T>::empty({se_ ? mid : 0}), gate = Tensor<T>::empty({se_ ? mid : 0});
+    const Device device = x.device();
+    // Buffers reused image after image (allocated like tensors: 64-byte aligned, so Eigen's
+    // reductions sum in the same order on every call).
+    Tensor<T> out = Tensor<T>::empty({N, O, Ho, Wo}, device);
+    Tensor<T> expanded = expand_ ? Tensor<T>::empty({mid, H, W}, device) : Tensor<T>();
+    Tensor<T> dw = Tensor<T>::empty({mid, Ho, Wo}, device);
+    Tensor<T> scaled = se_ ? Tensor<T>::empty({O, mid}, device) : Tensor<T>();
+    Tensor<T> means = se_ ? Tensor<T>::empty({mid}, device) : Tensor<T>(), gate = means.defined() ? Tensor<T>::empty({mid}, device) : Tensor<T>();
     for (int64_t n = 0; n < N; ++n) {
-      const T* xn = x.data() + n * C * H * W;
-      const T* h = xn;
-      if (expand_) expand_->forward_image(xn, H, W, expanded.data()), h = expanded.data();
-      depthwise_.forward_image(h, H, W, dw.data(), nullptr, se_ ? means.data() : nullptr);
-      const T* wp = project_.weight().data();
+      const Tensor<T> xn = x.select(0, n);
+      Tensor<T> h = xn;
+      if (expand_) expand_->forward_image(xn, expanded), h = expanded;
+      depthwise_.forward_image(h, dw, Tensor<T>(), means);
+      Tensor<T> wp = project_.weight();
       if (se_) {
-        se_->gate(means.data(), gate.data());
-        using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-        Eigen::Map<Mat>(scaled.data(), O, mid) =
-            Eigen::Map<const Mat>(wp, O, mid) * Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(gate.data(), mid).asDiagonal();
-        wp = scaled.data();
+        se_->gate(means, gate);
+        fused_scale_columns_(scaled, wp, gate);
+        wp = scaled;
       }
-      project_.forward_image(dw.data(), Ho, Wo, out.data() + n * O * Ho * Wo, residual_ ? xn : nullptr, nullptr, wp);
+      project_.forward_image(dw, out.select(0, n), residual_ ? xn : Tensor<T>(), Tensor<T>(), wp);
     }
     return out;
   }

@@ -5,7 +5,7 @@
 //   dropout on the attention weights with probability dropout_p when gen != nullptr
 //   scale: 1/sqrt(D) when negative (the default)
 //
-// scaled_dot_product_attention is the fused op (flash_attention.hpp: online softmax over key
+// scaled_dot_product_attention is the fused op (kernels/attention.hpp: online softmax over key
 // tiles, hand-written backward, O(T) memory for backward). attention_composite is the
 // reference built from matmul + softmax + dropout + matmul, materialising the Tq x Tk matrix.
 // Both draw the same dropout mask from the same generator state and leave the generator in
@@ -14,8 +14,8 @@
 
 #include <cmath>
 
+#include "../kernels/attention.hpp"
 #include "dropout.hpp"
-#include "flash_attention.hpp"
 #include "matmul.hpp"
 #include "softmax.hpp"
 
@@ -57,8 +57,8 @@ Tensor<T> unit_last_stride(const Tensor<T>& t) {
 }
 
 template <typename T>
-AttnOperand<T> attn_operand(const Tensor<T>& t) {
-  return {t.data(), t.stride(0), t.stride(1), t.stride(2)};
+kernels::AttnOperand<T> attn_operand(const Tensor<T>& t) {
+  return {t.data_ptr(), t.stride(0), t.stride(1), t.stride(2)};
 }
 
 }  // namespace detail
@@ -69,7 +69,7 @@ template <typename T>
 Tensor<T> neighbour_mask(int64_t h, int64_t w, int64_t n) {
   ONENIP_CHECK(h > 0 && w > 0 && n >= 0, "neighbour_mask: need h, w > 0 and n >= 0; got h ", h, ", w ", w, ", n ", n);
   const int64_t T_ = h * w, half = n / 2;
-  Tensor<T> m = Tensor<T>::empty({T_, T_});
+  Tensor<T> m = Tensor<T>::empty({T_, T_});  // built on the host
   T* p = m.data();
   for (int64_t i = 0; i < T_; ++i)
     for (int64_t j = 0; j < T_; ++j)
@@ -99,47 +99,57 @@ Tensor<T> scaled_dot_product_attention(const Tensor<T>& q, const Tensor<T>& k, c
                                        double scale = -1) {
   T s = detail::check_attention(q, k, v, mask, dropout_p, scale, "scaled_dot_product_attention");
   if (mask.defined() && any_requires_grad<T>({&mask})) return attention_composite(q, k, v, mask, dropout_p, gen, scale);
+  const Device device = kernels::common_device<T>("scaled_dot_product_attention", {&q, &k, &v, &mask});
   Tensor<T> qd = detail::unit_last_stride(q.detach()), kd = detail::unit_last_stride(k.detach()),
             vd = detail::unit_last_stride(v.detach());
   Tensor<T> md = mask.defined() ? mask.detach() : Tensor<T>();
 
-  detail::AttnProblem<T> P;
+  kernels::AttentionProblem<T> P;
+  P.device = device;
   P.B = q.size(0), P.H = q.size(1), P.Tq = q.size(2), P.Tk = k.size(2), P.D = q.size(3), P.Dv = v.size(3);
   P.scale = s;
-  std::shared_ptr<detail::DropoutMask> drop;
+  std::shared_ptr<kernels::DropoutMask> drop;
   if (gen && dropout_p > 0) {
-    drop = std::make_shared<detail::DropoutMask>(*gen, dropout_p, P.B * P.H * P.Tq * P.Tk);
+    drop = std::make_shared<kernels::DropoutMask>(*gen, dropout_p, P.B * P.H * P.Tq * P.Tk);
     P.drop_scale = drop->scale<T>();
   }
   // Binds the raw pointers of one set of operands (forward and backward use the same ones).
   auto bind = [P, drop](const Tensor<T>& qd, const Tensor<T>& kd, const Tensor<T>& vd, const Tensor<T>& md) {
-    detail::AttnProblem<T> p = P;
+    kernels::AttentionProblem<T> p = P;
     p.q = detail::attn_operand(qd), p.k = detail::attn_operand(kd), p.v = detail::attn_operand(vd);
     p.drop = drop.get();
     if (md.defined()) {
       Shape full{p.B, p.H, p.Tq, p.Tk};
       Shape st = broadcast_strides(md.shape(), md.strides(), full);
-      p.mask = md.data(), p.mb = st[0], p.mh = st[1], p.mi = st[2], p.mj = st[3];
+      p.mask = md.data_ptr(), p.mb = st[0], p.mh = st[1], p.mi = st[2], p.mj = st[3];
     }
     return p;
   };
 
-  Tensor<T> out = Tensor<T>::empty({P.B, P.H, P.Tq, P.Dv});
-  Tensor<T> lse = Tensor<T>::empty({P.B, P.H, P.Tq});
+  Tensor<T> out = Tensor<T>::empty({P.B, P.H, P.Tq, P.Dv}, device);
+  Tensor<T> lse = Tensor<T>::empty({P.B, P.H, P.Tq}, device);
   if (out.numel() > 0) {
-    if (P.Tk == 0) out.zero_(), lse.fill_(std::numeric_limits<T>::infinity());
-    else detail::flash_attention_forward(bind(qd, kd, vd, md), out.data(), lse.data());
+    if (P.Tk == 0) {
+      out.zero_(), lse.fill_(std::numeric_limits<T>::infinity());
+    } else {
+      kernels::AttentionProblem<T> p = bind(qd, kd, vd, md);
+      p.out = out.data_ptr(), p.lse = lse.data_ptr();
+      kernels::attention(p);
+    }
   }
   if (!any_requires_grad<T>({&q, &k, &v})) return out;
 
   const char* name = "ScaledDotProductAttention";
   SavedTensor<T> sq(qd, name), sk(kd, name), sv(vd, name), sm(md, name), so(out.detach(), name);
   return record<T>(out, name, {q, k, v}, [sq, sk, sv, sm, so, lse, bind](const Tensor<T>& g) {
-    Tensor<T> qd = sq.get(), kd = sk.get(), vd = sv.get(), gc = g.contiguous();
-    Tensor<T> dq = Tensor<T>::empty(qd.shape()), dk = Tensor<T>::empty(kd.shape()), dv = Tensor<T>::empty(vd.shape());
+    Tensor<T> qd = sq.get(), kd = sk.get(), vd = sv.get(), od = so.get(), gc = g.contiguous();
+    Tensor<T> dq = Tensor<T>::empty(qd.shape(), qd.device()), dk = Tensor<T>::empty(kd.shape(), kd.device()),
+              dv = Tensor<T>::empty(vd.shape(), vd.device());
     if (g.numel() > 0 && kd.size(2) > 0) {
-      detail::flash_attention_backward(bind(qd, kd, vd, sm.get()), gc.data(), so.get().data(), lse.data(), dq.data(),
-                                       dk.data(), dv.data());
+      kernels::AttentionProblem<T> p = bind(qd, kd, vd, sm.get());
+      p.out = od.data_ptr(), p.lse = lse.data_ptr(), p.grad_out = gc.data_ptr();
+      p.dq = dq.data_ptr(), p.dk = dk.data_ptr(), p.dv = dv.data_ptr();
+      kernels::attention_backward(p);
     } else {
       dq.zero_(), dk.zero_(), dv.zero_();
     }

@@ -1,16 +1,16 @@
 // conv2d and conv_transpose2d with PyTorch's semantics (NCHW, weight [O, C/groups, kh, kw]),
 // and TensorFlow's "same" padding.
 //
-// The three raw passes (forward, input gradient, weight gradient) live in conv_kernels.hpp (GEMM)
-// and conv_depthwise.hpp (direct loops); conv_pass picks one. conv_transpose2d is the adjoint of
-// conv2d: its forward is conv2d's input gradient and its input gradient is conv2d's forward, so
-// both ops share the same three passes. Backward keeps only the input and weight (no columns).
+// The three passes (forward, input gradient, weight gradient) are kernels (kernels/conv.hpp).
+// conv_transpose2d is the adjoint of conv2d: its forward is conv2d's input gradient and its input
+// gradient is conv2d's forward, so both ops share the same three passes. Backward keeps only the
+// input and weight (no columns).
 #pragma once
 
 #include <array>
 
 #include "../autograd.hpp"
-#include "conv_depthwise.hpp"
+#include "../kernels/conv.hpp"
 #include "views.hpp"
 
 namespace onenip {
@@ -45,6 +45,8 @@ inline std::array<int64_t, 4> same_padding_tf(int64_t H, int64_t W, int64_t kh, 
 }
 
 namespace detail {
+
+using kernels::ConvGeom;
 
 // Validated geometry of conv2d(x [N, C, H, W], weight [O, C/groups, kh, kw]). `op` names the
 // public op in messages.
@@ -83,29 +85,33 @@ inline void check_bias(const char* op, const Shape& bs, int64_t channels) {
                shape_str(bs));
 }
 
-// The three passes of conv2d on contiguous buffers, each picking the depthwise or GEMM kernel.
+// The three passes of conv2d on contiguous tensors; each allocates and returns what it writes.
 enum class ConvPass { Forward, GradInput, GradWeight };
 
+// Forward: a = x, b = weight -> out. GradInput: a = grad of out, b = weight -> grad of x (+ bias
+// per channel). GradWeight: a = x, b = grad of out -> grad of weight.
 template <typename T>
 Tensor<T> conv_pass(ConvPass pass, const ConvGeom& g, const Tensor<T>& a, const Tensor<T>& b, const T* bias = nullptr) {
+  kernels::ConvProblem<T> p;
+  p.device = kernels::common_device<T>("conv2d", {&a, &b});
+  p.geom = g, p.bias = bias;
   switch (pass) {
-    case ConvPass::Forward: {  // a = x, b = weight -> out
-      Tensor<T> out = Tensor<T>::empty({g.N, g.O, g.Ho, g.Wo});
-      if (g.depthwise()) depthwise_forward(g, a.data(), b.data(), bias, out.data());
-      else conv_forward_gemm(g, a.data(), b.data(), bias, out.data());
+    case ConvPass::Forward: {
+      Tensor<T> out = Tensor<T>::empty({g.N, g.O, g.Ho, g.Wo}, p.device);
+      p.x = a.data_ptr(), p.w = b.data_ptr(), p.y = out.data_ptr();
+      kernels::conv2d(p);
       return out;
     }
-    case ConvPass::GradInput: {  // a = grad of out, b = weight -> grad of x
-      Tensor<T> gx = Tensor<T>::empty({g.N, g.C, g.H, g.W});
-      if (g.depthwise()) depthwise_grad_input(g, a.data(), b.data(), gx.data());
-      else conv_grad_input_gemm(g, a.data(), b.data(), gx.data());
-      if (bias) add_channel_bias(gx.data(), bias, g.N, g.C, g.H * g.W);
+    case ConvPass::GradInput: {
+      Tensor<T> gx = Tensor<T>::empty({g.N, g.C, g.H, g.W}, p.device);
+      p.y = a.data_ptr(), p.w = b.data_ptr(), p.x = gx.data_ptr();
+      kernels::conv2d_grad_input(p);
       return gx;
     }
-    case ConvPass::GradWeight: {  // a = x, b = grad of out -> grad of weight
-      Tensor<T> gw = Tensor<T>::empty({g.O, g.Cg(), g.kh, g.kw});
-      if (g.depthwise()) depthwise_grad_weight(g, a.data(), b.data(), gw.data());
-      else conv_grad_weight_gemm(g, a.data(), b.data(), gw.data());
+    case ConvPass::GradWeight: {
+      Tensor<T> gw = Tensor<T>::empty({g.O, g.Cg(), g.kh, g.kw}, p.device);
+      p.x = a.data_ptr(), p.y = b.data_ptr(), p.w = gw.data_ptr();
+      kernels::conv2d_grad_weight(p);
       return gw;
     }
   }
@@ -116,8 +122,8 @@ Tensor<T> conv_pass(ConvPass pass, const ConvGeom& g, const Tensor<T>& a, const 
 template <typename T>
 Tensor<T> bias_grad(const Tensor<T>& g) {
   Tensor<T> gc = g.contiguous();
-  Tensor<T> gb = Tensor<T>::empty({g.size(1)});
-  channel_sum(gc.data(), g.size(0), g.size(1), g.size(2) * g.size(3), gb.data());
+  Tensor<T> gb = Tensor<T>::empty({g.size(1)}, g.device());
+  kernels::channel_sum<T>({g.device(), g.size(0), g.size(1), g.size(2) * g.size(3), gc.data_ptr(), gb.data_ptr()});
   return gb;
 }
 
@@ -133,7 +139,7 @@ Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
   if (bias.defined()) detail::check_bias("conv2d", bias.shape(), g.O);
   Tensor<T> xc = x.detach().contiguous(), wc = weight.detach().contiguous();
   Tensor<T> bc = bias.defined() ? bias.detach().contiguous() : Tensor<T>();
-  Tensor<T> out = detail::conv_pass(detail::ConvPass::Forward, g, xc, wc, bc.defined() ? bc.data() : nullptr);
+  Tensor<T> out = detail::conv_pass(detail::ConvPass::Forward, g, xc, wc, bc.defined() ? bc.data_ptr() : nullptr);
 
   const bool gx = any_requires_grad<T>({&x}), gw = any_requires_grad<T>({&weight}), gb = any_requires_grad<T>({&bias});
   if (!gx && !gw && !gb) return out;
@@ -194,7 +200,7 @@ Tensor<T> conv_transpose2d(const Tensor<T>& x, const Tensor<T>& weight, const Te
   if (bias.defined()) detail::check_bias(op, bias.shape(), cout);
   Tensor<T> xc = x.detach().contiguous(), wc = weight.detach().contiguous();
   Tensor<T> bc = bias.defined() ? bias.detach().contiguous() : Tensor<T>();
-  Tensor<T> out = detail::conv_pass(detail::ConvPass::GradInput, g, xc, wc, bc.defined() ? bc.data() : nullptr);
+  Tensor<T> out = detail::conv_pass(detail::ConvPass::GradInput, g, xc, wc, bc.defined() ? bc.data_ptr() : nullptr);
 
   const bool gx = any_requires_grad<T>({&x}), gw = any_requires_grad<T>({&weight}), gb = any_requires_grad<T>({&bias});
   if (!gx && !gw && !gb) return out;

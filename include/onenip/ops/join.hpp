@@ -24,7 +24,7 @@ Tensor<T> cat(const std::vector<Tensor<T>>& xs, int64_t dim = 0) {
     sizes.push_back(xs[i].shape()[size_t(dim)]);
     shape[size_t(dim)] += sizes.back();
   }
-  Tensor<T> out = Tensor<T>::empty(shape);
+  Tensor<T> out = Tensor<T>::empty(shape, first.device());
   int64_t at = 0;
   for (size_t i = 0; i < xs.size(); ++i) {
     copy_strided(xs[i].detach(), out.detach().narrow(dim, at, sizes[i]));
@@ -71,6 +71,18 @@ std::vector<Tensor<T>> chunk(const Tensor<T>& a, int64_t chunks, int64_t dim = 0
   return split(a, std::max<int64_t>(1, (n + chunks - 1) / chunks), dim);
 }
 
+namespace detail {
+// a viewed as [outer, a.size(dim), inner] around `dim`.
+inline std::array<int64_t, 3> around_dim(const Shape& shape, int64_t dim) {
+  std::array<int64_t, 3> r{1, shape[size_t(dim)], 1};
+  for (int64_t i = 0; i < int64_t(shape.size()); ++i) {
+    if (i < dim) r[0] *= shape[size_t(i)];
+    if (i > dim) r[2] *= shape[size_t(i)];
+  }
+  return r;
+}
+}  // namespace detail
+
 // Rows of `a` along `dim` picked by `index` (repeats allowed; gradients add up).
 template <typename T>
 Tensor<T> index_select(const Tensor<T>& a, int64_t dim, const std::vector<int64_t>& index) {
@@ -80,16 +92,14 @@ Tensor<T> index_select(const Tensor<T>& a, int64_t dim, const std::vector<int64_
     ONENIP_CHECK(i >= 0 && i < n, "index_select: index ", i, " out of range for dim ", dim, " of size ", n);
   Shape shape = a.shape();
   shape[size_t(dim)] = int64_t(index.size());
-  Tensor<T> out = Tensor<T>::empty(shape);
-  for (size_t k = 0; k < index.size(); ++k)
-    copy_strided(a.detach().select(dim, index[k]), out.detach().select(dim, int64_t(k)));
+  Tensor<T> ac = a.detach().contiguous(), out = Tensor<T>::empty(shape, a.device());
+  const auto [outer, len, inner] = detail::around_dim(a.shape(), dim);
+  kernels::index_select<T>(
+      {a.device(), outer, len, inner, int64_t(index.size()), index.data(), ac.data_ptr(), out.data_ptr()});
   Shape in_shape = a.shape();
-  return record<T>(out, "IndexSelect", {a}, [in_shape, dim, index](const Tensor<T>& g) {
-    Tensor<T> gi = zeros<T>(in_shape);
-    for (size_t k = 0; k < index.size(); ++k) {
-      Tensor<T> dst = gi.select(dim, index[k]);
-      apply_inplace(dst, g.select(dim, int64_t(k)), [](T x, T y) { return x + y; });
-    }
+  return record<T>(out, "IndexSelect", {a}, [in_shape, outer, len, inner, index](const Tensor<T>& g) {
+    Tensor<T> gi = zeros<T>(in_shape, g.device()), gc = g.contiguous();
+    kernels::index_add<T>({g.device(), outer, len, inner, int64_t(index.size()), index.data(), gi.data_ptr(), gc.data_ptr()});
     return std::vector<Tensor<T>>{gi};
   });
 }
@@ -101,29 +111,16 @@ Tensor<T> gather(const Tensor<T>& a, int64_t dim, const IndexTensor& index) {
   dim = wrap_dim(dim, a.dim());
   ONENIP_CHECK(int64_t(index.shape.size()) == a.dim(), "gather: index rank ", index.shape.size(),
                " differs from input rank ", a.dim());
+  const int64_t n = a.shape()[size_t(dim)];
+  for (int64_t i : index.values)
+    ONENIP_CHECK(i >= 0 && i < n, "gather: index ", i, " out of range for dim ", dim, " of size ", n);
   Tensor<T> ac = a.detach().contiguous();
-  Tensor<T> out = Tensor<T>::empty(index.shape);
-  Shape ist = contiguous_strides(index.shape), ast = ac.strides(), in_shape = a.shape();
-  // Offset in the (contiguous) input of output element `flat`; copies what it reads so the
-  // backward can keep it.
-  auto src_offset = [ist, ast, in_shape, index, dim](int64_t flat) {
-    int64_t off = 0;
-    for (int64_t d = 0; d < int64_t(in_shape.size()); ++d) {
-      int64_t i = (flat / ist[size_t(d)]) % index.shape[size_t(d)];
-      if (d == dim) {
-        i = index.values[size_t(flat)];
-        ONENIP_CHECK(i >= 0 && i < in_shape[size_t(d)], "gather: index ", i, " out of range for dim ", d,
-                     " of size ", in_shape[size_t(d)]);
-      }
-      off += i * ast[size_t(d)];
-    }
-    return off;
-  };
-  for (int64_t f = 0; f < out.numel(); ++f) out.data()[f] = ac.data()[src_offset(f)];
-  return record<T>(out, "Gather", {a}, [in_shape, src_offset](const Tensor<T>& g) {
-    Tensor<T> gi = zeros<T>(in_shape);
-    Tensor<T> gc = g.contiguous();
-    for (int64_t f = 0; f < gc.numel(); ++f) gi.data()[src_offset(f)] += gc.data()[f];
+  Tensor<T> out = Tensor<T>::empty(index.shape, a.device());
+  kernels::gather<T>({a.device(), index.shape, ac.strides(), dim, index.values.data(), ac.data_ptr(), out.data_ptr()});
+  Shape in_shape = a.shape();
+  return record<T>(out, "Gather", {a}, [in_shape, index, dim](const Tensor<T>& g) {
+    Tensor<T> gi = zeros<T>(in_shape, g.device()), gc = g.contiguous();
+    kernels::scatter_add<T>({g.device(), index.shape, gi.strides(), dim, index.values.data(), gi.data_ptr(), gc.data_ptr()});
     return std::vector<Tensor<T>>{gi};
   });
 }

@@ -1,40 +1,17 @@
-// Matrix products through Eigen: matmul with PyTorch's semantics (1-D promotion, batch
-// broadcasting) and its gradient. Operands whose last two dims are row- or column-major
-// (a transposed view, say) are mapped without a copy.
+// matmul with PyTorch's semantics (1-D promotion, batch broadcasting) and its gradient, on the
+// GEMM kernel (kernels/gemm.hpp). Operands whose last two dims are row- or column-major (a
+// transposed view, say) are passed as they are, without a copy.
 #pragma once
 
-#include <Eigen/Core>
-
+#include "../kernels/gemm.hpp"
 #include "reduce.hpp"
 
 namespace onenip {
 
 namespace detail {
 
-template <typename T>
-using MatMap = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>>;
-template <typename T>
-using MatMapCM = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>, 0, Eigen::OuterStride<>>;
-
-// C (+)= A @ B for one matrix each; A, B given by pointer and (row, col) strides, one of which is 1.
-template <typename T>
-void gemm_one(const T* a, int64_t ars, int64_t acs, const T* b, int64_t brs, int64_t bcs, T* c, int64_t M, int64_t K,
-              int64_t N, bool accumulate) {
-  MatMap<T> C(c, M, N, Eigen::OuterStride<>(N));
-  auto run = [&](const auto& A) {
-    if (bcs == 1) {
-      MatMap<T> B(const_cast<T*>(b), K, N, Eigen::OuterStride<>(brs));
-      if (accumulate) C.noalias() += A * B; else C.noalias() = A * B;
-    } else {
-      MatMapCM<T> B(const_cast<T*>(b), K, N, Eigen::OuterStride<>(bcs));
-      if (accumulate) C.noalias() += A * B; else C.noalias() = A * B;
-    }
-  };
-  if (acs == 1) run(MatMap<T>(const_cast<T*>(a), M, K, Eigen::OuterStride<>(ars)));
-  else run(MatMapCM<T>(const_cast<T*>(a), M, K, Eigen::OuterStride<>(acs)));
-}
-
-// A view whose last two dims Eigen can map directly (one unit stride, positive outer stride).
+// A view whose last two dims the GEMM kernel reads directly (one unit stride, positive outer
+// stride), copied only when it has to be.
 template <typename T>
 Tensor<T> gemm_ready(const Tensor<T>& t) {
   int64_t r = t.dim();
@@ -45,10 +22,23 @@ Tensor<T> gemm_ready(const Tensor<T>& t) {
   return (row_major || col_major) ? t : t.detach().contiguous();
 }
 
+// C (+)= A @ B for 2-D operands the kernel reads directly; c is [M, N] row-major with stride ldc.
+template <typename T>
+void gemm_2d(const Tensor<T>& a, const Tensor<T>& b, T* c, int64_t ldc, bool accumulate, Device device) {
+  kernels::GemmProblem<T> p;
+  p.device = device;
+  p.M = a.size(0), p.K = a.size(1), p.N = b.size(1);
+  p.a = a.data_ptr(), p.a_rs = a.stride(0), p.a_cs = a.stride(1);
+  p.b = b.data_ptr(), p.b_rs = b.stride(0), p.b_cs = b.stride(1);
+  p.c = c, p.ldc = ldc, p.accumulate = accumulate;
+  kernels::gemm(p);
+}
+
 // Batched C = A @ B for rank >= 2 operands with broadcast batch dims. No autograd.
 template <typename T>
 Tensor<T> bmm_kernel(const Tensor<T>& a_in, const Tensor<T>& b_in) {
   Tensor<T> a = gemm_ready(a_in), b = gemm_ready(b_in);
+  const Device device = kernels::common_device<T>("matmul", {&a, &b});
   int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
   ONENIP_CHECK(b.size(-2) == K, "matmul: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
                " are not aligned (", K, " vs ", b.size(-2), ")");
@@ -57,37 +47,17 @@ Tensor<T> bmm_kernel(const Tensor<T>& a_in, const Tensor<T>& b_in) {
   Shape out_shape = batch;
   out_shape.push_back(M);
   out_shape.push_back(N);
-  Tensor<T> out = Tensor<T>::empty(out_shape);
-  int64_t nb = numel_of(batch);
-  Shape ast = broadcast_strides(ab, Shape(a.strides().begin(), a.strides().end() - 2), batch);
-  Shape bst = broadcast_strides(bb, Shape(b.strides().begin(), b.strides().end() - 2), batch);
-  auto batch_offset = [&](int64_t i, const Shape& st) {
-    int64_t off = 0;
-    for (int64_t d = int64_t(batch.size()) - 1; d >= 0; --d) {
-      off += (i % batch[size_t(d)]) * st[size_t(d)];
-      i /= batch[size_t(d)];
-    }
-    return off;
-  };
-  int64_t ars = a.stride(-2), acs = a.stride(-1), brs = b.stride(-2), bcs = b.stride(-1);
-  if (a.size(-1) == 1) acs = 1;  // a single column: any stride works as unit
-  if (a.size(-2) == 1 && acs != 1) ars = 1;
-  if (b.size(-1) == 1) bcs = 1;
-  if (b.size(-2) == 1 && bcs != 1) brs = 1;
-  const T* ap = a.data();
-  const T* bp = b.data();
-  T* op = out.data();
-  auto one = [&](int64_t i) {
-    gemm_one(ap + batch_offset(i, ast), ars, acs, bp + batch_offset(i, bst), brs, bcs, op + i * M * N, M, K, N, false);
-  };
-  // Many small products: one per thread. Few large ones: Eigen parallelises each.
-  if (nb >= num_threads() && M * N * K < (int64_t(1) << 21)) {
-    parallel_for(nb, 1, [&](int64_t b0, int64_t b1) {
-      for (int64_t i = b0; i < b1; ++i) one(i);
-    });
-  } else {
-    for (int64_t i = 0; i < nb; ++i) one(i);
-  }
+  Tensor<T> out = Tensor<T>::empty(out_shape, device);
+  kernels::GemmProblem<T> p;
+  p.device = device;
+  p.M = M, p.N = N, p.K = K;
+  p.a = a.data_ptr(), p.a_rs = a.stride(-2), p.a_cs = a.stride(-1);
+  p.b = b.data_ptr(), p.b_rs = b.stride(-2), p.b_cs = b.stride(-1);
+  p.c = out.data_ptr(), p.ldc = N, p.c_batch_stride = M * N;
+  p.batch = batch;
+  p.a_batch_strides = broadcast_strides(ab, Shape(a.strides().begin(), a.strides().end() - 2), batch);
+  p.b_batch_strides = broadcast_strides(bb, Shape(b.strides().begin(), b.strides().end() - 2), batch);
+  kernels::gemm(p);
   return out;
 }
 

@@ -1,14 +1,15 @@
 // Pooling over [N, C, H, W] with PyTorch's semantics (floor mode, padding at most half the kernel).
 //   avg_pool2d, global_avg_pool2d: separable linear maps (separable.hpp), so their backward is
 //     the adjoint of the same 1-D matrices and keeps no tensor.
-//   max_pool2d: direct loops over (output row, tap) as in depthwise conv; padding acts as -inf,
-//     ties go to the first maximum in window order, NaN propagates. Backward recomputes the
-//     arg-max from the saved input rather than storing indices.
+//   max_pool2d: kernels/pool.hpp; padding acts as -inf, ties go to the first maximum in window
+//     order, NaN propagates. Backward recomputes the arg-max from the saved input rather than
+//     storing indices.
 #pragma once
 
 #include <array>
 #include <limits>
 
+#include "../kernels/pool.hpp"
 #include "conv.hpp"
 #include "creation.hpp"
 #include "separable.hpp"
@@ -54,38 +55,6 @@ std::shared_ptr<const AxisMap<T>> avg_pool_axis(int64_t in, int64_t k, int64_t s
   return m;
 }
 
-// Max over each window of output row oh of one plane into m; with WithArg, the flat input index
-// of each maximum into arg (the forward skips it, so its loop is a plain vectorised max).
-template <bool WithArg, typename T>
-void max_pool_row(const ConvGeom& g, const std::vector<ColRange>& ranges, const T* xp, int64_t oh, T* m, int64_t* arg) {
-  std::fill(m, m + g.Wo, -std::numeric_limits<T>::infinity());
-  if constexpr (WithArg) std::fill(arg, arg + g.Wo, int64_t(0));
-  for_each_tap(g, ranges, oh, [&](int64_t, int64_t, int64_t ih, ColRange r, auto step) {
-    const T* xr = xp + ih * g.W;
-    for (int64_t ow = r.lo; ow < r.hi; ++ow) {
-      const T v = xr[ow * step + r.off];
-      const bool take = v > m[ow] || v != v;
-      m[ow] = take ? v : m[ow];
-      if constexpr (WithArg) arg[ow] = take ? ih * g.W + ow * step + r.off : arg[ow];
-    }
-  });
-}
-
-// Run f(plane, out_row, m, arg) for every plane and output row, planes in parallel.
-template <bool WithArg, typename T, typename F>
-void max_pool_planes(const ConvGeom& g, const T* x, F&& f) {
-  const auto ranges = g.col_ranges();
-  parallel_for(g.N * g.C, depthwise_grain(g), [&](int64_t p0, int64_t p1) {
-    std::vector<T> m(size_t(g.Wo));
-    std::vector<int64_t> arg(size_t(g.Wo));
-    for (int64_t p = p0; p < p1; ++p)
-      for (int64_t oh = 0; oh < g.Ho; ++oh) {
-        max_pool_row<WithArg>(g, ranges, x + p * g.H * g.W, oh, m.data(), arg.data());
-        f(p, oh, m.data(), arg.data());
-      }
-  });
-}
-
 }  // namespace detail
 
 // x [N, C, H, W] -> [N, C, Ho, Wo], Ho = (H + 2*padding - kernel) / stride + 1. Zero padding;
@@ -105,24 +74,15 @@ Tensor<T> max_pool2d(const Tensor<T>& x, std::array<int64_t, 2> kernel, std::arr
                      std::array<int64_t, 2> padding = {0, 0}) {
   ONENIP_CHECK(x.defined(), "max_pool2d: input is an undefined tensor");
   const detail::ConvGeom g = detail::pool_geometry("max_pool2d", x.shape(), kernel, stride, padding);
-  Tensor<T> xc = x.detach().contiguous();  // the row loops index NCHW directly
-  Tensor<T> out = Tensor<T>::empty({g.N, g.C, g.Ho, g.Wo});
-  T* op = out.data();
-  detail::max_pool_planes<false>(g, xc.data(), [&](int64_t p, int64_t oh, const T* m, const int64_t*) {
-    std::copy(m, m + g.Wo, op + (p * g.Ho + oh) * g.Wo);
-  });
+  Tensor<T> xc = x.detach().contiguous();  // the kernel indexes NCHW directly
+  Tensor<T> out = Tensor<T>::empty({g.N, g.C, g.Ho, g.Wo}, x.device());
+  kernels::max_pool2d<T>({x.device(), g, xc.data_ptr(), out.data_ptr()});
   if (!any_requires_grad<T>({&x})) return out;
   SavedTensor<T> sx(xc, "MaxPool2d");
   return record<T>(out, "MaxPool2d", {x}, [g, sx](const Tensor<T>& grad) {
-    Tensor<T> go = grad.contiguous();
-    Tensor<T> gx = zeros<T>({g.N, g.C, g.H, g.W});
-    const T* gp = go.data();
-    T* gxp = gx.data();
-    detail::max_pool_planes<true>(g, sx.get().data(), [&](int64_t p, int64_t oh, const T*, const int64_t* arg) {
-      const T* gr = gp + (p * g.Ho + oh) * g.Wo;
-      T* xp = gxp + p * g.H * g.W;
-      for (int64_t ow = 0; ow < g.Wo; ++ow) xp[arg[ow]] += gr[ow];
-    });
+    Tensor<T> go = grad.contiguous(), xs = sx.get();
+    Tensor<T> gx = Tensor<T>::empty({g.N, g.C, g.H, g.W}, go.device());
+    kernels::max_pool2d_backward<T>({go.device(), g, xs.data_ptr(), nullptr, go.data_ptr(), gx.data_ptr()});
     return std::vector<Tensor<T>>{gx};
   });
 }

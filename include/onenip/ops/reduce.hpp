@@ -5,6 +5,8 @@
 
 #include <limits>
 
+#include "../kernels/index.hpp"
+#include "../kernels/reduce.hpp"
 #include "elementwise.hpp"
 
 namespace onenip {
@@ -39,49 +41,32 @@ inline Shape reduced_shape(const Shape& s, const std::vector<bool>& m, bool keep
   return out;
 }
 
-// Sum over the dims in `m`; result has the keepdim shape. Two layouts are fast: reduced dims
-// trailing (row sums) and reduced dims leading (column sums); others are permuted first.
+// Sum over the dims in `m`; result has the keepdim shape. Reduced dims leading a contiguous
+// tensor are summed in place as columns; otherwise kept dims are moved first and reduced dims
+// last (a copy) and each row is summed.
 template <typename T>
 Tensor<T> sum_kernel(const Tensor<T>& a, const std::vector<bool>& m) {
   const int64_t rank = a.dim();
   Shape keep_shape = reduced_shape(a.shape(), m, true);
-  Tensor<T> out = zeros<T>(keep_shape);
-  if (a.numel() == 0) return out;
-  // Reduce leading dims of a contiguous tensor: out[j] = sum_i a[i, j].
+  Tensor<T> out = Tensor<T>::empty(keep_shape, a.device());
+  if (a.numel() == 0) return out.zero_();
   int64_t lead = 0;
   while (lead < rank && (m[size_t(lead)] || a.shape()[size_t(lead)] == 1)) ++lead;
   bool trailing_kept = true;
   for (int64_t i = lead; i < rank; ++i) trailing_kept &= !m[size_t(i)] || a.shape()[size_t(i)] == 1;
   if (a.is_contiguous() && trailing_kept && lead > 0) {
-    int64_t cols = out.numel(), rows = a.numel() / cols;
-    const T* src = a.data();
-    T* dst = out.data();
-    parallel_for(cols, 1024, [&](int64_t c0, int64_t c1) {
-      for (int64_t r = 0; r < rows; ++r) {
-        const T* row = src + r * cols;
-        for (int64_t c = c0; c < c1; ++c) dst[c] += row[c];
-      }
-    });
+    const int64_t cols = out.numel();
+    kernels::sum<T>({a.device(), 1, a.numel() / cols, cols, a.data_ptr(), out.data_ptr()});
     return out;
   }
-  // General: kept dims first, reduced dims last, then row sums.
   Shape perm;
   for (int64_t i = 0; i < rank; ++i)
     if (!m[size_t(i)]) perm.push_back(i);
   for (int64_t i = 0; i < rank; ++i)
     if (m[size_t(i)]) perm.push_back(i);
   Tensor<T> p = a.detach().permute(perm).contiguous();
-  int64_t rows = out.numel(), len = a.numel() / std::max<int64_t>(rows, 1);
-  const T* src = p.data();
-  T* dst = out.data();
-  parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(len, 1)), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const T* row = src + r * len;
-      T acc = T(0);
-      for (int64_t i = 0; i < len; ++i) acc += row[i];
-      dst[r] = acc;
-    }
-  });
+  const int64_t rows = out.numel();
+  kernels::sum<T>({a.device(), rows, a.numel() / std::max<int64_t>(rows, 1), 1, p.data_ptr(), out.data_ptr()});
   return out;
 }
 
@@ -144,20 +129,9 @@ std::pair<Tensor<T>, IndexTensor> extreme(const Tensor<T>& a, int64_t dim, bool 
   std::vector<bool> m(size_t(a.dim()), false);
   if (a.dim() > 0) m[size_t(dim)] = true;
   Shape out_shape = reduced_shape(a.shape(), m, keepdim);
-  Tensor<T> vals = Tensor<T>::empty(out_shape);
+  Tensor<T> vals = Tensor<T>::empty(out_shape, a.device());
   IndexTensor idx{out_shape, std::vector<int64_t>(size_t(n))};
-  const T* src = rows.data();
-  for (int64_t r = 0; r < n; ++r) {
-    const T* row = src + r * len;
-    int64_t best = 0;
-    for (int64_t i = 1; i < len; ++i)
-      if (want_max ? (row[i] > row[best] || std::isnan(row[i])) : (row[i] < row[best] || std::isnan(row[i]))) {
-        best = i;
-        if (std::isnan(row[i])) break;
-      }
-    vals.data()[r] = row[best];
-    idx.values[size_t(r)] = best;
-  }
+  kernels::arg_extreme<T>({a.device(), n, len, want_max, rows.data_ptr(), vals.data_ptr(), idx.values.data()});
   return {vals, idx};
 }
 
@@ -165,21 +139,15 @@ template <typename T>
 Tensor<T> extreme_with_grad(const Tensor<T>& a, int64_t dim, bool keepdim, bool want_max, IndexTensor* indices) {
   auto [vals, idx] = extreme(a, dim, keepdim, want_max);
   if (indices) *indices = idx;
-  int64_t d = wrap_dim(dim, a.dim());
-  Shape in_shape = a.shape();
-  return record<T>(vals, want_max ? "Max" : "Min", {a}, [idx, d, in_shape](const Tensor<T>& g) {
-    // Scatter each gradient to the position that won.
-    Tensor<T> gi = zeros<T>(in_shape);
-    Tensor<T> gc = g.contiguous();
-    Shape st = gi.strides();
-    int64_t len = in_shape.empty() ? 1 : in_shape[size_t(d)];
-    int64_t inner = 1;
-    for (size_t i = size_t(d) + 1; i < in_shape.size(); ++i) inner *= in_shape[i];
-    for (int64_t r = 0; r < gc.numel(); ++r) {
-      int64_t outer = r / inner, in = r % inner;
-      gi.data()[(outer * len + idx.values[size_t(r)]) * inner + in] += gc.data()[r];
-    }
-    return std::vector<Tensor<T>>{gi};
+  const int64_t d = a.dim() == 0 ? 0 : wrap_dim(dim, a.dim());
+  Shape in_shape = a.dim() == 0 ? Shape{1} : a.shape(), picked = in_shape;
+  picked[size_t(d)] = 1;
+  Shape out_shape = a.shape();
+  return record<T>(vals, want_max ? "Max" : "Min", {a}, [idx, d, in_shape, picked, out_shape](const Tensor<T>& g) {
+    // Send each gradient to the position that won (scatter_add, the adjoint of gather).
+    Tensor<T> gi = zeros<T>(in_shape, g.device()), gc = g.contiguous();
+    kernels::scatter_add<T>({g.device(), picked, gi.strides(), d, idx.values.data(), gi.data_ptr(), gc.data_ptr()});
+    return std::vector<Tensor<T>>{gi.view(out_shape)};
   });
 }
 }  // namespace detail

@@ -6,11 +6,11 @@
 
 #include "../autograd.hpp"
 #include "../core/broadcast.hpp"
+#include "../kernels/elementwise.hpp"
 #include "../kernels/memory.hpp"
 
 namespace onenip {
 
-template <typename T> Tensor<T> zeros(const Shape& shape);
 template <typename T> Tensor<T> sum_to(const Tensor<T>& g, const Shape& shape);
 template <typename T> void copy_strided(const Tensor<T>& src, const Tensor<T>& dst);
 
@@ -116,7 +116,8 @@ Tensor<T> Tensor<T>::slice(int64_t d, int64_t start, int64_t end, int64_t step) 
   Tensor<T> out = detail::make_view(*this, s, st, offset() + start * strides()[size_t(d)]);
   Shape in_shape = shape();
   return record<T>(out, "Slice", {*this}, [in_shape, d, start, end, step](const Tensor<T>& g) {
-    Tensor<T> gi = zeros<T>(in_shape);
+    Tensor<T> gi = Tensor<T>::empty(in_shape, g.device());
+    gi.zero_();
     copy_strided(g, gi.slice(d, start, end, step));
     return std::vector<Tensor<T>>{gi};
   });
@@ -181,24 +182,22 @@ Tensor<T> Tensor<T>::unsqueeze(int64_t d) const {
   });
 }
 
-// Copy the elements of src into dst (same shape, any strides). Not recorded.
+// Copy the elements of src into dst (same shape, same device, any strides). Not recorded.
 template <typename T>
 void copy_strided(const Tensor<T>& src, const Tensor<T>& dst) {
   ONENIP_CHECK(src.shape() == dst.shape(), "copy: source shape ", shape_str(src.shape()),
                " does not match destination shape ", shape_str(dst.shape()));
-  for_each_row<T, 2>(dst.shape(), {dst.strides(), src.strides()}, {dst.data(), src.data()},
-                     [](std::array<T*, 2> p, int64_t n, std::array<int64_t, 2> s) {
-                       if (s[0] == 1 && s[1] == 1) {
-                         std::memcpy(p[0], p[1], size_t(n) * sizeof(T));
-                       } else {
-                         for (int64_t i = 0; i < n; ++i) p[0][i * s[0]] = p[1][i * s[1]];
-                       }
-                     });
+  kernels::PointwiseProblem<T, 2> p;
+  p.device = kernels::common_device<T>("copy", {&dst, &src});
+  p.shape = dst.shape();
+  p.strides = {dst.strides(), src.strides()};
+  p.data = {dst.data_ptr(), src.data_ptr()};
+  kernels::pointwise(p, fn::Identity{});
 }
 
 template <typename T>
 Tensor<T> Tensor<T>::clone() const {
-  Tensor<T> out = Tensor<T>::empty(shape());
+  Tensor<T> out = Tensor<T>::empty(shape(), device());
   copy_strided(*this, out);
   return record<T>(out, "Clone", {*this}, [](const Tensor<T>& g) { return std::vector<Tensor<T>>{g}; });
 }

@@ -9,6 +9,7 @@
 
 #include <cmath>
 
+#include "../kernels/optim.hpp"
 #include "optimizer.hpp"
 
 namespace onenip::optim {
@@ -38,8 +39,8 @@ public:
       Tensor<T> g = p.grad();
       if (!g.defined()) continue;
       if (!exp_avg_[i].defined()) {
-        exp_avg_[i] = zeros<T>(p.shape());
-        exp_avg_sq_[i] = zeros<T>(p.shape());
+        exp_avg_[i] = zeros_like(p);
+        exp_avg_sq_[i] = zeros_like(p);
       }
       const int64_t t = ++steps_[i];
       // Scalars are formed in double and rounded to T once, as PyTorch does with Python floats.
@@ -50,20 +51,13 @@ public:
       const bool decoupled = o_.decoupled, use_l2 = !decoupled && o_.weight_decay != 0;
       g = g.contiguous();
       ONENIP_CHECK(p.is_contiguous(), kind(), ": parameter ", i, " is not contiguous");
-      T* pp = p.data();
-      const T* gp = g.data();
-      T* m = exp_avg_[i].data();
-      T* v = exp_avg_sq_[i].data();
-      parallel_for(p.numel(), 1 << 14, [&](int64_t b, int64_t e) {
-        for (int64_t k = b; k < e; ++k) {
-          T gk = gp[k];
-          if (decoupled) pp[k] *= decay;
-          else if (use_l2) gk += l2 * pp[k];
-          m[k] += w1 * (gk - m[k]);
-          v[k] = v[k] * b2 + w2 * gk * gk;
-          pp[k] += -step_size * (m[k] / (std::sqrt(v[k]) / bc2_sqrt + eps));
-        }
-      });
+      kernels::AdamWProblem<T> k;
+      k.device = kernels::common_device<T>("AdamW.step", {&p, &g, &exp_avg_[i], &exp_avg_sq_[i]});
+      k.n = p.numel(), k.p = p.data_ptr(), k.g = g.data_ptr();
+      k.m = exp_avg_[i].data_ptr(), k.v = exp_avg_sq_[i].data_ptr();
+      k.step_size = step_size, k.bc2_sqrt = bc2_sqrt, k.w1 = w1, k.b2 = b2, k.w2 = w2, k.eps = eps;
+      k.decay = decay, k.l2 = l2, k.decoupled = decoupled, k.use_l2 = use_l2;
+      kernels::adamw_step(k);
       p.bump_version();
     }
   }

@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "../kernels/reduce.hpp"
 #include "../ops/elementwise.hpp"
 
 namespace onenip::optim {
@@ -14,19 +15,7 @@ namespace detail {
 template <typename T>
 double sum_of_squares(const Tensor<T>& t) {
   Tensor<T> c = t.contiguous();
-  const T* p = c.data();
-  const int64_t n = c.numel(), block = 1 << 14, nb = (n + block - 1) / block;
-  std::vector<double> part(size_t(std::max<int64_t>(nb, 1)), 0.0);
-  parallel_for(nb, 4, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) {
-      double s = 0;
-      for (int64_t i = b * block, e = std::min(n, i + block); i < e; ++i) s += double(p[i]) * double(p[i]);
-      part[size_t(b)] = s;
-    }
-  });
-  double s = 0;
-  for (double x : part) s += x;
-  return s;
+  return kernels::sum_of_squares<T>({c.device(), c.numel(), c.data_ptr()});
 }
 }  // namespace detail
 

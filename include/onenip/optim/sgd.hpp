@@ -31,7 +31,7 @@ public:
       Tensor<T>& p = this->params_[i];
       Tensor<T> g = p.grad();
       if (!g.defined()) continue;
-      if (o_.weight_decay != 0) g = map_binary(g, p, [wd = T(o_.weight_decay)](T gg, T x) { return gg + wd * x; });
+      if (o_.weight_decay != 0) g = map_binary(g, p, fn::Axpy<T>{T(o_.weight_decay)});
       if (o_.momentum != 0) {
         Tensor<T>& buf = momentum_[i];
         if (!buf.defined()) {
@@ -39,7 +39,7 @@ public:
         } else {
           buf.mul_(T(o_.momentum)).add_(g, T(1 - o_.dampening));
         }
-        g = o_.nesterov ? map_binary(g, buf, [m = T(o_.momentum)](T gg, T b) { return gg + m * b; }) : buf;
+        g = o_.nesterov ? map_binary(g, buf, fn::Axpy<T>{T(o_.momentum)}) : buf;
       }
       p.add_(g, T(-this->lr_));
     }

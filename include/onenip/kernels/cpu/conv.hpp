@@ -1,7 +1,5 @@
-// Convolution kernels on contiguous NCHW buffers, no autograd: the geometry every conv-like op
-// shares, and the GEMM formulation of conv2d's forward, input gradient and weight gradient.
-//
-// Per image n and group g, with col = im2col(x[n, g]) of shape [Cg*kh*kw, Ho*Wo]:
+// CPU conv2d as GEMMs over im2col columns (non-depthwise geometries), and the per-channel bias
+// helpers. Per image n and group g, with col = im2col(x[n, g]) of shape [Cg*kh*kw, Ho*Wo]:
 //   forward       out[n, g]  = W_g @ col                       W_g: [Og, Cg*kh*kw]
 //   grad_input    x-grad     = col2im(W_gᵀ @ gout[n, g])       (col2im is im2col's adjoint)
 //   grad_weight   W_g-grad  += gout[n, g] @ colᵀ
@@ -10,96 +8,31 @@
 // backward: backward rebuilds them). Depthwise convs take the direct loops of conv_depthwise.hpp.
 #pragma once
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <mutex>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
-#include "../core/parallel.hpp"
-#include "../tensor.hpp"
+#include "../../core/parallel.hpp"
+#include "../gemm.hpp"
+#include "conv_depthwise.hpp"
+#include "scratch.hpp"
 
-namespace onenip::detail {
-
-// Division rounding down / up, for signed numerators and positive denominators.
-inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-inline int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
-
-// Output columns [lo, hi) whose input column ow * step + off lies in [0, W).
-struct ColRange {
-  int64_t lo, hi, off;
-};
-
-// Shapes and hyper-parameters of one conv2d: x [N, C, H, W], weight [O, C/groups, kh, kw],
-// out [N, O, Ho, Wo]. Padding is zero padding, per side.
-struct ConvGeom {
-  int64_t N = 0, C = 0, H = 0, W = 0;
-  int64_t O = 0, kh = 1, kw = 1;
-  int64_t sh = 1, sw = 1, pt = 0, pb = 0, pl = 0, pr = 0, dh = 1, dw = 1, groups = 1;
-  int64_t Ho = 0, Wo = 0;
-
-  int64_t Cg() const { return C / groups; }
-  int64_t Og() const { return O / groups; }
-  int64_t K() const { return Cg() * kh * kw; }  // rows of a column matrix
-  int64_t P() const { return Ho * Wo; }         // output pixels per plane
-  bool depthwise() const { return groups == C && groups == O; }
-  // 1x1, unit stride, no padding: the column matrix is x itself.
-  bool pointwise() const {
-    return kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt == 0 && pb == 0 && pl == 0 && pr == 0 && Ho == H && Wo == W;
-  }
-  // Fills Ho, Wo; callers have checked that the kernel fits the padded input.
-  void finish() {
-    Ho = (H + pt + pb - dh * (kh - 1) - 1) / sh + 1;
-    Wo = (W + pl + pr - dw * (kw - 1) - 1) / sw + 1;
-  }
-  // Valid output columns for kernel column kj (the rest read padding).
-  ColRange col_range(int64_t kj) const {
-    int64_t off = kj * dw - pl;
-    int64_t lo = std::clamp<int64_t>(ceil_div(-off, sw), 0, Wo);
-    int64_t hi = std::clamp<int64_t>(floor_div(W - 1 - off, sw) + 1, lo, Wo);
-    return {lo, hi, off};
-  }
-  std::vector<ColRange> col_ranges() const {
-    std::vector<ColRange> r(static_cast<size_t>(kw));
-    for (int64_t kj = 0; kj < kw; ++kj) r[size_t(kj)] = col_range(kj);
-    return r;
-  }
-};
-
-// For output row oh of one plane: f(ki, kj, ih, range, step) for every tap whose input row ih is
-// inside the image. Output columns [range.lo, range.hi) read input columns ow * step + range.off.
-// `step` is a compile-time 1 for unit stride, so the inner loops that use it vectorise.
-template <typename F>
-void for_each_tap(const ConvGeom& g, const std::vector<ColRange>& ranges, int64_t oh, F&& f) {
-  for (int64_t ki = 0; ki < g.kh; ++ki) {
-    int64_t ih = oh * g.sh + ki * g.dh - g.pt;
-    if (ih < 0 || ih >= g.H) continue;
-    for (int64_t kj = 0; kj < g.kw; ++kj) {
-      if (g.sw == 1) f(ki, kj, ih, ranges[size_t(kj)], std::integral_constant<int64_t, 1>{});
-      else f(ki, kj, ih, ranges[size_t(kj)], g.sw);
-    }
-  }
-}
+namespace onenip::kernels::cpu {
 
 // C[M, N] (= or +=) op(A) @ op(B), all row-major with leading dimensions; op(A) = Aᵀ when ta (A
-// is then stored [K, M]), likewise B. Eigen runs single-threaded inside parallel regions.
+// is then stored [K, M]), likewise B: BLAS's convention, on the GEMM kernel. Called inside
+// parallel regions, where Eigen runs single-threaded.
 template <typename T>
 void gemm_rm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
              T* C, int64_t ldc, bool accumulate) {
-  using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  using CMap = Eigen::Map<const Mat, 0, Eigen::OuterStride<>>;
-  Eigen::Map<Mat, 0, Eigen::OuterStride<>> Cm(C, M, N, Eigen::OuterStride<>(ldc));
-  CMap Am(A, ta ? K : M, ta ? M : K, Eigen::OuterStride<>(lda));
-  CMap Bm(B, tb ? N : K, tb ? K : N, Eigen::OuterStride<>(ldb));
-  auto run = [&](const auto& a, const auto& b) {
-    if (accumulate) Cm.noalias() += a * b;
-    else Cm.noalias() = a * b;
-  };
-  if (!ta && !tb) run(Am, Bm);
-  else if (ta && !tb) run(Am.transpose(), Bm);
-  else if (!ta && tb) run(Am, Bm.transpose());
-  else run(Am.transpose(), Bm.transpose());
+  GemmProblem<T> p;
+  p.M = M, p.N = N, p.K = K;
+  p.a = A, p.a_rs = ta ? 1 : lda, p.a_cs = ta ? lda : 1;
+  p.b = B, p.b_rs = tb ? 1 : ldb, p.b_cs = tb ? ldb : 1;
+  p.c = C, p.ldc = ldc, p.accumulate = accumulate;
+  cpu::gemm(p);
 }
 
 // Run f(begin, end) over independent work items: split across threads when they balance (Eigen
@@ -175,7 +108,7 @@ void conv_forward_gemm(const ConvGeom& g, const T* x, const T* w, const T* b, T*
   const int64_t rows = conv_block_rows(g), nb = ceil_div(g.Ho, rows), P = g.P(), K = g.K(), Og = g.Og();
   const auto ranges = g.col_ranges();
   conv_schedule(g.N * nb, [&](int64_t i0, int64_t i1) {
-    Tensor<T> buf = Tensor<T>::empty({g.pointwise() ? 0 : K * rows * g.Wo});
+    Scratch<T> buf(size_t(g.pointwise() ? 0 : K * rows * g.Wo));
     for (int64_t item = i0; item < i1; ++item) {
       const int64_t n = item / nb, oh0 = (item % nb) * rows, oh1 = std::min(g.Ho, oh0 + rows), cols = (oh1 - oh0) * g.Wo;
       for (int64_t grp = 0; grp < g.groups; ++grp) {
@@ -196,7 +129,7 @@ void conv_grad_input_gemm(const ConvGeom& g, const T* gout, const T* w, T* gx) {
   const auto ranges = g.col_ranges();
   // Whole images per work item: blocks of one image scatter into overlapping rows of gx.
   conv_schedule(g.N, [&](int64_t n0, int64_t n1) {
-    Tensor<T> buf = Tensor<T>::empty({g.pointwise() ? 0 : K * rows * g.Wo});
+    Scratch<T> buf(size_t(g.pointwise() ? 0 : K * rows * g.Wo));
     for (int64_t n = n0; n < n1; ++n) {
       if (!g.pointwise()) std::fill(gx + n * g.C * HW, gx + (n + 1) * g.C * HW, T(0));
       for (int64_t oh0 = 0; oh0 < g.Ho; oh0 += rows) {
@@ -226,11 +159,11 @@ void conv_grad_weight_gemm(const ConvGeom& g, const T* x, const T* gout, T* gw) 
   // Several chunks: each sums into its own buffer, merged in chunk order afterwards so the result
   // does not depend on which thread finishes first.
   std::mutex merge;
-  std::vector<std::pair<int64_t, Tensor<T>>> parts;
+  std::vector<std::pair<int64_t, Scratch<T>>> parts;
   conv_schedule(g.N * nb, [&](int64_t i0, int64_t i1) {
     const bool alone = i0 == 0 && i1 == g.N * nb;  // the only chunk: accumulate in place
-    Tensor<T> buf = Tensor<T>::empty({g.pointwise() ? 0 : K * rows * g.Wo});
-    Tensor<T> part = Tensor<T>::empty({alone ? 0 : wsize});
+    Scratch<T> buf(size_t(g.pointwise() ? 0 : K * rows * g.Wo));
+    Scratch<T> part(size_t(alone ? 0 : wsize));
     T* acc = alone ? gw : part.data();
     if (!alone) std::fill(acc, acc + wsize, T(0));
     for (int64_t item = i0; item < i1; ++item) {
@@ -243,7 +176,7 @@ void conv_grad_weight_gemm(const ConvGeom& g, const T* x, const T* gout, T* gw) 
     }
     if (!alone) {
       std::lock_guard<std::mutex> lock(merge);
-      parts.emplace_back(i0, part);
+      parts.emplace_back(i0, std::move(part));
     }
   });
   std::sort(parts.begin(), parts.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -253,9 +186,11 @@ void conv_grad_weight_gemm(const ConvGeom& g, const T* x, const T* gout, T* gw) 
   }
 }
 
-// out[c] = sum over n and the P pixels of g[n, c, :] (the bias gradient). g is [N, C, P].
 template <typename T>
-void channel_sum(const T* g, int64_t N, int64_t C, int64_t P, T* out) {
+void channel_sum(const ChannelSumProblem<T>& q) {
+  const T* g = q.g;
+  T* out = q.out;
+  const int64_t N = q.N, C = q.C, P = q.P;
   parallel_for(C, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, N * P)), [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       T s = 0;
@@ -281,4 +216,25 @@ void add_channel_bias(T* y, const T* b, int64_t N, int64_t C, int64_t P) {
   });
 }
 
-}  // namespace onenip::detail
+// The three passes, each through the depthwise loops or the GEMM formulation.
+template <typename T>
+void conv2d(const ConvProblem<T>& p) {
+  if (p.geom.depthwise()) depthwise_forward(p.geom, p.x, p.w, p.bias, p.y);
+  else conv_forward_gemm(p.geom, p.x, p.w, p.bias, p.y);
+}
+
+template <typename T>
+void conv2d_grad_input(const ConvProblem<T>& p) {
+  const ConvGeom& g = p.geom;
+  if (g.depthwise()) depthwise_grad_input(g, p.y, p.w, p.x);
+  else conv_grad_input_gemm(g, p.y, p.w, p.x);
+  if (p.bias) add_channel_bias(p.x, p.bias, g.N, g.C, g.H * g.W);
+}
+
+template <typename T>
+void conv2d_grad_weight(const ConvProblem<T>& p) {
+  if (p.geom.depthwise()) depthwise_grad_weight(p.geom, p.x, p.y, p.w);
+  else conv_grad_weight_gemm(p.geom, p.x, p.y, p.w);
+}
+
+}  // namespace onenip::kernels::cpu

@@ -1,5 +1,5 @@
-// Kernels of the fused attention (flash-attention style, CPU): no Tq x Tk matrix is ever
-// materialised, only per-tile scratch.
+// The CPU fused attention (flash-attention style): no Tq x Tk matrix is ever materialised, only
+// per-tile scratch.
 //
 // Forward, per (batch, head, query block): stream over key blocks with an online softmax
 // (running row max m and sum l, output rescaled when m grows), two small Eigen GEMMs per
@@ -15,64 +15,43 @@
 #include <limits>
 #include <vector>
 
-#include "dropout.hpp"
-#include "softmax.hpp"
+#include "../../core/parallel.hpp"
+#include "../softmax.hpp"
+#include "scratch.hpp"
 
-namespace onenip::detail {
+namespace onenip::kernels::cpu {
 
-// One of q / k / v: element [b, h, t, d] at p[b sb + h sh + t st + d] (unit stride along d).
-template <typename T>
-struct AttnOperand {
-  const T* p = nullptr;
-  int64_t sb = 0, sh = 0, st = 0;
-  const T* at(int64_t b, int64_t h, int64_t t) const { return p + b * sb + h * sh + t * st; }
-};
-
-template <typename T>
-struct AttnProblem {
-  int64_t B = 0, H = 0, Tq = 0, Tk = 0, D = 0, Dv = 0;
-  T scale = 1;
-  AttnOperand<T> q, k, v;
-  // Additive mask element [b, h, i, j] at mask[b mb + h mh + i mi + j mj] (0 strides broadcast); null: none.
-  const T* mask = nullptr;
-  int64_t mb = 0, mh = 0, mi = 0, mj = 0;
-  const DropoutMask* drop = nullptr;  // null: no dropout
-  T drop_scale = 1;
-
-  // Tiles: query blocks of ~64 rows, key blocks of up to 256 (all keys at the model's T = 196),
-  // sizes balanced so the last block is not a sliver.
+// The CPU kernel's tiles: query blocks of ~64 rows, key blocks of up to 256 (all keys at the
+// model's T = 196), sizes balanced so the last block is not a sliver.
+struct AttnTiles {
   static constexpr int64_t kQueryBlock = 64, kKeyBlock = 256;
-  int64_t nq() const { return (Tq + kQueryBlock - 1) / kQueryBlock; }
-  int64_t nk() const { return (Tk + kKeyBlock - 1) / kKeyBlock; }
-  int64_t bq() const { return (Tq + nq() - 1) / nq(); }
-  int64_t bk() const { return (Tk + nk() - 1) / nk(); }
-
-  // S[r, :] += mask[b, h, i0 + r, j0 : j0 + cols] for every row r.
-  template <typename M>
-  void add_mask(M& S, int64_t b, int64_t h, int64_t i0, int64_t j0) const {
-    if (!mask) return;
-    const T* base = mask + b * mb + h * mh + j0 * mj;
-    for (int64_t r = 0; r < S.rows(); ++r) {
-      const T* row = base + (i0 + r) * mi;
-      if (mj == 1) S.row(r) += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(row, S.cols());
-      else if (mj == 0) S.row(r).array() += *row;
-      else S.row(r) += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>, 0, Eigen::InnerStride<>>(
-                           row, S.cols(), Eigen::InnerStride<>(mj));
-    }
-  }
-
-  // Multiply row r of M by the dropout factors of elements [bh, i0 + r, j0 : j0 + cols].
-  template <typename M>
-  void drop_row(M& X, int64_t r, int64_t bh, int64_t i0, int64_t j0, T* f) const {
-    int64_t cols = X.cols();
-    drop->factors((bh * Tq + i0 + r) * Tk + j0, cols, drop_scale, f);
-    X.row(r).array() *= Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>>(f, cols);
-  }
+  int64_t nq, nk, bq, bk;
+  AttnTiles(int64_t Tq, int64_t Tk)
+      : nq((Tq + kQueryBlock - 1) / kQueryBlock), nk((Tk + kKeyBlock - 1) / kKeyBlock),
+        bq((Tq + nq - 1) / nq), bk((Tk + nk - 1) / nk) {}
 };
 
-// Scratch with a fixed 64-byte alignment: Eigen's vectorised row reductions start at the first
-// aligned element, so the alignment must not vary between threads for results to be reproducible.
-template <typename T> using Scratch = std::vector<T, Eigen::aligned_allocator<T>>;
+// S[r, :] += mask[b, h, i0 + r, j0 : j0 + cols] for every row r.
+template <typename T, typename M>
+void add_mask(const AttentionProblem<T>& P, M& S, int64_t b, int64_t h, int64_t i0, int64_t j0) {
+  if (!P.mask) return;
+  const T* base = P.mask + b * P.mb + h * P.mh + j0 * P.mj;
+  for (int64_t r = 0; r < S.rows(); ++r) {
+    const T* row = base + (i0 + r) * P.mi;
+    if (P.mj == 1) S.row(r) += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(row, S.cols());
+    else if (P.mj == 0) S.row(r).array() += *row;
+    else S.row(r) += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>, 0, Eigen::InnerStride<>>(
+                         row, S.cols(), Eigen::InnerStride<>(P.mj));
+  }
+}
+
+// Multiply row r of X by the dropout factors of elements [bh, i0 + r, j0 : j0 + cols].
+template <typename T, typename M>
+void drop_row(const AttentionProblem<T>& P, M& X, int64_t r, int64_t bh, int64_t i0, int64_t j0, T* f) {
+  int64_t cols = X.cols();
+  P.drop->factors((bh * P.Tq + i0 + r) * P.Tk + j0, cols, P.drop_scale, f);
+  X.row(r).array() *= Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>>(f, cols);
+}
 
 template <typename T> using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 template <typename T> using RowMap = Eigen::Map<RowMat<T>>;
@@ -83,10 +62,12 @@ StridedRows<T> operand_rows(const AttnOperand<T>& x, int64_t b, int64_t h, int64
   return StridedRows<T>(x.at(b, h, t0), rows, cols, Eigen::OuterStride<>(x.st));
 }
 
-// out: contiguous [B, H, Tq, Dv]; lse: [B * H * Tq].
 template <typename T>
-void flash_attention_forward(const AttnProblem<T>& P, T* out, T* lse) {
-  const int64_t nq = P.nq(), nk = P.nk(), BQ = P.bq(), BK = P.bk();
+void attention(const AttentionProblem<T>& P) {
+  const AttnTiles tiles(P.Tq, P.Tk);
+  const int64_t nq = tiles.nq, nk = tiles.nk, BQ = tiles.bq, BK = tiles.bk;
+  T* out = P.out;
+  T* lse = P.lse;
   const T inf = std::numeric_limits<T>::infinity();
   // Work items: (batch, head, query block); tiny problems stay on one thread.
   const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(BQ * P.Tk * (P.D + P.Dv), 1));
@@ -106,7 +87,7 @@ void flash_attention_forward(const AttnProblem<T>& P, T* out, T* lse) {
         auto V = operand_rows(P.v, b, h, j0, bk, P.Dv);
         RowMap<T> S(s_buf.data(), bq, bk), W(p_buf.data(), bq, bk);
         S.noalias() = P.scale * (Q * K.transpose());
-        P.add_mask(S, b, h, i0, j0);
+        add_mask(P, S, b, h, i0, j0);
         for (int64_t r = 0; r < bq; ++r) {
           // Online softmax: weights relative to the running max; earlier ones rescaled by corr.
           T m_new = std::max(m[size_t(r)], S.row(r).maxCoeff());
@@ -123,7 +104,7 @@ void flash_attention_forward(const AttnProblem<T>& P, T* out, T* lse) {
             if (corr != T(1)) O.row(r) *= corr;
           }
           m[size_t(r)] = m_new;
-          if (P.drop) P.drop_row(W, r, bh, i0, j0, f.data());  // l uses the undropped weights
+          if (P.drop) drop_row(P, W, r, bh, i0, j0, f.data());  // l uses the undropped weights
         }
         O.noalias() += W * V;
       }
@@ -146,17 +127,22 @@ void flash_attention_forward(const AttnProblem<T>& P, T* out, T* lse) {
 // (summed in a fixed order, so the result does not depend on the thread count). The rule
 // depends on the problem only, and caps the buffers at 2^24 elements.
 template <typename T>
-int64_t backward_key_groups(const AttnProblem<T>& P) {
-  int64_t bh = P.B * P.H, g = std::min<int64_t>(P.nk(), std::max<int64_t>(1, 64 / std::max<int64_t>(bh, 1)));
+int64_t backward_key_groups(const AttentionProblem<T>& P) {
+  int64_t bh = P.B * P.H, g = std::min<int64_t>(AttnTiles(P.Tq, P.Tk).nk, std::max<int64_t>(1, 64 / std::max<int64_t>(bh, 1)));
   int64_t per_group = bh * P.Tq * P.D;
   return std::max<int64_t>(1, std::min<int64_t>(g, (int64_t(1) << 24) / std::max<int64_t>(per_group, 1)));
 }
 
-// go, o: contiguous [B, H, Tq, Dv]; lse from the forward; dq [B, H, Tq, D], dk [B, H, Tk, D],
-// dv [B, H, Tk, Dv] contiguous, overwritten.
 template <typename T>
-void flash_attention_backward(const AttnProblem<T>& P, const T* go, const T* o, const T* lse, T* dq, T* dk, T* dv) {
-  const int64_t nq = P.nq(), nk = P.nk(), BQ = P.bq(), BK = P.bk(), BH = P.B * P.H, G = backward_key_groups(P);
+void attention_backward(const AttentionProblem<T>& P) {
+  const AttnTiles tiles(P.Tq, P.Tk);
+  const int64_t nq = tiles.nq, nk = tiles.nk, BQ = tiles.bq, BK = tiles.bk, BH = P.B * P.H, G = backward_key_groups(P);
+  const T* go = P.grad_out;
+  const T* o = P.out;
+  const T* lse = P.lse;
+  T* dq = P.dq;
+  T* dk = P.dk;
+  T* dv = P.dv;
   // rowsum(dO * O) = rowsum(dP * P) (dropout included): the softmax backward's correction.
   Scratch<T> drow(static_cast<size_t>(BH * P.Tq));
   parallel_for(BH * P.Tq, std::max<int64_t>(1, 16384 / std::max<int64_t>(P.Dv, 1)), [&](int64_t r0, int64_t r1) {
@@ -192,7 +178,7 @@ void flash_attention_backward(const AttnProblem<T>& P, const T* go, const T* o, 
           RowMap<T> dQ(dqg + i0 * P.D, bq, P.D);
           RowMap<T> S(s_buf.data(), bq, bk), Pm(p_buf.data(), bq, bk), dP(dp_buf.data(), bq, bk);
           S.noalias() = P.scale * (Q * K.transpose());
-          P.add_mask(S, b, h, i0, j0);
+          add_mask(P, S, b, h, i0, j0);
           const T* lse_r = lse + bh * P.Tq + i0;
           for (int64_t r = 0; r < bq; ++r) {
             if (lse_r[r] == std::numeric_limits<T>::infinity()) Pm.row(r).setZero();  // every key masked
@@ -203,7 +189,7 @@ void flash_attention_backward(const AttnProblem<T>& P, const T* go, const T* o, 
             RowMap<T> Pd(pd_buf.data(), bq, bk);
             Pd = Pm;
             for (int64_t r = 0; r < bq; ++r) {
-              P.drop_row(Pd, r, bh, i0, j0, f.data());
+              drop_row(P, Pd, r, bh, i0, j0, f.data());
               dP.row(r).array() *= Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>>(f.data(), bk);
             }
             dV.noalias() += Pd.transpose() * dO;
@@ -233,4 +219,4 @@ void flash_attention_backward(const AttnProblem<T>& P, const T* go, const T* o, 
   });
 }
 
-}  // namespace onenip::detail
+}  // namespace onenip::kernels::cpu

@@ -9,9 +9,14 @@
 //                kept in a [K*K, Wo] buffer and reduced once per plane
 #pragma once
 
-#include "conv_kernels.hpp"
+#include <Eigen/Core>
+#include <algorithm>
+#include <type_traits>
+#include <vector>
 
-namespace onenip::detail {
+#include "../../core/parallel.hpp"
+
+namespace onenip::kernels::cpu {
 
 // A plane in a zero-bordered buffer [rows, S * L]. Source element (h, i) lands at row
 // h * up + top, column j = i * up + left; with S = 2 the columns of a row are split by parity
@@ -156,4 +161,4 @@ void depthwise_fast_grad_weight(const ConvGeom& g, const T* x, const T* gout, T*
   }
 }
 
-}  // namespace onenip::detail
+}  // namespace onenip::kernels::cpu

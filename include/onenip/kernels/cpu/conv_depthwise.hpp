@@ -7,7 +7,23 @@
 
 #include "conv_depthwise_fast.hpp"
 
-namespace onenip::detail {
+namespace onenip::kernels::cpu {
+
+// For output row oh of one plane: f(ki, kj, ih, range, step) for every tap whose input row ih is
+// inside the image. Output columns [range.lo, range.hi) read input columns ow * step + range.off.
+// `step` is a compile-time 1 for unit stride, so the inner loops that use it vectorise.
+template <typename F>
+void for_each_tap(const ConvGeom& g, const std::vector<ColRange>& ranges, int64_t oh, F&& f) {
+  for (int64_t ki = 0; ki < g.kh; ++ki) {
+    int64_t ih = oh * g.sh + ki * g.dh - g.pt;
+    if (ih < 0 || ih >= g.H) continue;
+    for (int64_t kj = 0; kj < g.kw; ++kj) {
+      if (g.sw == 1) f(ki, kj, ih, ranges[size_t(kj)], std::integral_constant<int64_t, 1>{});
+      else f(ki, kj, ih, ranges[size_t(kj)], g.sw);
+    }
+  }
+}
+
 
 // Planes per parallel chunk so a chunk is worth a thread.
 inline int64_t depthwise_grain(const ConvGeom& g) {
@@ -108,4 +124,4 @@ void depthwise_grad_weight(const ConvGeom& g, const T* x, const T* gout, T* gw) 
   else depthwise_grad_weight_loops(g, x, gout, gw);
 }
 
-}  // namespace onenip::detail
+}  // namespace onenip::kernels::cpu

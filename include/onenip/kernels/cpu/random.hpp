@@ -1,0 +1,60 @@
+// CPU random fills and dropout: blocks of the Philox stream in parallel (the split does not
+// change any number).
+#pragma once
+
+#include "../../core/parallel.hpp"
+
+namespace onenip::kernels::cpu {
+
+template <typename T>
+void random_fill(const RandomFillProblem<T>& p) {
+  const Generator gen(p.seed);
+  const int64_t n = p.n;
+  T* out = p.out;
+  if (p.dist == Distribution::Uniform) {
+    const T lo = p.a, hi = p.b;
+    parallel_for((n + 3) / 4, 4096, [&](int64_t b, int64_t e) {
+      for (int64_t blk = b; blk < e; ++blk) {
+        auto r = gen.block(p.base + uint64_t(blk));
+        for (int64_t j = 0; j < 4 && blk * 4 + j < n; ++j)
+          out[blk * 4 + j] = lo + (hi - lo) * T(Generator::to_unit(r[size_t(j)]));
+      }
+    });
+    return;
+  }
+  const T mean = p.a, std = p.b;
+  parallel_for((n + 1) / 2, 4096, [&](int64_t b, int64_t e) {
+    for (int64_t blk = b; blk < e; ++blk) {
+      auto r = gen.block(p.base + uint64_t(blk));
+      double u1 = Generator::to_unit(r[0]), u2 = Generator::to_unit(r[1]);
+      double rad = std::sqrt(-2.0 * std::log(u1)), th = 6.283185307179586 * u2;
+      out[blk * 2] = mean + std * T(rad * std::cos(th));
+      if (blk * 2 + 1 < n) out[blk * 2 + 1] = mean + std * T(rad * std::sin(th));
+    }
+  });
+}
+
+// out[k] = in[k] * factor(first + k) for k < n, in chunks of factors.
+template <typename T>
+void apply_dropout_mask(const DropoutMask& mask, const T* in, T* out, int64_t first, int64_t n, T scale) {
+  constexpr int64_t Chunk = 1024;
+  T f[Chunk];
+  for (int64_t s = 0; s < n; s += Chunk) {
+    int64_t len = std::min(Chunk, n - s);
+    mask.factors(first + s, len, scale, f);
+    for (int64_t k = 0; k < len; ++k) out[s + k] = in[s + k] * f[k];
+  }
+}
+
+template <typename T>
+void dropout(const DropoutProblem<T>& p) {
+  constexpr int64_t Grain = 16384;
+  parallel_for((p.n + Grain - 1) / Grain, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      int64_t s = c * Grain;
+      apply_dropout_mask(*p.mask, p.in + s, p.out + s, s, std::min(Grain, p.n - s), p.scale);
+    }
+  });
+}
+
+}  // namespace onenip::kernels::cpu
