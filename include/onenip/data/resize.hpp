@@ -1,5 +1,7 @@
-// Resizing 8-bit images the way PIL's Image.resize does, bit for bit (the reference resizes
+// Resizing 8-bit images the way PIL's Image.resize does, bit for bit (the authors' code resizes
 // with torchvision Resize on PIL images: BILINEAR for images, NEAREST for masks).
+// resize_image is the BILINEAR one; resize_bilinear in ops/resize.hpp is a different thing, the
+// differentiable F.interpolate on float tensors.
 //
 // BILINEAR is PIL's separable resampling (libImaging/Resample.c): a triangle filter whose
 // support grows with the downsampling factor (so shrinking averages, i.e. antialiases),
@@ -137,8 +139,8 @@ enum class PassOrder {
 };
 
 // PIL Image.resize((width, height), BILINEAR): antialiased when shrinking.
-inline Image resize_bilinear(const Image& im, int width, int height, PassOrder order = PassOrder::pillow13) {
-  detail::check_resize(im, width, height, "resize_bilinear");
+inline Image resize_image(const Image& im, int width, int height, PassOrder order = PassOrder::pillow13) {
+  detail::check_resize(im, width, height, "resize_image");
   const int dh = im.height - height, dw = im.width - width;
   const bool vertical_first = order == PassOrder::pillow13 && dh > 0 && dh > 2 * dw;
   Image out = im;  // a side that keeps its length is not resampled (PIL skips that pass)

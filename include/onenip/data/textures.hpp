@@ -89,7 +89,7 @@ public:
   io::Image sample(int size, Generator& gen) const {
     if (!files_.empty()) {
       auto& path = files_[size_t(gen.randint(0, int64_t(files_.size())))];
-      return resize_bilinear(io::load_image(path, 3), size, size);
+      return resize_image(io::load_image(path, 3), size, size);
     }
     if (crops_ && gen.uniform() < 0.2) return random_crop(crops_(gen), size, gen);
     return generate_texture(size, TextureKind(gen.randint(0, 4)), gen);
@@ -105,7 +105,7 @@ private:
     for (int y = 0; y < side; ++y)
       for (int x = 0; x < side; ++x)
         for (int c = 0; c < 3; ++c) crop.at(y, x, c) = rgb.at(y0 + y, x0 + x, c);
-    return resize_bilinear(crop, size, size);
+    return resize_image(crop, size, size);
   }
 
   std::vector<std::string> files_;

@@ -80,7 +80,7 @@ public:
   // Features of uint8 images of any size (resized to S x S here).
   TensorF features(const std::vector<io::Image>& images) {
     std::vector<io::Image> resized;
-    for (auto& im : images) resized.push_back(data::resize_bilinear(im.channels == 3 ? im : io::convert_channels(im, 3),
+    for (auto& im : images) resized.push_back(data::resize_image(im.channels == 3 ? im : io::convert_channels(im, 3),
                                                                     int(image_size()), int(image_size())));
     NoGradGuard ng;
     return extractor().features(data::images_to_batch<float>(resized, extractor().normalization()));

@@ -67,7 +67,7 @@ public:
     parallel_for(int64_t(paths_.size()), 1, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
         try {
-          images_[size_t(i)] = data::resize_bilinear(io::load_image(paths_[size_t(i)], 3), opt_.image_size, opt_.image_size);
+          images_[size_t(i)] = data::resize_image(io::load_image(paths_[size_t(i)], 3), opt_.image_size, opt_.image_size);
         } catch (const std::exception& ex) {
           std::lock_guard<std::mutex> lock(m);
           if (error.empty()) error = ex.what();
