@@ -80,7 +80,7 @@ inline EvalResult evaluate(Detector& det, const std::vector<data::ClassData>& cl
         io::Image im = io::load_image(tests[i].image, 3);
         io::Image mk = data::load_mask(tests[i], im.width, im.height);
         tc.image = data::resize_image(im, S, S);
-        tc.mask = data::resize_nearest(mk, S, S);
+        tc.mask = data::resize_mask(mk, S, S);
         tc.label = std::any_of(tc.mask.pixels.begin(), tc.mask.pixels.end(), [](uint8_t v) { return v > 0; });
         ims.push_back(tc.image);
         cases[c].push_back(std::move(tc));
