@@ -66,8 +66,7 @@ inline void write_metrics(const EvalResult& r, const std::string& dir) {
   nlohmann::json j = {{"prompt", r.prompt_mode}, {"fusion", r.fusion_mode}, {"fusion_scale", r.fusion_scale}};
   for (auto& m : r.classes) j["classes"].push_back(impl::metrics_json(m));
   j["mean"] = impl::metrics_json(r.mean);
-  std::string js = j.dump(2) + "\n";
-  onenip::detail::write_file_atomically(dir + "/metrics.json", std::vector<uint8_t>(js.begin(), js.end()), "metrics");
+  io::write_file_atomically(dir + "/metrics.json", j.dump(2) + "\n", "metrics");
   std::ostringstream csv;
   csv << "class,test_images,anomalous,image_auroc,image_ap,pixel_auroc,pixel_ap,aupro_30,image_f1_max,pixel_f1_max,"
          "prompt_accuracy\n";
@@ -81,8 +80,7 @@ inline void write_metrics(const EvalResult& r, const std::string& dir) {
     csv << m->cls << "," << m->test_images << "," << m->anomalous << "," << field(m->image_auroc) << ","
         << field(m->image_ap) << "," << field(m->pixel_auroc) << "," << field(m->pixel_ap) << "," << field(m->aupro)
         << "," << field(m->image_f1) << "," << field(m->pixel_f1) << "," << field(m->prompt_accuracy) << "\n";
-  std::string cs = csv.str();
-  onenip::detail::write_file_atomically(dir + "/metrics.csv", std::vector<uint8_t>(cs.begin(), cs.end()), "metrics");
+  io::write_file_atomically(dir + "/metrics.csv", csv.str(), "metrics");
 }
 
 namespace impl {
@@ -171,8 +169,7 @@ inline void write_report(const EvalResult& r, const std::string& dir, const std:
     show("Worst: normal images scored highest", first(normal, false));
   }
   h << "</body></html>\n";
-  std::string s = h.str();
-  onenip::detail::write_file_atomically(dir + "/report.html", std::vector<uint8_t>(s.begin(), s.end()), "report");
+  io::write_file_atomically(dir + "/report.html", h.str(), "report");
 }
 
 }  // namespace onenip::pipeline

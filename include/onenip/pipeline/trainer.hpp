@@ -210,8 +210,7 @@ private:
   }
 
   void save_config() const {
-    std::string js = cfg_.to_json().dump(2) + "\n";
-    onenip::detail::write_file_atomically(cfg_.out + "/config.json", std::vector<uint8_t>(js.begin(), js.end()), "train");
+    io::write_file_atomically(cfg_.out + "/config.json", cfg_.to_json().dump(2) + "\n", "train");
   }
 
   void report(std::FILE* f, const EpochStats& st, int64_t total, double secs, const std::array<double, 3>& l) const {
