@@ -15,7 +15,9 @@ struct Synthetic {
   std::string kind; // "cutpaste", "scar" or "perlin"
 };
 
-namespace impl {
+}  // namespace onenip::data
+
+namespace onenip::detail {
 inline io::Image crop(const io::Image& src, int x0, int y0, int w, int h) {
   io::Image out(w, h, src.channels);
   for (int y = 0; y < h; ++y)
@@ -28,19 +30,21 @@ inline void check_rgb_square(const io::Image& img, const char* who) {
                ": needs a square RGB image of at least 32 px, got ", img.width, " x ", img.height, " x ",
                img.channels);
 }
-}  // namespace impl
+}  // namespace onenip::detail
+
+namespace onenip::data {
 
 // CutPaste: a jittered rectangle of area U(2%, 15%) of the image and aspect from U(0.3,1) or
 // U(1,3.3), cut at one place and pasted at another.
 inline Synthetic cutpaste(const io::Image& img, Generator& gen) {
-  impl::check_rgb_square(img, "cutpaste");
+  detail::check_rgb_square(img, "cutpaste");
   const int S = img.width;
   double area = gen.uniform(0.02, 0.15) * S * S;
   double aspect = gen.uniform() < 0.5 ? gen.uniform(0.3, 1.0) : gen.uniform(1.0, 3.3);
   int w = std::clamp(int(std::sqrt(area * aspect)), 1, S), h = std::clamp(int(std::sqrt(area / aspect)), 1, S);
   int fx = int(gen.randint(0, S - w + 1)), fy = int(gen.randint(0, S - h + 1));
   int tx = int(gen.randint(0, S - w + 1)), ty = int(gen.randint(0, S - h + 1));
-  io::Image patch = impl::crop(img, fx, fy, w, h);
+  io::Image patch = detail::crop(img, fx, fy, w, h);
   color_jitter(patch, 0.4, 0.4, 0.4, 0.1, gen);
   Synthetic out{img, io::Image(S, S, 1), "cutpaste"};
   for (int y = 0; y < h; ++y)
@@ -55,11 +59,11 @@ inline Synthetic cutpaste(const io::Image& img, Generator& gen) {
 // (nearest, canvas expanded); its footprint is the mask. Placement bounds use the unrotated
 // size, so the rotated patch may be clipped at the right/bottom border, as in the reference.
 inline Synthetic cutpaste_scar(const io::Image& img, Generator& gen) {
-  impl::check_rgb_square(img, "cutpaste_scar");
+  detail::check_rgb_square(img, "cutpaste_scar");
   const int S = img.width;
   int w = int(gen.randint(2, 17)), h = int(gen.randint(10, 26));
   int fx = int(gen.randint(0, S - w + 1)), fy = int(gen.randint(0, S - h + 1));
-  io::Image patch = impl::crop(img, fx, fy, w, h);
+  io::Image patch = detail::crop(img, fx, fy, w, h);
   color_jitter(patch, 0.4, 0.4, 0.4, 0.1, gen);
   double th = gen.uniform(-45, 45) * 3.141592653589793 / 180.0, c = std::cos(th), s = std::sin(th);
   // expanded canvas holding the rotated rectangle
@@ -84,7 +88,7 @@ inline Synthetic cutpaste_scar(const io::Image& img, Generator& gen) {
 // Perlin paste (DRAEM-style): threshold rotated Perlin noise at 0.5 for the mask m, then
 // out = img (1 - m) + (1 - beta) tex m + beta img m with beta = U(0, 0.8).
 inline Synthetic perlin_paste(const io::Image& img, const TextureSource& textures, Generator& gen) {
-  impl::check_rgb_square(img, "perlin_paste");
+  detail::check_rgb_square(img, "perlin_paste");
   const int S = img.width;
   io::Image tex = textures.sample(S, gen);
   augment_texture(tex, gen);

@@ -10,11 +10,9 @@
 #include "perlin.hpp"
 #include "resize.hpp"
 
-namespace onenip::data {
-
-namespace impl {
+namespace onenip::detail {
 // Two random colours blended by a map in [0, 1].
-inline io::Image two_tone(const FloatMap& t, Generator& gen) {
+inline io::Image two_tone(const data::FloatMap& t, Generator& gen) {
   double c0[3], c1[3];
   for (int k = 0; k < 3; ++k) c0[k] = gen.uniform(0, 255), c1[k] = gen.uniform(0, 255);
   io::Image img(t.width, t.height, 3);
@@ -25,7 +23,9 @@ inline io::Image two_tone(const FloatMap& t, Generator& gen) {
     }
   return img;
 }
-}  // namespace impl
+}  // namespace onenip::detail
+
+namespace onenip::data {
 
 enum class TextureKind { FractalNoise, Stripes, Checkers, Blotches };
 
@@ -60,7 +60,7 @@ inline io::Image generate_texture(int size, TextureKind kind, Generator& gen) {
       break;
     }
   }
-  return impl::two_tone(t, gen);
+  return detail::two_tone(t, gen);
 }
 
 // Where Perlin-paste textures come from: files in a folder (any depth; DTD's images/*/*.jpg

@@ -17,12 +17,12 @@ inline models::DecoderMode parse_decoder(const std::string& s) {
   if (s == "bidirectional") return models::DecoderMode::Bidirectional;
   if (s == "static") return models::DecoderMode::Static;
   if (s == "query") return models::DecoderMode::Query;
-  detail::fail("decoder must be bidirectional, static or query; got '", s, "'");
+  onenip::detail::fail("decoder must be bidirectional, static or query; got '", s, "'");
 }
 inline nn::DiceForm parse_dice(const std::string& s) {
   if (s == "reference") return nn::DiceForm::reference;
   if (s == "paper") return nn::DiceForm::paper;
-  detail::fail("dice must be reference or paper; got '", s, "'");
+  onenip::detail::fail("dice must be reference or paper; got '", s, "'");
 }
 
 struct TrainConfig {
@@ -106,7 +106,7 @@ struct TrainConfig {
         if (mj.contains("dice")) model.dice = parse_dice(mj.at("dice").get<std::string>());
       }
     } catch (const nlohmann::json::exception& e) {
-      detail::fail("config: ", e.what());
+      onenip::detail::fail("config: ", e.what());
     }
   }
 };

@@ -43,7 +43,7 @@ struct EvalResult {
   std::string prompt_mode, fusion_mode;
 };
 
-namespace impl {
+namespace detail {
 template <typename F>
 double guarded(F f, std::vector<std::string>& notes) {
   try {
@@ -53,7 +53,7 @@ double guarded(F f, std::vector<std::string>& notes) {
     return NAN;
   }
 }
-}  // namespace impl
+}  // namespace detail
 
 inline EvalResult evaluate(Detector& det, const std::vector<data::ClassData>& classes, const EvalOptions& opt,
                            std::FILE* progress = nullptr) {
@@ -131,13 +131,13 @@ inline EvalResult evaluate(Detector& det, const std::vector<data::ClassData>& cl
     }
     cm.test_images = int(img_labels.size());
     cm.anomalous = int(std::count(img_labels.begin(), img_labels.end(), 1));
-    cm.image_auroc = impl::guarded([&] { return eval::roc_auc(img_scores, img_labels); }, cm.notes);
-    cm.image_ap = impl::guarded([&] { return eval::average_precision(img_scores, img_labels); }, cm.notes);
-    cm.image_f1 = impl::guarded([&] { return eval::f1_max(img_scores, img_labels); }, cm.notes);
-    cm.pixel_auroc = impl::guarded([&] { return eval::roc_auc(px_scores, px_labels); }, cm.notes);
-    cm.pixel_ap = impl::guarded([&] { return eval::average_precision(px_scores, px_labels); }, cm.notes);
-    cm.pixel_f1 = impl::guarded([&] { return eval::f1_max(px_scores, px_labels); }, cm.notes);
-    cm.aupro = impl::guarded([&] { return eval::au_pro(maps, masks, S, S, 0.3); }, cm.notes);
+    cm.image_auroc = detail::guarded([&] { return eval::roc_auc(img_scores, img_labels); }, cm.notes);
+    cm.image_ap = detail::guarded([&] { return eval::average_precision(img_scores, img_labels); }, cm.notes);
+    cm.image_f1 = detail::guarded([&] { return eval::f1_max(img_scores, img_labels); }, cm.notes);
+    cm.pixel_auroc = detail::guarded([&] { return eval::roc_auc(px_scores, px_labels); }, cm.notes);
+    cm.pixel_ap = detail::guarded([&] { return eval::average_precision(px_scores, px_labels); }, cm.notes);
+    cm.pixel_f1 = detail::guarded([&] { return eval::f1_max(px_scores, px_labels); }, cm.notes);
+    cm.aupro = detail::guarded([&] { return eval::au_pro(maps, masks, S, S, 0.3); }, cm.notes);
     cm.prompt_accuracy = double(right[c]) / double(std::max<size_t>(raw[c].size(), 1));
     res.classes.push_back(std::move(cm));
     for (auto& tc : cases[c]) res.cases.push_back(std::move(tc));
