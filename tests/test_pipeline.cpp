@@ -4,6 +4,7 @@
 #include <onenip/pipeline/report.hpp>
 
 #include <filesystem>
+#include <optional>
 
 #include "file_helpers.hpp"
 #include "helpers.hpp"
@@ -41,7 +42,7 @@ pipeline::TrainConfig tiny_config(const std::string& out) {
   c.model.decoder_layers = 1;
   return c;
 }
-std::vector<std::pair<std::string, TensorF>> params(pipeline::Trainer& t) { return t.model().named_parameters(); }
+std::vector<std::pair<std::string, TensorF>> params(pipeline::Trainer& t) { return t.model()->named_parameters(); }
 }  // namespace
 
 TEST_CASE("training runs, writes its run folder, and resume equals an uninterrupted run") {
@@ -77,19 +78,25 @@ TEST_CASE("detector from a run folder: one image scores the same alone and in a 
   std::string run = scratch / "run";
   auto cfg = tiny_config(run);
   cfg.epochs = 1;
+  std::optional<pipeline::Detector> live;
   {
     pipeline::Trainer t(cfg);
     t.run(nullptr);
-    pipeline::Detector live(std::shared_ptr<models::OneNIP<float>>(&t.model(), [](auto*) {}), &t.extractor(), t.config());
-    live.build_from_training(t.loader(), t.features(), 4);
-    live.save_pool(run);
+    live.emplace(t.model(), t.extractor(), t.config());
+    CHECK(live->model() == t.model());  // shared with the trainer, not copied
+    CHECK(live->extractor() == t.extractor());
+    live->build_from_training(t.loader(), t.features(), 4);
+    live->save_pool(run);
   }
+  CHECK(live->model().use_count() == 1);  // the trainer is gone; the detector keeps both alive
+  CHECK(live->extractor().use_count() == 1);
+  CHECK_THROWS_WITH_AS(pipeline::Detector(nullptr, live->extractor(), cfg), doctest::Contains("model"), Error);
   pipeline::Detector det(run);
   CHECK(det.classes().size() == 3);
   {  // the detector carries the trained weights, not a fresh initialisation
     pipeline::Trainer again(cfg);
     again.resume(again.checkpoint_path());
-    auto trained = again.model().named_parameters(), loaded = det.model().named_parameters();
+    auto trained = again.model()->named_parameters(), loaded = det.model()->named_parameters();
     REQUIRE(trained.size() == loaded.size());
     for (size_t i = 0; i < trained.size(); ++i) testing::check_close(loaded[i].second, trained[i].second, 0, 0);
   }
@@ -98,6 +105,10 @@ TEST_CASE("detector from a run folder: one image scores the same alone and in a 
   auto alone = det.score(im, pipeline::PromptSelection::KnownClass, classes[0].name);
   CHECK(alone.map.shape() == Shape{64, 64});
   CHECK(alone.cls == classes[0].name);
+  // the detector trained in memory scores as the one loaded from the run folder (whose fusion
+  // scale went through text)
+  CHECK(live->score(im, pipeline::PromptSelection::KnownClass, classes[0].name).image_score ==
+        doctest::Approx(alone.image_score).epsilon(1e-4));
   // in a batch with other images
   std::vector<io::Image> batch{io::load_image(classes[1].test[0].image, 3), im, io::load_image(classes[2].test[0].image, 3)};
   TensorF f = det.features(batch);

@@ -27,7 +27,7 @@ struct Score {
 
 class Detector {
 public:
-  // Files of a run folder: the checkpoint and the prompt pool written by save_run_extras().
+  // The prompt pool's file in a run folder (written by save_pool, beside the checkpoint).
   static std::string pool_path(const std::string& run) { return run + "/prompts.safetensors"; }
 
   // `run`: a run folder (holding checkpoint.safetensors and prompts.safetensors).
@@ -52,14 +52,17 @@ public:
     for (auto& n : names) add_prompt(n, pool.get<float>("features." + n));
   }
 
-  // Build from live objects (after training).
-  Detector(std::shared_ptr<models::OneNIP<float>> model, models::FeatureExtractor<float>* extractor, TrainConfig cfg)
-      : cfg_(std::move(cfg)), model_(std::move(model)), borrowed_(extractor) {
+  // Build from live objects, e.g. a Trainer's model() and extractor() after training: the
+  // detector shares them (and switches the model to eval mode).
+  Detector(std::shared_ptr<models::OneNIP<float>> model, std::shared_ptr<models::FeatureExtractor<float>> extractor,
+           TrainConfig cfg)
+      : cfg_(std::move(cfg)), extractor_(std::move(extractor)), model_(std::move(model)) {
+    ONENIP_CHECK(model_ && extractor_, "detector: the model and the feature extractor must both be given");
     model_->eval();
   }
 
-  models::FeatureExtractor<float>& extractor() { return borrowed_ ? *borrowed_ : *extractor_; }
-  models::OneNIP<float>& model() { return *model_; }
+  const std::shared_ptr<models::OneNIP<float>>& model() const { return model_; }
+  const std::shared_ptr<models::FeatureExtractor<float>>& extractor() const { return extractor_; }
   const TrainConfig& config() const { return cfg_; }
   int64_t image_size() const { return cfg_.model.image_size; }
   const std::vector<std::string>& classes() const { return names_; }
@@ -83,7 +86,7 @@ public:
     for (auto& im : images) resized.push_back(data::resize_image(im.channels == 3 ? im : io::convert_channels(im, 3),
                                                                     int(image_size()), int(image_size())));
     NoGradGuard ng;
-    return extractor().features(data::images_to_batch<float>(resized, extractor().normalization()));
+    return extractor_->features(data::images_to_batch<float>(resized, extractor_->normalization()));
   }
 
   // Index of the prompt for query features fq [1, C, h, w].
@@ -177,9 +180,8 @@ private:
   }
 
   TrainConfig cfg_;
-  std::unique_ptr<models::FeatureExtractor<float>> extractor_;
+  std::shared_ptr<models::FeatureExtractor<float>> extractor_;
   std::shared_ptr<models::OneNIP<float>> model_;
-  models::FeatureExtractor<float>* borrowed_ = nullptr;
   std::vector<std::string> names_;
   std::vector<TensorF> prompt_features_, prompt_tokens_, prompt_signature_;
   double scale_ = 1.0;
