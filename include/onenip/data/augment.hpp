@@ -1,4 +1,4 @@
-// Photometric augmentation of uint8 RGB images for anomaly synthesis (onenip-reference 3.2, 3.3):
+// Photometric augmentation of uint8 RGB images for anomaly synthesis (docs/onenip.md, section 4):
 //   - color_jitter: torchvision ColorJitter(brightness, contrast, saturation, hue), the four in
 //     random order, as applied to CutPaste patches;
 //   - the ten texture augmenters of the Perlin paste (imgaug defaults), of which three distinct

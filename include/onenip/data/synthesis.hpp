@@ -1,4 +1,4 @@
-// Anomaly synthesis for the restoration stream (paper Sec. 3.3; onenip-reference 3.1-3.3).
+// Anomaly synthesis for the restoration stream (paper Sec. 3.3; docs/onenip.md, section 4).
 // From a normal S x S RGB image, make a synthetic anomaly and its mask (0/255, same size):
 //   p = 0.5: CutPaste (half plain, half scar), p = 0.5: Perlin-noise blend of a texture.
 // Every choice draws from the caller's Generator, so a seed fixes the result.
@@ -57,7 +57,7 @@ inline Synthetic cutpaste(const io::Image& img, Generator& gen) {
 
 // CutPaste-Scar: a thin jittered patch (w 2..16, h 10..25) rotated by U(-45, 45) degrees
 // (nearest, canvas expanded); its footprint is the mask. Placement bounds use the unrotated
-// size, so the rotated patch may be clipped at the right/bottom border, as in the reference.
+// size, so the rotated patch may be clipped at the right/bottom border, as in the authors' code.
 inline Synthetic cutpaste_scar(const io::Image& img, Generator& gen) {
   detail::check_rgb_square(img, "cutpaste_scar");
   const int S = img.width;
@@ -106,7 +106,7 @@ inline Synthetic perlin_paste(const io::Image& img, const TextureSource& texture
   return out;
 }
 
-// The reference's hybrid: CutPaste (plain or scar, evenly) with probability 0.5, else Perlin.
+// The authors' hybrid: CutPaste (plain or scar, evenly) with probability 0.5, else Perlin.
 inline Synthetic synthesize_anomaly(const io::Image& img, const TextureSource& textures, Generator& gen) {
   if (gen.uniform() > 0.5) return gen.uniform() < 0.5 ? cutpaste(img, gen) : cutpaste_scar(img, gen);
   return perlin_paste(img, textures, gen);

@@ -1,6 +1,7 @@
-// Textures for the Perlin paste (project-decisions 2): the reference pastes DTD images; without
-// them we generate fractal Perlin noise in random colours, stripes, checkers and blotches, or take
-// a crop of another training image. TextureSource hands out one S x S RGB texture per call.
+// Textures for the Perlin paste (docs/onenip.md, section 4): the authors paste DTD images, which
+// this project does not ship; without a texture folder we generate fractal Perlin noise in random
+// colours, stripes, checkers and blotches, or take a crop of another training image.
+// TextureSource hands out one S x S RGB texture per call.
 #pragma once
 
 #include <filesystem>

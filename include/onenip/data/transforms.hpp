@@ -1,4 +1,4 @@
-// From 8-bit images to the float tensors the model eats (reference 1.7 and 3.4):
+// From 8-bit images to the float tensors the model eats (docs/onenip.md, section 1):
 //   image -> resize_image    to S x S -> [C, H, W] float, x/255 normalised per channel
 //   mask  -> resize_mask     to S x S -> [1, H, W] float in {0, 1} (> 0 -> 1)
 //   N of them -> [N, C, H, W]

@@ -1,5 +1,6 @@
-// The run's configuration: every knob of training, with the reference defaults (reference 5,
-// 8.2), readable from and written to JSON (saved into the run folder and the checkpoint).
+// The run's configuration: every knob of training, with the authors' defaults (docs/onenip.md,
+// section 6), readable from and written to JSON (saved into the run folder and the checkpoint)
+// and set by `onenip train`'s flags, all from one list of fields (TrainConfig::visit).
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -1,14 +1,14 @@
 // The trained detector: backbone + OneNIP + a prompt pool, loaded once, scoring one image or many.
 //
-// Prompt pool (paper Sec. 3.5, project-decisions 3): one normal image per class, kept as its
+// Prompt pool (paper Sec. 3.5; docs/onenip.md, section 7): one normal image per class, kept as its
 // backbone features in the run folder, so inference needs no training data. A query's prompt is
 // either its known class (`known-class`, the benchmark protocol) or the class whose prompt is
 // closest by cosine similarity of token-mean input projections (`cosine`, for new images).
 //
-// Fusion (reference 6.5, project-decisions 4): map = 0.5 S_rec + 0.5 scale S_ref. The default
-// scale comes from a pass over training images and is stored with the model, so one image scores
-// the same alone or in a batch; `reference` mode sets it from the test run instead (Evaluator).
-// Image score (reference 6.7): max of the 16 x 16 stride-1 average pool of the map.
+// Fusion (docs/onenip.md, section 7): map = 0.5 S_rec + 0.5 scale S_ref. The default scale comes
+// from a pass over training images and is stored with the model, so one image scores the same
+// alone or in a batch; `reference` mode sets it from the test run instead, as the authors' code
+// does (Evaluator). Image score: max of the 16 x 16 stride-1 average pool of the map.
 #pragma once
 
 #include "../ops/pool.hpp"
@@ -133,7 +133,8 @@ public:
     return s;
   }
 
-  // Reference 6.7: max over the 16 x 16 stride-1 average pool (clipped to the map's size).
+  // The authors' image score: max over the 16 x 16 stride-1 average pool (the window clipped to
+  // the map's size).
   static double image_score(const TensorF& map) {
     int64_t k = std::min<int64_t>(16, std::min(map.size(0), map.size(1)));
     TensorF pooled = avg_pool2d(map.reshape({1, 1, map.size(0), map.size(1)}), {k, k}, {1, 1});

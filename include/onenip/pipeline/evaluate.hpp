@@ -1,7 +1,7 @@
-// Evaluation with the reference's protocol (reference 7), per class and mean:
-// image AUROC / AP (label = any defect pixel in the S x S mask, score = reference 6.7), pixel
-// AUROC / AP over all S x S pixels of a class, plus AUPRO up to 30 % FPR and F1-max (image and
-// pixel). Both prompt selections and both fusion modes (project-decisions 3, 4).
+// Evaluation with the authors' protocol (docs/onenip.md, section 8), per class and mean:
+// image AUROC / AP (label = any defect pixel in the S x S mask, score = Detector::image_score),
+// pixel AUROC / AP over all S x S pixels of a class, plus AUPRO up to 30 % FPR and F1-max (image
+// and pixel). Both prompt selections and both fusion modes (section 7).
 #pragma once
 
 #include "../eval/metrics.hpp"
@@ -11,7 +11,7 @@ namespace onenip::pipeline {
 
 struct EvalOptions {
   PromptSelection prompt = PromptSelection::KnownClass;
-  bool reference_fusion = false;  // true: scale from this run's S_rec (reference 6.5)
+  bool reference_fusion = false;  // true: scale from this run's S_rec, as the authors' code
   int batch = 8;
   bool keep_maps = true;          // keep fused maps for the report's cases
 };
@@ -143,7 +143,7 @@ inline EvalResult evaluate(Detector& det, const std::vector<data::ClassData>& cl
     for (auto& tc : cases[c]) res.cases.push_back(std::move(tc));
   }
   det.set_fusion_scale(saved);
-  // unweighted mean over classes (reference 7.1), over the classes where a metric is defined
+  // unweighted mean over classes, as the authors report it, over the classes where a metric is defined
   res.mean.cls = "mean";
   auto avg = [&](double ClassMetrics::*f) {
     double s = 0;

@@ -1,4 +1,4 @@
-// Unified training of OneNIP (reference section 5): one model for every class given.
+// Unified training of OneNIP (docs/onenip.md, section 6): one model for every class given.
 //
 // A step: B queries (clean), their synthetic anomalies and B prompts go through the frozen
 // backbone; the model reconstructs the queries and restores the anomalies from the prompts'
