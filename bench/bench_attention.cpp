@@ -24,7 +24,8 @@ void BM_attention(benchmark::State& state) {
   auto v = randn<float>({B, H, T, D}, 0.f, 1.f, g), w = randn<float>({B, H, T, D}, 0.f, 1.f, g);
   TensorF mask;
   if (mask_kind != kNone) {
-    int64_t side = int64_t(std::lround(std::sqrt(double(T))));  // T = side^2 tokens, window side/2 (reference 2.2)
+    // T = side^2 tokens, neighbour size side/2 as OneNIP's (docs/onenip.md, section 2)
+    int64_t side = int64_t(std::lround(std::sqrt(double(T))));
     mask = neighbour_mask<float>(side, side, side / 2);
   }
   const double p = mask_kind == kNeighbourDropout ? 0.1 : 0.0;

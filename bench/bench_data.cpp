@@ -31,7 +31,7 @@ std::string temp_file(const std::string& name) {
 void BM_ResizeBilinear(benchmark::State& state) {
   Image im = test_image(int(state.range(0)), int(state.range(2)));
   int out = int(state.range(1));
-  for (auto _ : state) benchmark::DoNotOptimize(data::resize_bilinear(im, out, out).pixels.data());
+  for (auto _ : state) benchmark::DoNotOptimize(data::resize_image(im, out, out).pixels.data());
   state.SetItemsProcessed(state.iterations());
   state.SetBytesProcessed(state.iterations() * int64_t(im.pixels.size()));
 }
@@ -46,7 +46,7 @@ BENCHMARK(BM_ResizeBilinear)
 void BM_ResizeNearest(benchmark::State& state) {
   Image im = test_image(int(state.range(0)), 1);
   int out = int(state.range(1));
-  for (auto _ : state) benchmark::DoNotOptimize(data::resize_nearest(im, out, out).pixels.data());
+  for (auto _ : state) benchmark::DoNotOptimize(data::resize_mask(im, out, out).pixels.data());
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_ResizeNearest)->Args({900, 224})->Args({320, 224})->Unit(benchmark::kMillisecond);

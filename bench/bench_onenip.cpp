@@ -1,6 +1,6 @@
 // End to end: one OneNIP training step and inference, at the reference's settings (batch 8,
 // 224 x 224, MobileNetV2 taps -> C 168, 4 + 4 layers). bench/compare_onenip_pytorch.py runs the
-// same work in PyTorch (../shared/reference/pytorch/onenip.py) and prints the ratio.
+// same work in PyTorch (the parity model it imports from ../shared) and prints the ratio.
 //
 //   train_step/model            forward_train + loss (Eq. 8) + backward + clip 0.1 + AdamW, on given features
 //   train_step/backbone         the same plus the frozen backbone on the 3 x 8 images (query, synthetic,
@@ -114,7 +114,7 @@ void BM_infer(benchmark::State& state, bool cached_prompt) {
     NoGradGuard ng;
     p_cached = model.encode_prompt(fx.features(prompt));
   }
-  const float scale = 0.5f;  // fusion: 0.5 S_rec + 0.5 scale S_ref (reference 6.5)
+  const float scale = 0.5f;  // fusion: 0.5 S_rec + 0.5 scale S_ref (docs/onenip.md, section 7)
   for (auto _ : state) {
     NoGradGuard ng;
     TensorF fq, p_e = p_cached;

@@ -5,7 +5,7 @@ Run by hand from the project root, after building the benchmarks
 
     OMP_WAIT_POLICY=PASSIVE python3 bench/compare_backbone_pytorch.py --bench build-bench/bench/bench_backbone
 
-Needs torch, numpy, efficientnet_pytorch and ../shared/reference/pytorch/mobilenetv2.py. Both sides
+Needs torch, numpy, efficientnet_pytorch and the PyTorch MobileNetV2 that ../shared holds. Both sides
 use the same thread count (--threads, default 2: torch.set_num_threads and OMP_NUM_THREADS), no
 autograd, the same pattern weights and 224 x 224 inputs, and compute the same thing: the taps,
 each resized to 14 x 14 (bilinear, align_corners=True), concatenated. PyTorch runs twice: as the

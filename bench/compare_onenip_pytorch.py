@@ -5,10 +5,11 @@ Run by hand from the project root, after building the benchmarks
 
     OMP_WAIT_POLICY=PASSIVE python3 bench/compare_onenip_pytorch.py --bench-dir build-bench/bench
 
-PyTorch runs ../shared/reference/pytorch/onenip.py (the reference model with MobileNetV2 taps,
-C = 168) at batch 8 and 224 x 224; we run bench/bench_onenip.cpp, which does the same work (its
-header lists the workloads). Attention: our fused kernel (bench/bench_attention.cpp) against
-F.scaled_dot_product_attention with the same shapes, additive neighbour mask and dropout. Both sides get the same thread count (--threads, default 2:
+PyTorch runs the parity model that the C++ model is tested against (OneNIP with MobileNetV2
+taps, C = 168; imported from ../shared) at batch 8 and 224 x 224; we run bench/bench_onenip.cpp,
+which does the same work (its header lists the workloads). Attention: our fused kernel
+(bench/bench_attention.cpp) against F.scaled_dot_product_attention with the same shapes, additive
+neighbour mask and dropout. Both sides get the same thread count (--threads, default 2:
 torch.set_num_threads and OMP_NUM_THREADS) and OMP_WAIT_POLICY=PASSIVE unless it is set, which
 is PyTorch at its best on a 2-core machine. Every workload runs in a fresh process per side, so
 the peak resident memory (from wait4) is that workload's own; the PyTorch figure includes the
@@ -132,7 +133,7 @@ def torch_worker(name, seconds, threads):
                 f = backbone(torch.cat([query, prompt], 0))
                 fq, p_e = f[:n], model.encode_prompt(f[n:])
             s_rec, s_ref = model.forward_eval(fq, p_e)
-            fused = 0.5 * s_rec + 0.5 * 0.5 * s_ref  # reference 6.5 with a fixed scale
+            fused = 0.5 * s_rec + 0.5 * 0.5 * s_ref  # docs/onenip.md section 7, scale fixed
             return F.avg_pool2d(fused[:, None], 16, 1).flatten(1).max(1).values
 
     print(mean_ms(work, seconds))
@@ -150,7 +151,7 @@ def mean_ms(work, seconds):
 
 
 def time_attention(torch, ref, name, seconds):
-    """F.scaled_dot_product_attention on the same shapes, mask (reference 2.7) and dropout as ours."""
+    """F.scaled_dot_product_attention on the same shapes, neighbour mask and dropout as ours."""
     import torch.nn.functional as F
     a = dict(kv.split(":") for kv in name.split("/")[1:])
     B, H, T, D, bwd, mask_kind = (int(a[k]) for k in ("B", "H", "T", "D", "bwd", "mask"))

@@ -52,7 +52,7 @@ void expect_all_close(const std::vector<Tensor<T>>& a, const std::vector<Tensor<
 
 }  // namespace
 
-TEST_CASE("neighbour_mask equals the reference construction (onenip-reference 2.7)") {
+TEST_CASE("neighbour_mask equals the authors' construction (docs/onenip.md section 2)") {
   for (auto [h, w, n] : {std::tuple{4, 5, 2}, std::tuple{5, 4, 4}, std::tuple{3, 3, 7}}) {
     INFO(h, "x", w, " n ", n);
     auto m = neighbour_mask<float>(h, w, n);

@@ -26,7 +26,7 @@ void put_image(const TempDir& tmp, const std::string& rel, uint8_t value = 128, 
   } else {
     std::vector<uint8_t> bytes;
     REQUIRE(stbi_write_bmp_to_func(onenip::detail::append_bytes, &bytes, 4, 4, channels, im.pixels.data()));
-    onenip::detail::write_file_atomically(p.string(), bytes, "test");
+    io::write_file_atomically(p.string(), bytes, "test");
   }
 }
 

@@ -1,6 +1,6 @@
 // EfficientNet-b4 (models/efficientnet.hpp) against efficientnet_pytorch's efficientnet-b4 with
-// pattern weights (tests/fixtures/export_backbone_fixtures.py), and its architecture facts from
-// reference section 1.3.
+// pattern weights (tests/fixtures/export_backbone_fixtures.py), and the architecture facts that
+// docs/backbones.md lists.
 #include <nlohmann/json.hpp>
 
 #include "backbone_fixture.hpp"
@@ -23,7 +23,7 @@ using Pad = std::array<int64_t, 4>;
 
 }  // namespace
 
-TEST_CASE("efficientnet-b4: stage table and SE widths after rounding (reference 1.3)") {
+TEST_CASE("efficientnet-b4: stage table and SE widths after rounding (docs/backbones.md)") {
   auto blocks = EfficientNet<float>::blocks();
   REQUIRE(blocks.size() == 32);
   CHECK(EfficientNet<float>::stem_desc().out == 48);
@@ -44,7 +44,7 @@ TEST_CASE("efficientnet-b4: stage table and SE widths after rounding (reference 
   const int64_t squeezed[32] = {12, 6, 6, 8, 8, 8, 8, 14, 14, 14, 14, 28, 28, 28, 28, 28,
                                 28, 40, 40, 40, 40, 40, 40, 68, 68, 68, 68, 68, 68, 68, 68, 112};
   for (int i = 0; i < 32; ++i) CHECK(blocks[size_t(i)].squeezed == squeezed[i]);
-  // 3,635,984 parameters in the stem and blocks 0..21 (reference 8.3); 17,548,616 without the fc.
+  // 3,635,984 parameters in the stem and blocks 0..21; 17,548,616 without the fc (docs/backbones.md).
   int64_t needed = 0, all_but_fc = 0;
   for (const auto& s : EfficientNet<float>::state_dict_spec()) {
     if (s.name.find("running_") != std::string::npos) continue;
@@ -55,7 +55,7 @@ TEST_CASE("efficientnet-b4: stage table and SE widths after rounding (reference 
   CHECK(all_but_fc == 17548616);
 }
 
-TEST_CASE("efficientnet-b4: static 'same' padding computed for 380 px (reference 1.3)") {
+TEST_CASE("efficientnet-b4: static 'same' padding computed for 380 px (docs/backbones.md)") {
   auto blocks = EfficientNet<float>::blocks();
   CHECK(EfficientNet<float>::stem_padding() == Pad{0, 1, 0, 1});
   CHECK(blocks[2].padding == Pad{0, 1, 0, 1});

@@ -115,7 +115,7 @@ TEST_CASE("load_backbone_batch: decode, grey to RGB, resize, normalise, and erro
   // grey replicated into R, G and B
   testing::check_close(x.select(0, 0).select(0, 0), x.select(0, 0).select(0, 2), 0.0, 0.0);
   // same pipeline as the data layer: PIL bilinear resize, then (x / 255 - 0.5) / 0.5
-  auto want = data::image_to_tensor<float>(data::resize_bilinear(rgb, 32, 32), norm);
+  auto want = data::image_to_tensor<float>(data::resize_image(rgb, 32, 32), norm);
   testing::check_close(x.select(0, 1), want, 1e-6, 0.0);
   float lo = 1e9f, hi = -1e9f;
   for (int64_t i = 0; i < x.numel(); ++i) lo = std::min(lo, x.data()[i]), hi = std::max(hi, x.data()[i]);

@@ -99,7 +99,7 @@ TEST_CASE("JPEG and BMP: written and read back") {
   // BTAD images are BMP: write one with stb's writer and read it back exactly.
   std::vector<uint8_t> bytes;
   REQUIRE(stbi_write_bmp_to_func(onenip::detail::append_bytes, &bytes, im.width, im.height, 3, im.pixels.data()));
-  onenip::detail::write_file_atomically(tmp / "a.bmp", bytes, "test");
+  io::write_file_atomically(tmp / "a.bmp", bytes, "test");
   CHECK(io::load_image(tmp / "a.bmp").pixels == im.pixels);
 }
 

@@ -1,4 +1,4 @@
-// MobileNetV2 (models/mobilenetv2.hpp) against ../shared/reference/pytorch/mobilenetv2.py: with
+// MobileNetV2 (models/mobilenetv2.hpp) against PyTorch (fixtures/export_backbone_fixtures.py): with
 // pattern weights (always), with the real ImageNet weights and on the two known-answer photos
 // (when ../shared is present).
 #include <onenip/data/backbone_input.hpp>

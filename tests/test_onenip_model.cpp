@@ -163,7 +163,7 @@ TEST_CASE("the model overfits one batch, and a seeded run repeats exactly") {
   INFO("first (total, mse) ", a.front().first, ", ", a.front().second, "; last ", a.back().first, ", ",
        a.back().second);
   CHECK(a.back().second < a.front().second / 10);  // the reconstruction is learnt
-  CHECK(a.back().first < a.front().first / 2);     // the Dice term has a floor (reference form)
+  CHECK(a.back().first < a.front().first / 2);     // the Dice term has a floor (its `reference` form)
   auto b = run(4, true), b2 = run(4, true);
   for (size_t i = 0; i < b.size(); ++i) CHECK(b[i] == b2[i]);
 }

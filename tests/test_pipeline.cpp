@@ -3,7 +3,11 @@
 #include <onenip/data/demo_dataset.hpp>
 #include <onenip/pipeline/report.hpp>
 
+#include <algorithm>
 #include <filesystem>
+#include <optional>
+#include <set>
+#include <type_traits>
 
 #include "file_helpers.hpp"
 #include "helpers.hpp"
@@ -41,8 +45,117 @@ pipeline::TrainConfig tiny_config(const std::string& out) {
   c.model.decoder_layers = 1;
   return c;
 }
-std::vector<std::pair<std::string, TensorF>> params(pipeline::Trainer& t) { return t.model().named_parameters(); }
+std::vector<std::pair<std::string, TensorF>> params(pipeline::Trainer& t) { return t.model()->named_parameters(); }
+
+// Move a field off its value; k makes the new values differ from field to field.
+template <typename T>
+void change(T& v, int k) {
+  if constexpr (std::is_same_v<T, bool>)
+    v = !v;
+  else if constexpr (std::is_same_v<T, models::DecoderMode>)
+    v = v == models::DecoderMode::Static ? models::DecoderMode::Query : models::DecoderMode::Static;
+  else if constexpr (std::is_same_v<T, nn::DiceForm>)
+    v = v == nn::DiceForm::paper ? nn::DiceForm::reference : nn::DiceForm::paper;
+  else if constexpr (std::is_floating_point_v<T>)
+    v += 0.25 * (k + 1);
+  else if constexpr (std::is_integral_v<T>)
+    v += T(k + 1);
+  else if constexpr (std::is_same_v<T, std::string>)
+    v += "_" + std::to_string(k);
+  else
+    v.push_back("folder_" + std::to_string(k));
+}
+
+// The value at a dotted config key.
+nlohmann::json at_key(const nlohmann::json& j, std::string key) {
+  std::replace(key.begin(), key.end(), '.', '/');
+  return j.at(nlohmann::json::json_pointer("/" + key));
+}
 }  // namespace
+
+TEST_CASE("config: the JSON keys and defaults that config.json files already use") {
+  // as every run folder and checkpoint so far has written them
+  const auto saved = nlohmann::json::parse(R"({
+    "data": [], "backbone": "mobilenetv2", "weights": "", "out": "runs/onenip", "textures": "", "epochs": 1000,
+    "batch_size": 8, "lr": 0.0001, "weight_decay": 0.0001, "clip": 0.1, "lr_step": 800, "lr_gamma": 0.1,
+    "save_every": 10, "max_steps": -1, "workers": 2, "fixed_prompt": false, "seed": 133,
+    "model": {"feature_channels": 168, "image_size": 224, "hidden": 256, "heads": 8, "ff": 1024,
+              "encoder_layers": 4, "decoder_layers": 4, "dropout": 0.1, "jitter_scale": 20.0, "jitter_prob": 1.0,
+              "decoder": "bidirectional", "restoration": true, "refiner": true, "dice": "reference",
+              "dice_weight": 0.5, "seed": 133}})");
+  CHECK(pipeline::TrainConfig{}.to_json() == saved);
+  pipeline::TrainConfig c;
+  c.update(saved);
+  CHECK(c.to_json() == saved);
+  // keys name the members they say
+  c.update(nlohmann::json::parse(R"({"batch_size": 3, "lr_gamma": 0.5, "seed": 7,
+    "model": {"hidden": 48, "decoder": "static", "restoration": false, "dice": "paper", "seed": 9}})"));
+  CHECK(c.batch_size == 3);
+  CHECK(c.lr_gamma == 0.5);
+  CHECK(c.seed == 7);
+  CHECK(c.model.hidden == 48);
+  CHECK(c.model.decoder == models::DecoderMode::Static);
+  CHECK(!c.model.restoration);
+  CHECK(c.model.dice == nn::DiceForm::paper);
+  CHECK(c.model.seed == 9);
+  CHECK(c.epochs == 1000);  // absent keys keep their values
+}
+
+TEST_CASE("config: every field round-trips through to_json and update") {
+  pipeline::TrainConfig c;
+  int k = 0;
+  c.visit([&](const pipeline::ConfigField&, auto& v) { change(v, k++); });
+  const nlohmann::json j = c.to_json(), defaults = pipeline::TrainConfig{}.to_json();
+  pipeline::TrainConfig back;
+  back.update(j);
+  CHECK(back.to_json() == j);
+  std::set<std::string> keys;
+  back.visit([&](const pipeline::ConfigField& f, const auto&) {
+    INFO("field ", f.key);
+    CHECK(keys.insert(f.key).second);  // each key once
+    CHECK(at_key(j, f.key) != at_key(defaults, f.key));  // moved off its default, so the check means something
+    CHECK(at_key(back.to_json(), f.key) == at_key(j, f.key));
+  });
+  CHECK(keys.size() == size_t(k));
+}
+
+TEST_CASE("config: an unknown key is refused and named, at the top level and under model") {
+  pipeline::TrainConfig c;
+  const nlohmann::json before = c.to_json();
+  CHECK_THROWS_WITH_AS(c.update(nlohmann::json{{"epochs", 3}, {"epochz", 3}}), doctest::Contains("unknown key 'epochz'"),
+                       Error);
+  CHECK_THROWS_WITH_AS(c.update(nlohmann::json{{"model", {{"hidden", 32}, {"hiden", 32}}}}),
+                       doctest::Contains("unknown key 'model.hiden'"), Error);
+  CHECK_THROWS_WITH_AS(c.update(nlohmann::json{{"model", 3}}), doctest::Contains("'model' must be a JSON object"), Error);
+  CHECK_THROWS_WITH_AS(c.update(nlohmann::json::array()), doctest::Contains("must be a JSON object"), Error);
+  CHECK(c.to_json() == before);  // a refused update changes nothing
+}
+
+TEST_CASE("config: a value of the wrong type is refused and its key named") {
+  pipeline::TrainConfig c;
+  const nlohmann::json before = c.to_json();
+  auto refused = [&](const char* json, const char* message) {
+    INFO(json);
+    CHECK_THROWS_WITH_AS(c.update(nlohmann::json::parse(json)), doctest::Contains(message), Error);
+    CHECK(c.to_json() == before);  // nothing half-applied
+  };
+  refused(R"({"epochs": "ten"})", "'epochs': must be an integer");
+  refused(R"({"lr": 1e-3, "epochs": 2.5})", "'epochs': must be an integer");
+  refused(R"({"seed": -1})", "'seed': must be a non-negative integer");
+  refused(R"({"workers": 3000000000})", "'workers': must be an integer that fits 32 bits");
+  refused(R"({"lr": "fast"})", "'lr': must be a number");
+  refused(R"({"data": "folder"})", "'data': must be a list of strings");
+  refused(R"({"backbone": 3})", "'backbone': must be a string");
+  refused(R"({"fixed_prompt": 1})", "'fixed_prompt': must be true or false");
+  refused(R"({"model": {"hidden": "wide"}})", "'model.hidden': must be an integer");
+  refused(R"({"model": {"restoration": "no"}})", "'model.restoration': must be true or false");
+  refused(R"({"model": {"decoder": 2}})", "'model.decoder': must be a name");
+  refused(R"({"model": {"decoder": "sideways"}})", "'model.decoder': decoder must be bidirectional, static or query; got 'sideways'");
+  refused(R"({"model": {"dice": "both"}})", "'model.dice': dice must be reference or paper");
+  c.update(nlohmann::json::parse(R"({"epochs": 10.0, "lr": 1})"));  // whole numbers in either form
+  CHECK(c.epochs == 10);
+  CHECK(c.lr == 1.0);
+}
 
 TEST_CASE("training runs, writes its run folder, and resume equals an uninterrupted run") {
   testing::TempDir scratch;
@@ -77,19 +190,25 @@ TEST_CASE("detector from a run folder: one image scores the same alone and in a 
   std::string run = scratch / "run";
   auto cfg = tiny_config(run);
   cfg.epochs = 1;
+  std::optional<pipeline::Detector> live;
   {
     pipeline::Trainer t(cfg);
     t.run(nullptr);
-    pipeline::Detector live(std::shared_ptr<models::OneNIP<float>>(&t.model(), [](auto*) {}), &t.extractor(), t.config());
-    live.build_from_training(t.loader(), t.features(), 4);
-    live.save_pool(run);
+    live.emplace(t.model(), t.extractor(), t.config());
+    CHECK(live->model() == t.model());  // shared with the trainer, not copied
+    CHECK(live->extractor() == t.extractor());
+    live->build_from_training(t.loader(), t.features(), 4);
+    live->save_pool(run);
   }
+  CHECK(live->model().use_count() == 1);  // the trainer is gone; the detector keeps both alive
+  CHECK(live->extractor().use_count() == 1);
+  CHECK_THROWS_WITH_AS(pipeline::Detector(nullptr, live->extractor(), cfg), doctest::Contains("model"), Error);
   pipeline::Detector det(run);
   CHECK(det.classes().size() == 3);
   {  // the detector carries the trained weights, not a fresh initialisation
     pipeline::Trainer again(cfg);
     again.resume(again.checkpoint_path());
-    auto trained = again.model().named_parameters(), loaded = det.model().named_parameters();
+    auto trained = again.model()->named_parameters(), loaded = det.model()->named_parameters();
     REQUIRE(trained.size() == loaded.size());
     for (size_t i = 0; i < trained.size(); ++i) testing::check_close(loaded[i].second, trained[i].second, 0, 0);
   }
@@ -98,6 +217,10 @@ TEST_CASE("detector from a run folder: one image scores the same alone and in a 
   auto alone = det.score(im, pipeline::PromptSelection::KnownClass, classes[0].name);
   CHECK(alone.map.shape() == Shape{64, 64});
   CHECK(alone.cls == classes[0].name);
+  // the detector trained in memory scores as the one loaded from the run folder (whose fusion
+  // scale went through text)
+  CHECK(live->score(im, pipeline::PromptSelection::KnownClass, classes[0].name).image_score ==
+        doctest::Approx(alone.image_score).epsilon(1e-4));
   // in a batch with other images
   std::vector<io::Image> batch{io::load_image(classes[1].test[0].image, 3), im, io::load_image(classes[2].test[0].image, 3)};
   TensorF f = det.features(batch);

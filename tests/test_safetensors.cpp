@@ -234,6 +234,18 @@ TEST_CASE("atomic writes: a failure mid-write leaves the old file and no tempora
   CHECK(io::SafeTensorsFile(p).get<float>("v").data()[0] == 2.0f);
 }
 
+TEST_CASE("write_file_atomically: bytes and text as they are, errors start with the caller") {
+  testing::TempDir dir;
+  const std::string p = dir.file("out.bin");
+  io::write_file_atomically(p, std::vector<uint8_t>{0, 10, 13, 255}, "test");
+  CHECK(testing::read_bytes(p) == std::string("\0\n\r\xff", 4));
+  io::write_file_atomically(p, std::string("a,b\r\n1,2\n"), "test");
+  CHECK(testing::read_bytes(p) == "a,b\r\n1,2\n");
+  CHECK(!std::filesystem::exists(io::temp_path_for(p)));
+  CHECK_THROWS_WITH_AS(io::write_file_atomically(dir.file("no/such/folder.txt"), "x", "metrics"),
+                       doctest::Contains("metrics: cannot create '"), Error);
+}
+
 namespace {
 // A module tree made from dotted names, every tensor a parameter of the file's shape.
 struct FromNames : nn::Module<float> {

@@ -44,34 +44,34 @@ TEST_CASE("bilinear and nearest resizing match PIL (shrink, grow, RGB, grey, a r
     Image im = io::load_image(kFixtures + s.file, 0);
     for (Size z : kSizes) {
       std::string key = std::string(s.name) + "_bilinear_" + z.name;
-      auto [worst, differ] = compare(data::resize_bilinear(im, z.w, z.h), fx.get<float>(key));
+      auto [worst, differ] = compare(data::resize_image(im, z.w, z.h), fx.get<float>(key));
       INFO(key, ": max |diff| ", worst, " in ", differ, " values");
       CHECK(worst <= 1);   // the contract
       CHECK(differ == 0);  // and in fact: PIL's fixed-point arithmetic is replicated exactly
       // both pass orders agree here (the height does not shrink more than twice the width)
       CHECK(
-          compare(data::resize_bilinear(im, z.w, z.h, data::PassOrder::horizontal_first), fx.get<float>(key)).second ==
+          compare(data::resize_image(im, z.w, z.h, data::PassOrder::horizontal_first), fx.get<float>(key)).second ==
           0);
       key = std::string(s.name) + "_nearest_" + z.name;
       if (fx.contains(key)) {
         INFO(key);
-        CHECK(compare(data::resize_nearest(im, z.w, z.h), fx.get<float>(key)).first == 0);
+        CHECK(compare(data::resize_mask(im, z.w, z.h), fx.get<float>(key)).first == 0);
       }
     }
     // Pillow 13's pass order is matched exactly; Pillow <= 11's order is off by one level here.
     std::string key = std::string(s.name) + "_bilinear_vfirst";
     Size z = s.vertical_first;
     INFO(key);
-    CHECK(compare(data::resize_bilinear(im, z.w, z.h), fx.get<float>(key)).second == 0);
+    CHECK(compare(data::resize_image(im, z.w, z.h), fx.get<float>(key)).second == 0);
     auto [worst, differ] =
-        compare(data::resize_bilinear(im, z.w, z.h, data::PassOrder::horizontal_first), fx.get<float>(key));
+        compare(data::resize_image(im, z.w, z.h, data::PassOrder::horizontal_first), fx.get<float>(key));
     CHECK(worst == 1);
     CHECK(differ > 0);
   }
   Image mask = io::load_image(kFixtures + "img_bottle_mask_crop.png", 1);
   for (Size z : kSizes) {
     INFO("mask ", z.name);
-    CHECK(compare(data::resize_nearest(mask, z.w, z.h), fx.get<float>(std::string("mask_nearest_") + z.name)).first ==
+    CHECK(compare(data::resize_mask(mask, z.w, z.h), fx.get<float>(std::string("mask_nearest_") + z.name)).first ==
           0);
   }
 }
@@ -79,15 +79,15 @@ TEST_CASE("bilinear and nearest resizing match PIL (shrink, grow, RGB, grey, a r
 TEST_CASE("resize: same size is a copy, a constant image stays constant, bad sizes are refused") {
   Image im(5, 4, 3, 77);
   im.at(1, 2, 1) = 9;
-  CHECK(data::resize_bilinear(im, 5, 4).pixels == im.pixels);
-  CHECK(data::resize_nearest(im, 5, 4).pixels == im.pixels);
+  CHECK(data::resize_image(im, 5, 4).pixels == im.pixels);
+  CHECK(data::resize_mask(im, 5, 4).pixels == im.pixels);
   Image flat(33, 17, 1, 200);
   for (auto [w, h] : {std::pair{7, 5}, std::pair{64, 40}, std::pair{1, 1}}) {
-    CHECK(data::resize_bilinear(flat, w, h).pixels == std::vector<uint8_t>(size_t(w * h), 200));
-    CHECK(data::resize_nearest(flat, w, h).pixels == std::vector<uint8_t>(size_t(w * h), 200));
+    CHECK(data::resize_image(flat, w, h).pixels == std::vector<uint8_t>(size_t(w * h), 200));
+    CHECK(data::resize_mask(flat, w, h).pixels == std::vector<uint8_t>(size_t(w * h), 200));
   }
-  CHECK_THROWS_WITH_AS(data::resize_bilinear(im, 0, 4), doctest::Contains("target size must be positive"), Error);
-  CHECK_THROWS_WITH_AS(data::resize_nearest(Image(), 4, 4), doctest::Contains("image is empty"), Error);
+  CHECK_THROWS_WITH_AS(data::resize_image(im, 0, 4), doctest::Contains("target size must be positive"), Error);
+  CHECK_THROWS_WITH_AS(data::resize_mask(Image(), 4, 4), doctest::Contains("image is empty"), Error);
 }
 
 TEST_CASE_TEMPLATE("image_to_tensor: [C, H, W] with each backbone's normalisation", T, float, double) {

@@ -1,21 +1,18 @@
 #include <onenip/data/demo_dataset.hpp>
 
 #include "commands.hpp"
+#include "config_flags.hpp"
 #include "workflow.hpp"
 
 namespace onenip::cli {
 
 Action add_demo(CLI::App& app) {
-  auto out = std::make_shared<std::string>("runs/demo"), weights = std::make_shared<std::string>();
-  auto epochs = std::make_shared<int64_t>(6);  // 4 min on 2 cores with MobileNetV2 weights (README)
-  auto seed = std::make_shared<uint64_t>(133);
-  auto max_steps = std::make_shared<int64_t>(-1);
+  auto out = std::make_shared<std::string>("runs/demo");
   auto dataset_only = std::make_shared<bool>(false);
+  pipeline::TrainConfig demo;
+  demo.epochs = 6;  // 4 min on 2 cores with MobileNetV2 weights (README)
   app.add_option("--out", *out, "folder for the dataset, the run and the report")->capture_default_str();
-  app.add_option("--weights", *weights, "MobileNetV2 weights (safetensors); none: deterministic stand-in weights");
-  app.add_option("--epochs", *epochs, "training epochs")->capture_default_str();
-  app.add_option("--seed", *seed)->capture_default_str();
-  app.add_option("--max-steps", *max_steps, "steps per epoch at most, for a quick check (-1: all)")->capture_default_str();
+  ConfigFlags flags(app, demo, {"--weights", "--epochs", "--seed", "--max-steps"});
   app.add_flag("--dataset-only", *dataset_only, "write the dataset to OUT/data and stop (to try train, eval and infer by hand)");
   return [=]() {
     std::string data = *out + "/data";
@@ -23,19 +20,15 @@ Action add_demo(CLI::App& app) {
                  data.c_str());
     data::write_demo_dataset(data);
     if (*dataset_only) return 0;
-    pipeline::TrainConfig cfg;
+    pipeline::TrainConfig cfg = demo;
     cfg.data = {data};
-    cfg.weights = *weights;
     cfg.out = *out + "/run";
-    cfg.epochs = *epochs;
-    cfg.save_every = *epochs;
-    cfg.max_steps = *max_steps;
-    cfg.seed = *seed;
-    cfg.model.seed = *seed;
-    if (weights->empty())
+    flags.apply(cfg);
+    cfg.save_every = cfg.epochs;  // one checkpoint, at the end
+    if (cfg.weights.empty())
       std::fprintf(stderr, "note: no --weights given, so the backbone is MobileNetV2 with deterministic stand-in (untrained) weights; "
                            "pass --weights mobilenetv2_100_imagenet.safetensors for the pretrained one\n");
-    std::fprintf(stderr, "2/3 training one model for all classes (%lld epochs)\n", (long long)*epochs);
+    std::fprintf(stderr, "2/3 training one model for all classes (%lld epochs)\n", (long long)cfg.epochs);
     train_run(cfg, false);
     std::fprintf(stderr, "3/3 evaluating\n");
     pipeline::EvalOptions opt;

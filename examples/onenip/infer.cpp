@@ -32,7 +32,7 @@ Action add_infer(CLI::App& app) {
       std::printf("%s\n", j.dump().c_str());
       lines += j.dump() + "\n";
     }
-    onenip::detail::write_file_atomically(*out + "/results.jsonl", std::vector<uint8_t>(lines.begin(), lines.end()), "infer");
+    io::write_file_atomically(*out + "/results.jsonl", lines, "infer");
     return 0;
   };
 }

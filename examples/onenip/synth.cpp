@@ -22,7 +22,7 @@ Action add_synth(CLI::App& app) {
     for (int i = 0; i < *count; ++i) {
       const auto& cls = classes[size_t(i) % classes.size()];
       const auto& s = cls.train[size_t(g.randint(0, int64_t(cls.train.size())))];
-      io::Image im = data::resize_bilinear(io::load_image(s.image, 3), *size, *size);
+      io::Image im = data::resize_image(io::load_image(s.image, 3), *size, *size);
       auto syn = data::synthesize_anomaly(im, tex, g);
       rows.push_back(data::hconcat({im, syn.image, io::convert_channels(syn.mask, 3)}, 4));
       std::fprintf(stderr, "row %d: %s %s\n", i, cls.name.c_str(), syn.kind.c_str());

@@ -15,7 +15,7 @@ inline void train_run(const pipeline::TrainConfig& cfg, bool resume) {
   for (auto& c : trainer.classes()) std::fprintf(stderr, "%s (%zu train) ", c.name.c_str(), c.train.size());
   std::fprintf(stderr, "\nbackbone %s%s, %lld trainable parameters\n", cfg.backbone.c_str(),
                cfg.weights.empty() ? " (untrained stand-in weights: no --weights given)" : "",
-               (long long)trainer.model().num_parameters(true));
+               (long long)trainer.model()->num_parameters(true));
   if (resume) {
     trainer.resume(trainer.checkpoint_path());
     std::fprintf(stderr, "resumed from %s at epoch %lld\n", trainer.checkpoint_path().c_str(), (long long)trainer.epoch());
@@ -27,8 +27,7 @@ inline void train_run(const pipeline::TrainConfig& cfg, bool resume) {
     std::fprintf(stderr, "epoch %lld: loss %.4f (mse %.4f, dice %.4f), %.1f s\n", (long long)e.epoch + 1, e.loss,
                  e.mse, e.dice, e.seconds);
   std::fprintf(stderr, "trained %zu epoch(s) in %.1f s\n", history.size(), secs);
-  pipeline::Detector det(std::shared_ptr<models::OneNIP<float>>(&trainer.model(), [](auto*) {}), &trainer.extractor(),
-                         trainer.config());
+  pipeline::Detector det(trainer.model(), trainer.extractor(), trainer.config());
   det.build_from_training(trainer.loader(), trainer.features());
   det.save_pool(cfg.out);
   std::fprintf(stderr, "run folder: %s (checkpoint.safetensors, prompts.safetensors, config.json, train.log)\n",

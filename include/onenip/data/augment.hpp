@@ -1,4 +1,4 @@
-// Photometric augmentation of uint8 RGB images for anomaly synthesis (onenip-reference 3.2, 3.3):
+// Photometric augmentation of uint8 RGB images for anomaly synthesis (docs/onenip.md, section 4):
 //   - color_jitter: torchvision ColorJitter(brightness, contrast, saturation, hue), the four in
 //     random order, as applied to CutPaste patches;
 //   - the ten texture augmenters of the Perlin paste (imgaug defaults), of which three distinct
@@ -13,9 +13,7 @@
 #include "../io/image.hpp"
 #include "../random.hpp"
 
-namespace onenip::data {
-
-namespace impl {
+namespace onenip::detail {
 inline uint8_t clamp_u8(double v) { return uint8_t(std::clamp(std::lround(v), 0l, 255l)); }
 
 // RGB in [0,1] <-> HSV with h, s, v in [0,1].
@@ -51,7 +49,9 @@ inline double luma(double r, double g, double b) { return 0.299 * r + 0.587 * g 
 inline void apply_lut(io::Image& img, const std::array<std::array<uint8_t, 256>, 3>& lut) {
   for (size_t p = 0; p < img.pixels.size(); ++p) img.pixels[p] = lut[p % 3][img.pixels[p]];
 }
-}  // namespace impl
+}  // namespace onenip::detail
+
+namespace onenip::data {
 
 // torchvision ColorJitter: factors b, c, s in [1-x, 1+x], hue shift in [-hue, hue] turns.
 inline void color_jitter(io::Image& img, double brightness, double contrast, double saturation, double hue,
@@ -65,26 +65,26 @@ inline void color_jitter(io::Image& img, double brightness, double contrast, dou
   double fh = gen.uniform(-hue, hue);
   for (int op : order) {
     if (op == 0) {
-      impl::map_rgb(img, [&](double& r, double& g, double& b) { r *= fb, g *= fb, b *= fb; });
+      detail::map_rgb(img, [&](double& r, double& g, double& b) { r *= fb, g *= fb, b *= fb; });
     } else if (op == 1) {  // blend with the mean grey level of the whole image
       double mean = 0;
       size_t n = img.pixels.size() / 3;
       for (size_t p = 0; p < img.pixels.size(); p += 3)
-        mean += impl::luma(img.pixels[p], img.pixels[p + 1], img.pixels[p + 2]) / 255.0;
+        mean += detail::luma(img.pixels[p], img.pixels[p + 1], img.pixels[p + 2]) / 255.0;
       mean /= double(std::max<size_t>(n, 1));
-      impl::map_rgb(img, [&](double& r, double& g, double& b) {
+      detail::map_rgb(img, [&](double& r, double& g, double& b) {
         r = fc * r + (1 - fc) * mean, g = fc * g + (1 - fc) * mean, b = fc * b + (1 - fc) * mean;
       });
     } else if (op == 2) {  // blend with each pixel's grey
-      impl::map_rgb(img, [&](double& r, double& g, double& b) {
-        double y = impl::luma(r, g, b);
+      detail::map_rgb(img, [&](double& r, double& g, double& b) {
+        double y = detail::luma(r, g, b);
         r = fs * r + (1 - fs) * y, g = fs * g + (1 - fs) * y, b = fs * b + (1 - fs) * y;
       });
     } else {
-      impl::map_rgb(img, [&](double& r, double& g, double& b) {
+      detail::map_rgb(img, [&](double& r, double& g, double& b) {
         double h, s, v;
-        impl::rgb_to_hsv(r, g, b, h, s, v);
-        impl::hsv_to_rgb(h + fh, s, v, r, g, b);
+        detail::rgb_to_hsv(r, g, b, h, s, v);
+        detail::hsv_to_rgb(h + fh, s, v, r, g, b);
       });
     }
   }
@@ -96,15 +96,15 @@ inline void gamma_contrast(io::Image& img, Generator& gen) {  // gamma U(0.5, 2)
   std::array<std::array<uint8_t, 256>, 3> lut{};
   for (auto& ch : lut) {
     double gamma = gen.uniform(0.5, 2.0);
-    for (int v = 0; v < 256; ++v) ch[size_t(v)] = impl::clamp_u8(255.0 * std::pow(v / 255.0, gamma));
+    for (int v = 0; v < 256; ++v) ch[size_t(v)] = detail::clamp_u8(255.0 * std::pow(v / 255.0, gamma));
   }
-  impl::apply_lut(img, lut);
+  detail::apply_lut(img, lut);
 }
 
 inline void multiply_and_add_to_brightness(io::Image& img, Generator& gen) {  // on luma: Y*U(.8,1.2)+U(-30,30)
   double mul = gen.uniform(0.8, 1.2), add = gen.uniform(-30, 30) / 255.0;
-  impl::map_rgb(img, [&](double& r, double& g, double& b) {
-    double y = impl::luma(r, g, b), y2 = y * mul + add, d = y2 - y;
+  detail::map_rgb(img, [&](double& r, double& g, double& b) {
+    double y = detail::luma(r, g, b), y2 = y * mul + add, d = y2 - y;
     r += d, g += d, b += d;
   });
 }
@@ -121,15 +121,15 @@ inline void enhance_sharpness(io::Image& img, Generator& gen) {  // PIL: blend w
         smooth.at(y, x, c) = uint8_t((s + 6) / 13);
       }
   for (size_t p = 0; p < img.pixels.size(); ++p)
-    img.pixels[p] = impl::clamp_u8(smooth.pixels[p] + f * (double(img.pixels[p]) - smooth.pixels[p]));
+    img.pixels[p] = detail::clamp_u8(smooth.pixels[p] + f * (double(img.pixels[p]) - smooth.pixels[p]));
 }
 
 inline void add_to_hue_and_saturation(io::Image& img, Generator& gen) {  // each U(-50, 50) of 255
   double dh = gen.uniform(-50, 50) / 255.0, ds = gen.uniform(-50, 50) / 255.0;
-  impl::map_rgb(img, [&](double& r, double& g, double& b) {
+  detail::map_rgb(img, [&](double& r, double& g, double& b) {
     double h, s, v;
-    impl::rgb_to_hsv(r, g, b, h, s, v);
-    impl::hsv_to_rgb(h + dh, std::clamp(s + ds, 0.0, 1.0), v, r, g, b);
+    detail::rgb_to_hsv(r, g, b, h, s, v);
+    detail::hsv_to_rgb(h + dh, std::clamp(s + ds, 0.0, 1.0), v, r, g, b);
   });
 }
 
@@ -171,9 +171,9 @@ inline void autocontrast(io::Image& img, Generator& gen) {
     acc = 0;
     while (hi > 0 && acc + hist[size_t(hi)] <= cut) acc += hist[size_t(hi--)];
     for (int v = 0; v < 256; ++v)
-      lut[size_t(c)][size_t(v)] = hi <= lo ? uint8_t(v) : impl::clamp_u8((v - lo) * 255.0 / (hi - lo));
+      lut[size_t(c)][size_t(v)] = hi <= lo ? uint8_t(v) : detail::clamp_u8((v - lo) * 255.0 / (hi - lo));
   }
-  impl::apply_lut(img, lut);
+  detail::apply_lut(img, lut);
 }
 
 inline void equalize(io::Image& img, Generator&) {  // per-channel histogram equalisation
@@ -185,10 +185,10 @@ inline void equalize(io::Image& img, Generator&) {  // per-channel histogram equ
     size_t acc = 0;
     for (int v = 0; v < 256; ++v) {
       acc += hist[size_t(v)];
-      lut[size_t(c)][size_t(v)] = impl::clamp_u8(255.0 * double(acc) / double(std::max<size_t>(n, 1)));
+      lut[size_t(c)][size_t(v)] = detail::clamp_u8(255.0 * double(acc) / double(std::max<size_t>(n, 1)));
     }
   }
-  impl::apply_lut(img, lut);
+  detail::apply_lut(img, lut);
 }
 
 // Three distinct augmenters out of the ten, in the drawn order.

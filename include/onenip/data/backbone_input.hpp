@@ -20,7 +20,7 @@ Tensor<T> load_backbone_batch(const std::vector<std::string>& paths, int size, c
                "(224, 256 and 320 are the usual ones), got ", size);
   std::vector<Image> ims;
   ims.reserve(paths.size());
-  for (const auto& p : paths) ims.push_back(resize_bilinear(io::load_image(p, 3), size, size));
+  for (const auto& p : paths) ims.push_back(resize_image(io::load_image(p, 3), size, size));
   return images_to_batch<T>(ims, norm);
 }
 

@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "../io/image.hpp"
+#include "augment.hpp"
 #include "perlin.hpp"
 
 namespace onenip::data {
@@ -22,19 +23,19 @@ struct DemoDatasetOptions {
   uint64_t seed = 7;
 };
 
-namespace impl {
-inline uint8_t u8(double v) { return uint8_t(std::clamp(std::lround(v), 0l, 255l)); }
+}  // namespace onenip::data
 
+namespace onenip::detail {
 inline io::Image render_normal(const std::string& cls, int S, Generator& g) {
   io::Image im(S, S, 3);
   if (cls == "weave") {
-    FloatMap n = fractal_perlin(S, S, 4, 3, 0.5f, g);
+    data::FloatMap n = data::fractal_perlin(S, S, 4, 3, 0.5f, g);
     double tint = g.uniform(-8, 8);
     for (int y = 0; y < S; ++y)
       for (int x = 0; x < S; ++x) {
         double grain = 12 * std::sin(x * 0.9) * std::sin(y * 0.9);
         double v = 120 + 40 * n.at(y, x) + grain;
-        im.at(y, x, 0) = u8(v + 30 + tint), im.at(y, x, 1) = u8(v + 10), im.at(y, x, 2) = u8(v - 20);
+        im.at(y, x, 0) = clamp_u8(v + 30 + tint), im.at(y, x, 1) = clamp_u8(v + 10), im.at(y, x, 2) = clamp_u8(v - 20);
       }
   } else if (cls == "disc") {
     double cx = S / 2.0 + g.uniform(-3, 3), cy = S / 2.0 + g.uniform(-3, 3), r = S * 0.34;
@@ -45,11 +46,12 @@ inline io::Image render_normal(const std::string& cls, int S, Generator& g) {
         double bg = 40 + 0.1 * y + g.normal() * 2;
         if (d < r) {
           double shade = 150 + light + 60 * (1 - d / r) - 0.2 * (x - cx);
-          im.at(y, x, 0) = u8(shade * 0.6), im.at(y, x, 1) = u8(shade * 0.9), im.at(y, x, 2) = u8(shade);
+          im.at(y, x, 0) = clamp_u8(shade * 0.6), im.at(y, x, 1) = clamp_u8(shade * 0.9);
+          im.at(y, x, 2) = clamp_u8(shade);
         } else if (d < r + 4) {
-          im.at(y, x, 0) = im.at(y, x, 1) = im.at(y, x, 2) = u8(210 + light);
+          im.at(y, x, 0) = im.at(y, x, 1) = im.at(y, x, 2) = clamp_u8(210 + light);
         } else {
-          im.at(y, x, 0) = im.at(y, x, 1) = im.at(y, x, 2) = u8(bg);
+          im.at(y, x, 0) = im.at(y, x, 1) = im.at(y, x, 2) = clamp_u8(bg);
         }
       }
   } else {  // grid
@@ -61,7 +63,7 @@ inline io::Image render_normal(const std::string& cls, int S, Generator& g) {
         bool dot = std::hypot(px - period / 2.0, py - period / 2.0) < 3.5;
         double v = line ? 150 : dot ? 60 : 225;
         v += g.normal() * 3;
-        im.at(y, x, 0) = u8(v), im.at(y, x, 1) = u8(v), im.at(y, x, 2) = u8(v * 0.95);
+        im.at(y, x, 0) = clamp_u8(v), im.at(y, x, 1) = clamp_u8(v), im.at(y, x, 2) = clamp_u8(v * 0.95);
       }
   }
   return im;
@@ -72,7 +74,7 @@ inline void paint_defect(io::Image& im, io::Image& mask, const std::string& kind
   const int S = im.width;
   auto mark = [&](int y, int x, double r, double gg, double b) {
     if (x < 0 || y < 0 || x >= S || y >= S) return;
-    im.at(y, x, 0) = u8(r), im.at(y, x, 1) = u8(gg), im.at(y, x, 2) = u8(b);
+    im.at(y, x, 0) = clamp_u8(r), im.at(y, x, 1) = clamp_u8(gg), im.at(y, x, 2) = clamp_u8(b);
     mask.at(y, x) = 255;
   };
   double cx = g.uniform(S * 0.3, S * 0.7), cy = g.uniform(S * 0.3, S * 0.7);
@@ -82,7 +84,7 @@ inline void paint_defect(io::Image& im, io::Image& mask, const std::string& kind
       for (int w = -1; w <= 1; ++w)
         mark(int(cy + t * std::sin(a) + w * std::cos(a)), int(cx + t * std::cos(a) - w * std::sin(a)), 250, 245, 230);
   } else if (kind == "stain") {  // a tinted irregular patch that keeps the texture
-    FloatMap n = perlin_noise(S, S, 4, 4, g);
+    data::FloatMap n = data::perlin_noise(S, S, 4, 4, g);
     double r = g.uniform(S * 0.08, S * 0.14);
     for (int y = 0; y < S; ++y)
       for (int x = 0; x < S; ++x)
@@ -102,7 +104,9 @@ inline void paint_defect(io::Image& im, io::Image& mask, const std::string& kind
       }
   }
 }
-}  // namespace impl
+}  // namespace onenip::detail
+
+namespace onenip::data {
 
 inline const std::vector<std::string>& demo_classes() {
   static const std::vector<std::string> c{"weave", "disc", "grid"};
@@ -125,18 +129,18 @@ inline void write_demo_dataset(const std::string& root, const DemoDatasetOptions
     char name[32];
     for (int i = 0; i < o.train_per_class; ++i) {
       std::snprintf(name, sizeof name, "%03d.png", i);
-      io::save_png((base / "train" / "good" / name).string(), impl::render_normal(cls, o.size, g));
+      io::save_png((base / "train" / "good" / name).string(), detail::render_normal(cls, o.size, g));
     }
     for (int i = 0; i < o.good_test_per_class; ++i) {
       std::snprintf(name, sizeof name, "%03d.png", i);
-      io::save_png((base / "test" / "good" / name).string(), impl::render_normal(cls, o.size, g));
+      io::save_png((base / "test" / "good" / name).string(), detail::render_normal(cls, o.size, g));
     }
     for (auto& kind : demo_defects()) {
       fs::create_directories(base / "test" / kind);
       fs::create_directories(base / "ground_truth" / kind);
       for (int i = 0; i < o.defects_per_kind; ++i) {
-        io::Image im = impl::render_normal(cls, o.size, g), mask(o.size, o.size, 1);
-        impl::paint_defect(im, mask, kind, g);
+        io::Image im = detail::render_normal(cls, o.size, g), mask(o.size, o.size, 1);
+        detail::paint_defect(im, mask, kind, g);
         std::snprintf(name, sizeof name, "%03d", i);
         io::save_png((base / "test" / kind / (std::string(name) + ".png")).string(), im);
         io::save_png((base / "ground_truth" / kind / (std::string(name) + "_mask.png")).string(), mask);

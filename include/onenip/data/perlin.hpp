@@ -1,4 +1,4 @@
-// 2-D Perlin noise (the DRAEM generator the reference uses, onenip-reference 3.3), and
+// 2-D Perlin noise (the DRAEM generator the authors use; docs/onenip.md, section 4), and
 // fractal (multi-octave) Perlin for texture generation. Maps are H x W row-major floats.
 #pragma once
 

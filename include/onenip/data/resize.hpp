@@ -1,5 +1,7 @@
-// Resizing 8-bit images the way PIL's Image.resize does, bit for bit (the reference resizes
+// Resizing 8-bit images the way PIL's Image.resize does, bit for bit (the authors' code resizes
 // with torchvision Resize on PIL images: BILINEAR for images, NEAREST for masks).
+// resize_image is the BILINEAR one, resize_mask the NEAREST one; resize_bilinear and
+// resize_nearest in ops/resize.hpp are different things, F.interpolate on float tensors.
 //
 // BILINEAR is PIL's separable resampling (libImaging/Resample.c): a triangle filter whose
 // support grows with the downsampling factor (so shrinking averages, i.e. antialiases),
@@ -137,8 +139,8 @@ enum class PassOrder {
 };
 
 // PIL Image.resize((width, height), BILINEAR): antialiased when shrinking.
-inline Image resize_bilinear(const Image& im, int width, int height, PassOrder order = PassOrder::pillow13) {
-  detail::check_resize(im, width, height, "resize_bilinear");
+inline Image resize_image(const Image& im, int width, int height, PassOrder order = PassOrder::pillow13) {
+  detail::check_resize(im, width, height, "resize_image");
   const int dh = im.height - height, dw = im.width - width;
   const bool vertical_first = order == PassOrder::pillow13 && dh > 0 && dh > 2 * dw;
   Image out = im;  // a side that keeps its length is not resampled (PIL skips that pass)
@@ -148,9 +150,9 @@ inline Image resize_bilinear(const Image& im, int width, int height, PassOrder o
   return out;
 }
 
-// PIL Image.resize((width, height), NEAREST): for masks, never mixes values.
-inline Image resize_nearest(const Image& im, int width, int height) {
-  detail::check_resize(im, width, height, "resize_nearest");
+// PIL Image.resize((width, height), NEAREST): for masks, never mixes values (any 8-bit image works).
+inline Image resize_mask(const Image& im, int width, int height) {
+  detail::check_resize(im, width, height, "resize_mask");
   std::vector<int> xs = detail::pil_nearest_index(im.width, width), ys = detail::pil_nearest_index(im.height, height);
   Image out(width, height, im.channels);
   const int C = im.channels;

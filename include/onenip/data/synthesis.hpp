@@ -1,4 +1,4 @@
-// Anomaly synthesis for the restoration stream (paper Sec. 3.3; onenip-reference 3.1-3.3).
+// Anomaly synthesis for the restoration stream (paper Sec. 3.3; docs/onenip.md, section 4).
 // From a normal S x S RGB image, make a synthetic anomaly and its mask (0/255, same size):
 //   p = 0.5: CutPaste (half plain, half scar), p = 0.5: Perlin-noise blend of a texture.
 // Every choice draws from the caller's Generator, so a seed fixes the result.
@@ -15,7 +15,9 @@ struct Synthetic {
   std::string kind; // "cutpaste", "scar" or "perlin"
 };
 
-namespace impl {
+}  // namespace onenip::data
+
+namespace onenip::detail {
 inline io::Image crop(const io::Image& src, int x0, int y0, int w, int h) {
   io::Image out(w, h, src.channels);
   for (int y = 0; y < h; ++y)
@@ -28,19 +30,21 @@ inline void check_rgb_square(const io::Image& img, const char* who) {
                ": needs a square RGB image of at least 32 px, got ", img.width, " x ", img.height, " x ",
                img.channels);
 }
-}  // namespace impl
+}  // namespace onenip::detail
+
+namespace onenip::data {
 
 // CutPaste: a jittered rectangle of area U(2%, 15%) of the image and aspect from U(0.3,1) or
 // U(1,3.3), cut at one place and pasted at another.
 inline Synthetic cutpaste(const io::Image& img, Generator& gen) {
-  impl::check_rgb_square(img, "cutpaste");
+  detail::check_rgb_square(img, "cutpaste");
   const int S = img.width;
   double area = gen.uniform(0.02, 0.15) * S * S;
   double aspect = gen.uniform() < 0.5 ? gen.uniform(0.3, 1.0) : gen.uniform(1.0, 3.3);
   int w = std::clamp(int(std::sqrt(area * aspect)), 1, S), h = std::clamp(int(std::sqrt(area / aspect)), 1, S);
   int fx = int(gen.randint(0, S - w + 1)), fy = int(gen.randint(0, S - h + 1));
   int tx = int(gen.randint(0, S - w + 1)), ty = int(gen.randint(0, S - h + 1));
-  io::Image patch = impl::crop(img, fx, fy, w, h);
+  io::Image patch = detail::crop(img, fx, fy, w, h);
   color_jitter(patch, 0.4, 0.4, 0.4, 0.1, gen);
   Synthetic out{img, io::Image(S, S, 1), "cutpaste"};
   for (int y = 0; y < h; ++y)
@@ -53,13 +57,13 @@ inline Synthetic cutpaste(const io::Image& img, Generator& gen) {
 
 // CutPaste-Scar: a thin jittered patch (w 2..16, h 10..25) rotated by U(-45, 45) degrees
 // (nearest, canvas expanded); its footprint is the mask. Placement bounds use the unrotated
-// size, so the rotated patch may be clipped at the right/bottom border, as in the reference.
+// size, so the rotated patch may be clipped at the right/bottom border, as in the authors' code.
 inline Synthetic cutpaste_scar(const io::Image& img, Generator& gen) {
-  impl::check_rgb_square(img, "cutpaste_scar");
+  detail::check_rgb_square(img, "cutpaste_scar");
   const int S = img.width;
   int w = int(gen.randint(2, 17)), h = int(gen.randint(10, 26));
   int fx = int(gen.randint(0, S - w + 1)), fy = int(gen.randint(0, S - h + 1));
-  io::Image patch = impl::crop(img, fx, fy, w, h);
+  io::Image patch = detail::crop(img, fx, fy, w, h);
   color_jitter(patch, 0.4, 0.4, 0.4, 0.1, gen);
   double th = gen.uniform(-45, 45) * 3.141592653589793 / 180.0, c = std::cos(th), s = std::sin(th);
   // expanded canvas holding the rotated rectangle
@@ -84,7 +88,7 @@ inline Synthetic cutpaste_scar(const io::Image& img, Generator& gen) {
 // Perlin paste (DRAEM-style): threshold rotated Perlin noise at 0.5 for the mask m, then
 // out = img (1 - m) + (1 - beta) tex m + beta img m with beta = U(0, 0.8).
 inline Synthetic perlin_paste(const io::Image& img, const TextureSource& textures, Generator& gen) {
-  impl::check_rgb_square(img, "perlin_paste");
+  detail::check_rgb_square(img, "perlin_paste");
   const int S = img.width;
   io::Image tex = textures.sample(S, gen);
   augment_texture(tex, gen);
@@ -102,7 +106,7 @@ inline Synthetic perlin_paste(const io::Image& img, const TextureSource& texture
   return out;
 }
 
-// The reference's hybrid: CutPaste (plain or scar, evenly) with probability 0.5, else Perlin.
+// The authors' hybrid: CutPaste (plain or scar, evenly) with probability 0.5, else Perlin.
 inline Synthetic synthesize_anomaly(const io::Image& img, const TextureSource& textures, Generator& gen) {
   if (gen.uniform() > 0.5) return gen.uniform() < 0.5 ? cutpaste(img, gen) : cutpaste_scar(img, gen);
   return perlin_paste(img, textures, gen);

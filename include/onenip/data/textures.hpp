@@ -1,6 +1,7 @@
-// Textures for the Perlin paste (project-decisions 2): the reference pastes DTD images; without
-// them we generate fractal Perlin noise in random colours, stripes, checkers and blotches, or take
-// a crop of another training image. TextureSource hands out one S x S RGB texture per call.
+// Textures for the Perlin paste (docs/onenip.md, section 4): the authors paste DTD images, which
+// this project does not ship; without a texture folder we generate fractal Perlin noise in random
+// colours, stripes, checkers and blotches, or take a crop of another training image.
+// TextureSource hands out one S x S RGB texture per call.
 #pragma once
 
 #include <filesystem>
@@ -10,11 +11,9 @@
 #include "perlin.hpp"
 #include "resize.hpp"
 
-namespace onenip::data {
-
-namespace impl {
+namespace onenip::detail {
 // Two random colours blended by a map in [0, 1].
-inline io::Image two_tone(const FloatMap& t, Generator& gen) {
+inline io::Image two_tone(const data::FloatMap& t, Generator& gen) {
   double c0[3], c1[3];
   for (int k = 0; k < 3; ++k) c0[k] = gen.uniform(0, 255), c1[k] = gen.uniform(0, 255);
   io::Image img(t.width, t.height, 3);
@@ -25,7 +24,9 @@ inline io::Image two_tone(const FloatMap& t, Generator& gen) {
     }
   return img;
 }
-}  // namespace impl
+}  // namespace onenip::detail
+
+namespace onenip::data {
 
 enum class TextureKind { FractalNoise, Stripes, Checkers, Blotches };
 
@@ -60,7 +61,7 @@ inline io::Image generate_texture(int size, TextureKind kind, Generator& gen) {
       break;
     }
   }
-  return impl::two_tone(t, gen);
+  return detail::two_tone(t, gen);
 }
 
 // Where Perlin-paste textures come from: files in a folder (any depth; DTD's images/*/*.jpg
@@ -89,7 +90,7 @@ public:
   io::Image sample(int size, Generator& gen) const {
     if (!files_.empty()) {
       auto& path = files_[size_t(gen.randint(0, int64_t(files_.size())))];
-      return resize_bilinear(io::load_image(path, 3), size, size);
+      return resize_image(io::load_image(path, 3), size, size);
     }
     if (crops_ && gen.uniform() < 0.2) return random_crop(crops_(gen), size, gen);
     return generate_texture(size, TextureKind(gen.randint(0, 4)), gen);
@@ -105,7 +106,7 @@ private:
     for (int y = 0; y < side; ++y)
       for (int x = 0; x < side; ++x)
         for (int c = 0; c < 3; ++c) crop.at(y, x, c) = rgb.at(y0 + y, x0 + x, c);
-    return resize_bilinear(crop, size, size);
+    return resize_image(crop, size, size);
   }
 
   std::vector<std::string> files_;

@@ -1,6 +1,6 @@
-// From 8-bit images to the float tensors the model eats (reference 1.7 and 3.4):
-//   image -> resize_bilinear to S x S -> [C, H, W] float, x/255 normalised per channel
-//   mask  -> resize_nearest  to S x S -> [1, H, W] float in {0, 1} (> 0 -> 1)
+// From 8-bit images to the float tensors the model eats (docs/onenip.md, section 1):
+//   image -> resize_image    to S x S -> [C, H, W] float, x/255 normalised per channel
+//   mask  -> resize_mask     to S x S -> [1, H, W] float in {0, 1} (> 0 -> 1)
 //   N of them -> [N, C, H, W]
 #pragma once
 
@@ -71,13 +71,13 @@ Tensor<T> mask_to_tensor(const Image& mask) {
 // The reference's image pipeline: PIL bilinear to size x size, then normalise. [C, S, S]
 template <typename T>
 Tensor<T> prepare_image(const Image& im, int size, const Normalization& norm, PassOrder order = PassOrder::pillow13) {
-  return image_to_tensor<T>(resize_bilinear(im, size, size, order), norm);
+  return image_to_tensor<T>(resize_image(im, size, size, order), norm);
 }
 
 // The reference's mask pipeline: PIL nearest to size x size, then {0, 1}. [1, S, S]
 template <typename T>
 Tensor<T> prepare_mask(const Image& mask, int size) {
-  return mask_to_tensor<T>(resize_nearest(mask, size, size));
+  return mask_to_tensor<T>(resize_mask(mask, size, size));
 }
 
 // [C, H, W] x N -> [N, C, H, W]; all must have one shape.

@@ -7,10 +7,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "../core/error.hpp"
 
@@ -68,6 +71,22 @@ void atomic_write(const std::string& path, Fill&& fill) {
     (void)::fsync(dfd);
     ::close(dfd);
   }
+}
+
+// Write `size` bytes to `path` atomically; errors start with `who` (the caller, e.g. "save_png").
+inline void write_file_atomically(const std::string& path, const void* data, size_t size, const char* who) {
+  try {
+    atomic_write(path, [&](FileSink& f) { f.write(data, size); });
+  } catch (const Error& e) {
+    onenip::detail::fail(who, ": ", e.what());
+  }
+}
+inline void write_file_atomically(const std::string& path, const std::vector<uint8_t>& bytes, const char* who) {
+  write_file_atomically(path, bytes.data(), bytes.size(), who);
+}
+// Text (JSON, CSV, HTML) as it is, no newline conversion.
+inline void write_file_atomically(const std::string& path, std::string_view text, const char* who) {
+  write_file_atomically(path, text.data(), text.size(), who);
 }
 
 }  // namespace onenip::io

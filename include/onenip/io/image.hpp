@@ -70,15 +70,6 @@ inline std::vector<uint8_t> read_file_bytes(const std::string& path, const char*
   return bytes;
 }
 
-// Write `bytes` to `path` atomically (io/atomic_file.hpp); errors say who was writing.
-inline void write_file_atomically(const std::string& path, const std::vector<uint8_t>& bytes, const char* who) {
-  try {
-    io::atomic_write(path, [&](io::FileSink& f) { f.write(bytes.data(), bytes.size()); });
-  } catch (const Error& e) {
-    fail(who, ": ", e.what());
-  }
-}
-
 inline void append_bytes(void* context, void* data, int size) {
   auto* v = static_cast<std::vector<uint8_t>*>(context);
   auto* p = static_cast<const uint8_t*>(data);
@@ -136,7 +127,7 @@ inline std::vector<uint8_t> encode_png(const Image& im, const std::string& what 
 
 // Write an 8-bit PNG (grey or RGB).
 inline void save_png(const std::string& path, const Image& im) {
-  onenip::detail::write_file_atomically(path, encode_png(im, path), "save_png");
+  write_file_atomically(path, encode_png(im, path), "save_png");
 }
 
 // Write a baseline JPEG, quality 1..100.
@@ -147,7 +138,7 @@ inline void save_jpeg(const std::string& path, const Image& im, int quality = 95
   int ok =
       stbi_write_jpg_to_func(onenip::detail::append_bytes, &bytes, im.width, im.height, im.channels, im.pixels.data(), quality);
   ONENIP_CHECK(ok && !bytes.empty(), "save_jpeg '", path, "': JPEG encoding failed");
-  onenip::detail::write_file_atomically(path, bytes, "save_jpeg");
+  write_file_atomically(path, bytes, "save_jpeg");
 }
 
 }  // namespace onenip::io

@@ -1,4 +1,4 @@
-// EfficientNet-b4 exactly as the reference uses it (reference 1.1-1.4): lukemelas
+// EfficientNet-b4 exactly as the authors' code uses it (docs/backbones.md): lukemelas
 // efficientnet_pytorch 0.7.1, model `efficientnet-b4`, state-dict names `_conv_stem`, `_bn0`,
 // `_blocks.N._expand_conv`, `_bn0`, `_depthwise_conv`, `_bn1`, `_se_reduce`, `_se_expand`,
 // `_project_conv`, `_bn2`, then `_conv_head`, `_bn1`, `_fc`.

@@ -1,4 +1,4 @@
-// The frozen backbone's interface (reference 1.4-1.6): a pretrained network that maps images
+// The frozen backbone's interface (docs/onenip.md, section 1): a pretrained network that maps images
 // [N, 3, S, S] to a few intermediate maps ("taps") at strides 2..16, and the neck that resizes
 // each tap to S/16 (bilinear, align_corners = true: point-sampled, no antialiasing) and
 // concatenates them along channels -> [N, C, S/16, S/16].

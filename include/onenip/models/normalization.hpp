@@ -10,7 +10,7 @@ namespace onenip::models {
 struct Normalization {
   std::vector<double> mean{0.0}, std{1.0};
 
-  // EfficientNet (reference 1.7): torchvision ToTensor + Normalize with the ImageNet statistics.
+  // EfficientNet, as the authors feed it: torchvision ToTensor + Normalize with the ImageNet statistics.
   static Normalization imagenet() { return {{0.485, 0.456, 0.406}, {0.229, 0.224, 0.225}}; }
   // MobileNetV2 (timm, Inception-style): x / 127.5 - 1.
   static Normalization mobilenet_v2() { return {{0.5}, {0.5}}; }

@@ -10,7 +10,8 @@
 //   restoration: the synthetic anomaly's features are reconstructed to the clean ones Eq. 5
 //   refiner on |F_hat - F| -> logits, upsampled to S x S, sigmoid                     Eq. 6-7
 //   loss = MSE(F_hat, target) + lambda Dice(M_hat, M)                                  Eq. 8
-// Names of parameters follow shared/reference/pytorch/onenip.py, so its state dict loads.
+// Names of parameters match the PyTorch model the parity fixtures come from
+// (tests/fixtures/export_onenip_fixtures.py), so its state dict loads.
 #pragma once
 
 #include <cmath>
@@ -30,7 +31,7 @@ struct OneNIPConfig {
   int64_t encoder_layers = 4;
   int64_t decoder_layers = 4;
   double dropout = 0.1;
-  double jitter_scale = 20.0;      // feature jitter (reference 2.4); 0 disables
+  double jitter_scale = 20.0;      // feature jitter (docs/onenip.md, section 2); 0 disables
   double jitter_prob = 1.0;
   DecoderMode decoder = DecoderMode::Bidirectional;
   bool restoration = true;         // synthetic stream regressed to the clean features (Eq. 5)
@@ -40,7 +41,8 @@ struct OneNIPConfig {
   uint64_t seed = 133;             // initialisation; dropout and jitter use their own stream
 
   int64_t grid() const { return image_size / 16; }
-  int64_t neighbour() const { return grid() / 2; }  // 7 at 224, 8 at 256, 10 at 320 (reference 2.2)
+  // neighbour-mask size n: 7 at 224, 8 at 256, 10 at 320 (docs/onenip.md, section 2)
+  int64_t neighbour() const { return grid() / 2; }
 };
 
 template <typename T>
@@ -79,8 +81,9 @@ public:
     final_drop = this->register_module("final_drop", std::make_shared<nn::Dropout<T>>(cfg.dropout, noise_));
     final_norm = this->register_module("final_norm", std::make_shared<nn::LayerNorm<T>>(d));
     if (cfg.refiner) refiner = this->register_module("refiner", std::make_shared<Refiner<T>>(C, 128, init));
-    // Reference init (2.12): xavier-uniform on every Linear / Conv / ConvTranspose weight (MHA
-    // out_proj included; the packed in_proj is xavier-uniform already), zero biases.
+    // The authors' init (docs/onenip.md, section 2): xavier-uniform on every Linear / Conv /
+    // ConvTranspose weight (MHA out_proj included; the packed in_proj is xavier-uniform already),
+    // zero biases.
     for (auto& [name, p] : this->named_parameters()) {
       bool is_weight = name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0 && p.dim() >= 2;
       bool is_bias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
@@ -105,7 +108,8 @@ public:
     return cat<T>({cols, rows}, 2).reshape({h * h, config.hidden});
   }
 
-  // Encoder (Eq. 2): f [N, C, h, w] -> tokens [N, hw, d]. Jitter in training (reference 2.4).
+  // Encoder (Eq. 2): f [N, C, h, w] -> tokens [N, hw, d], with feature jitter in training
+  // (docs/onenip.md, section 2).
   Tensor<T> encode(const Tensor<T>& f, const Tensor<T>& pos_) {
     check_features(f, "encode");
     Tensor<T> x = input_proj->forward(jitter(f.flatten(2).transpose(1, 2)));

@@ -1,5 +1,6 @@
 // The OneNIP-specific layers: the bidirectional decoder layer (paper Eq. 3-4) and the
-// supervised refiner (Eq. 6). Child names follow shared/reference/pytorch/onenip.py.
+// supervised refiner (Eq. 6). Child names match the PyTorch model the parity fixtures come from
+// (tests/fixtures/export_onenip_fixtures.py).
 #pragma once
 
 #include "../nn/containers.hpp"
@@ -8,7 +9,7 @@
 
 namespace onenip::models {
 
-// How the decoder lets the prompt and the image talk (project-decisions 5 / paper Table 4):
+// How the decoder lets the prompt and the image talk (paper Table 4; docs/onenip.md, section 3):
 //   Bidirectional: prompt-to-image, prompt MLP, image-to-prompt (the paper's decoder);
 //   Static:        prompt-to-image and the MLP only; the image stream is never updated;
 //   Query:         as Static, but the prompt stream starts from learned queries (UniAD-style),

@@ -1,7 +1,8 @@
 // A post-norm transformer encoder layer (DETR style; positional terms on queries and keys):
 //   a = MHA(q = x + pos, k = x + pos, v = x, mask);   x = LN1(x + Drop(a))
 //   f = Lin2(Drop(ReLU(Lin1(x))));                    x = LN2(x + Drop(f))
-// Child names (attn, lin1, lin2, norm1, norm2) follow shared/reference/pytorch/onenip.py.
+// Child names (attn, lin1, lin2, norm1, norm2) match the PyTorch model the parity fixtures come
+// from (tests/fixtures/export_onenip_fixtures.py).
 #pragma once
 
 #include "../ops/activations.hpp"

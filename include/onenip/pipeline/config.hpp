@@ -1,9 +1,17 @@
-// The run's configuration: every knob of training, with the reference defaults (reference 5,
-// 8.2), readable from and written to JSON (saved into the run folder and the checkpoint).
+// The run's configuration: every knob of training, with the authors' defaults (docs/onenip.md,
+// section 6), readable from and written to JSON (saved into the run folder and the checkpoint)
+// and set by `onenip train`'s flags, all from one list of fields (TrainConfig::visit).
 #pragma once
 
 #include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <set>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "../models/onenip.hpp"
@@ -17,13 +25,99 @@ inline models::DecoderMode parse_decoder(const std::string& s) {
   if (s == "bidirectional") return models::DecoderMode::Bidirectional;
   if (s == "static") return models::DecoderMode::Static;
   if (s == "query") return models::DecoderMode::Query;
-  detail::fail("decoder must be bidirectional, static or query; got '", s, "'");
+  onenip::detail::fail("decoder must be bidirectional, static or query; got '", s, "'");
 }
 inline nn::DiceForm parse_dice(const std::string& s) {
   if (s == "reference") return nn::DiceForm::reference;
   if (s == "paper") return nn::DiceForm::paper;
-  detail::fail("dice must be reference or paper; got '", s, "'");
+  onenip::detail::fail("dice must be reference or paper; got '", s, "'");
 }
+
+// Enum fields are names, in JSON and on the command line.
+inline std::string enum_name(models::DecoderMode m) { return decoder_name(m); }
+inline std::string enum_name(nn::DiceForm f) { return nn::dice_form_name(f); }
+inline void parse_enum(const std::string& s, models::DecoderMode& m) { m = parse_decoder(s); }
+inline void parse_enum(const std::string& s, nn::DiceForm& f) { f = parse_dice(s); }
+
+// One field of TrainConfig as files and users see it. `key`: its JSON key, dotted for a field
+// of a nested object ("model.hidden"). `flag`: its `onenip train` option, nullptr for a field
+// set from JSON only; two fields may share a flag (--seed). `negated`: a bool field the flag
+// turns off (--no-refiner).
+struct ConfigField {
+  const char* key;
+  const char* flag;
+  const char* help;
+  bool negated = false;
+};
+
+namespace detail {
+
+// The value at a dotted key, or nullptr.
+inline const nlohmann::json* find_key(const nlohmann::json& j, const std::string& key) {
+  const nlohmann::json* at = &j;
+  for (size_t b = 0;;) {
+    size_t e = key.find('.', b);
+    auto it = at->find(key.substr(b, e - b));
+    if (it == at->end()) return nullptr;
+    at = &*it;
+    if (e == std::string::npos) return at;
+    if (!at->is_object()) return nullptr;
+    b = e + 1;
+  }
+}
+
+// The slot for a dotted key, creating the objects on the way.
+inline nlohmann::json& key_slot(nlohmann::json& j, const std::string& key) {
+  nlohmann::json* at = &j;
+  for (size_t b = 0;;) {
+    size_t e = key.find('.', b);
+    at = &(*at)[key.substr(b, e - b)];
+    if (e == std::string::npos) return *at;
+    b = e + 1;
+  }
+}
+
+template <typename T>
+nlohmann::json field_to_json(const T& v) {
+  if constexpr (std::is_enum_v<T>) return enum_name(v);
+  else return v;
+}
+
+// Read `j` into `v`, refusing a value of another type (an integer field takes a whole number,
+// also written as 10.0, in its range). The caller adds the key to the message.
+template <typename T>
+void field_from_json(const nlohmann::json& j, T& v) {
+  if constexpr (std::is_enum_v<T>) {
+    ONENIP_CHECK(j.is_string(), "must be a name (a string), got ", j.dump());
+    parse_enum(j.get<std::string>(), v);
+  } else if constexpr (std::is_same_v<T, bool>) {
+    ONENIP_CHECK(j.is_boolean(), "must be true or false, got ", j.dump());
+    v = j.get<bool>();
+  } else if constexpr (std::is_integral_v<T>) {
+    const double d = j.is_number_float() ? j.get<double>() : 0.0;
+    const bool ok = j.is_number_unsigned() ? std::in_range<T>(j.get<uint64_t>())
+                    : j.is_number_integer() ? std::in_range<T>(j.get<int64_t>())
+                                            : j.is_number_float() && std::trunc(d) == d &&
+                                                  d >= double(std::numeric_limits<T>::min()) &&
+                                                  d < double(std::numeric_limits<T>::max()) + 1.0;
+    ONENIP_CHECK(ok, "must be ", std::is_signed_v<T> ? "an integer" : "a non-negative integer",
+                 " that fits ", sizeof(T) * 8, " bits, got ", j.dump());
+    v = j.is_number_float() ? T(d) : j.get<T>();
+  } else if constexpr (std::is_floating_point_v<T>) {
+    ONENIP_CHECK(j.is_number(), "must be a number, got ", j.dump());
+    v = j.get<T>();
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    ONENIP_CHECK(j.is_string(), "must be a string, got ", j.dump());
+    v = j.get<std::string>();
+  } else {
+    static_assert(std::is_same_v<T, std::vector<std::string>>, "a TrainConfig field of a type JSON cannot read");
+    bool ok = j.is_array() && std::all_of(j.begin(), j.end(), [](const nlohmann::json& e) { return e.is_string(); });
+    ONENIP_CHECK(ok, "must be a list of strings, got ", j.dump());
+    v = j.get<std::vector<std::string>>();
+  }
+}
+
+}  // namespace detail
 
 struct TrainConfig {
   std::vector<std::string> data;        // class folders or roots holding class folders
@@ -43,70 +137,106 @@ struct TrainConfig {
   uint64_t seed = 133;
   models::OneNIPConfig model;
 
+  // f(ConfigField, member) for every field, in one list that to_json, update and the command
+  // line all walk: a new field needs one line here and nothing anywhere else.
+  template <typename F>
+  void visit(F&& f) { visit_fields(*this, f); }
+  template <typename F>
+  void visit(F&& f) const { visit_fields(*this, f); }
+
   void validate() const {
     ONENIP_CHECK(!data.empty(), "train: no --data given");
     ONENIP_CHECK(epochs > 0 && batch_size > 0 && lr > 0 && save_every > 0, "train: epochs (", epochs,
                  "), batch size (", batch_size, "), lr (", lr, ") and save_every (", save_every, ") must be positive");
-    // 224, 256 and 320 are the reference's sizes; any multiple of 16 from 64 works
+    // 224, 256 and 320 are the paper's sizes; any multiple of 16 from 64 works
     ONENIP_CHECK(model.image_size % 16 == 0 && model.image_size >= 64,
                  "train: image size must be a multiple of 16, at least 64 (224, 256, 320 as in the paper); got ",
                  model.image_size);
   }
 
   nlohmann::json to_json() const {
-    const auto& m = model;
-    return {{"data", data}, {"backbone", backbone}, {"weights", weights}, {"out", out}, {"textures", textures},
-            {"epochs", epochs}, {"batch_size", batch_size}, {"lr", lr}, {"weight_decay", weight_decay},
-            {"clip", clip}, {"lr_step", lr_step}, {"lr_gamma", lr_gamma}, {"save_every", save_every},
-            {"max_steps", max_steps}, {"workers", workers}, {"fixed_prompt", fixed_prompt}, {"seed", seed},
-            {"model",
-             {{"feature_channels", m.feature_channels}, {"image_size", m.image_size}, {"hidden", m.hidden},
-              {"heads", m.heads}, {"ff", m.ff}, {"encoder_layers", m.encoder_layers},
-              {"decoder_layers", m.decoder_layers}, {"dropout", m.dropout}, {"jitter_scale", m.jitter_scale},
-              {"jitter_prob", m.jitter_prob}, {"decoder", decoder_name(m.decoder)}, {"restoration", m.restoration},
-              {"refiner", m.refiner}, {"dice", nn::dice_form_name(m.dice)}, {"dice_weight", m.dice_weight},
-              {"seed", m.seed}}}};
+    nlohmann::json j = nlohmann::json::object();
+    visit([&](const ConfigField& f, const auto& v) { detail::key_slot(j, f.key) = detail::field_to_json(v); });
+    return j;
   }
 
-  // Fields present in `j` override the current values; unknown keys are an error (typos).
+  // Fields present in `j` override the current values. An unknown key (a typo) and a value of
+  // the wrong type are errors that name the key, and leave the config as it was.
   void update(const nlohmann::json& j) {
-    static const std::vector<std::string> top{"data", "backbone", "weights", "out", "textures", "epochs",
-                                              "batch_size", "lr", "weight_decay", "clip", "lr_step", "lr_gamma",
-                                              "save_every", "max_steps", "workers", "fixed_prompt", "seed", "model"};
-    static const std::vector<std::string> inner{"feature_channels", "image_size", "hidden", "heads", "ff",
-                                                "encoder_layers", "decoder_layers", "dropout", "jitter_scale",
-                                                "jitter_prob", "decoder", "restoration", "refiner", "dice",
-                                                "dice_weight", "seed"};
-    auto known = [](const std::vector<std::string>& ks, const std::string& k) {
-      return std::find(ks.begin(), ks.end(), k) != ks.end();
-    };
-    try {
-      for (auto& [k, v] : j.items()) ONENIP_CHECK(known(top, k), "config: unknown key '", k, "'");
-      auto get = [&](const char* k, auto& field) {
-        if (j.contains(k)) field = j.at(k).get<std::decay_t<decltype(field)>>();
-      };
-      get("data", data), get("backbone", backbone), get("weights", weights), get("out", out);
-      get("textures", textures), get("epochs", epochs), get("batch_size", batch_size), get("lr", lr);
-      get("weight_decay", weight_decay), get("clip", clip), get("lr_step", lr_step), get("lr_gamma", lr_gamma);
-      get("save_every", save_every), get("max_steps", max_steps), get("workers", workers);
-      get("fixed_prompt", fixed_prompt), get("seed", seed);
-      if (j.contains("model")) {
-        const auto& mj = j.at("model");
-        for (auto& [k, v] : mj.items()) ONENIP_CHECK(known(inner, k), "config: unknown key 'model.", k, "'");
-        auto mget = [&](const char* k, auto& field) {
-          if (mj.contains(k)) field = mj.at(k).get<std::decay_t<decltype(field)>>();
-        };
-        mget("feature_channels", model.feature_channels), mget("image_size", model.image_size);
-        mget("hidden", model.hidden), mget("heads", model.heads), mget("ff", model.ff);
-        mget("encoder_layers", model.encoder_layers), mget("decoder_layers", model.decoder_layers);
-        mget("dropout", model.dropout), mget("jitter_scale", model.jitter_scale), mget("jitter_prob", model.jitter_prob);
-        mget("restoration", model.restoration), mget("refiner", model.refiner), mget("dice_weight", model.dice_weight);
-        mget("seed", model.seed);
-        if (mj.contains("decoder")) model.decoder = parse_decoder(mj.at("decoder").get<std::string>());
-        if (mj.contains("dice")) model.dice = parse_dice(mj.at("dice").get<std::string>());
+    std::set<std::string> keys, groups;  // groups: the nested objects, e.g. "model"
+    visit([&](const ConfigField& f, const auto&) {
+      std::string key = f.key;
+      keys.insert(key);
+      for (size_t dot = key.find('.'); dot != std::string::npos; dot = key.find('.', dot + 1)) groups.insert(key.substr(0, dot));
+    });
+    check_keys(j, "", keys, groups);
+    TrainConfig next = *this;
+    next.visit([&](const ConfigField& f, auto& v) {
+      const nlohmann::json* value = detail::find_key(j, f.key);
+      if (!value) return;
+      try {
+        detail::field_from_json(*value, v);
+      } catch (const std::exception& e) {
+        onenip::detail::fail("config: '", f.key, "': ", e.what());
       }
-    } catch (const nlohmann::json::exception& e) {
-      detail::fail("config: ", e.what());
+    });
+    *this = std::move(next);
+  }
+
+private:
+  template <typename Self, typename F>
+  static void visit_fields(Self& c, F& f) {
+    auto& m = c.model;
+    f(ConfigField{"data", "--data", "class folders or roots holding class folders"}, c.data);
+    f(ConfigField{"backbone", "--backbone", "mobilenetv2 | efficientnet-b4"}, c.backbone);
+    f(ConfigField{"weights", "--weights", "backbone weights (safetensors); none: deterministic stand-in weights"},
+      c.weights);
+    f(ConfigField{"out", "--out", "run folder"}, c.out);
+    f(ConfigField{"textures", "--textures", "folder of texture images for the Perlin paste"}, c.textures);
+    f(ConfigField{"epochs", "--epochs", "training epochs"}, c.epochs);
+    f(ConfigField{"batch_size", "--batch", "query images per step"}, c.batch_size);
+    f(ConfigField{"lr", "--lr", "AdamW learning rate"}, c.lr);
+    f(ConfigField{"weight_decay", "--weight-decay", "AdamW weight decay"}, c.weight_decay);
+    f(ConfigField{"clip", "--clip", "global gradient-norm clip (0: off)"}, c.clip);
+    f(ConfigField{"lr_step", "--lr-step", "epochs between learning-rate drops"}, c.lr_step);
+    f(ConfigField{"lr_gamma", "--lr-gamma", "factor of each learning-rate drop"}, c.lr_gamma);
+    f(ConfigField{"save_every", "--save-every", "checkpoint every N epochs"}, c.save_every);
+    f(ConfigField{"max_steps", "--max-steps", "steps per epoch at most (-1: all)"}, c.max_steps);
+    f(ConfigField{"workers", "--workers", "data loader threads"}, c.workers);
+    f(ConfigField{"fixed_prompt", "--fixed-prompt", "the first training image of each class is every prompt"},
+      c.fixed_prompt);
+    f(ConfigField{"seed", "--seed", "seed of data order and synthesis; the flag sets model.seed too"}, c.seed);
+    // set from the backbone's taps when training starts, so no flag
+    f(ConfigField{"model.feature_channels", nullptr, "backbone feature channels C"}, m.feature_channels);
+    f(ConfigField{"model.image_size", "--size", "input size: 224, 256 or 320"}, m.image_size);
+    f(ConfigField{"model.hidden", "--hidden", "transformer width d"}, m.hidden);
+    f(ConfigField{"model.heads", "--heads", "attention heads"}, m.heads);
+    f(ConfigField{"model.ff", "--ff", "feed-forward width"}, m.ff);
+    f(ConfigField{"model.encoder_layers", "--enc-layers", "encoder layers"}, m.encoder_layers);
+    f(ConfigField{"model.decoder_layers", "--dec-layers", "decoder layers"}, m.decoder_layers);
+    f(ConfigField{"model.dropout", "--dropout", "dropout in attention and feed-forward layers"}, m.dropout);
+    f(ConfigField{"model.jitter_scale", "--jitter-scale", "feature jitter scale in training (0: off)"}, m.jitter_scale);
+    f(ConfigField{"model.jitter_prob", "--jitter-prob", "probability of jittering a training forward"}, m.jitter_prob);
+    f(ConfigField{"model.decoder", "--decoder", "bidirectional | static | query"}, m.decoder);
+    f(ConfigField{"model.restoration", "--no-restoration", "synthetic stream reconstructs itself (ablation)", true},
+      m.restoration);
+    f(ConfigField{"model.refiner", "--no-refiner", "no refiner, no Dice loss (ablation)", true}, m.refiner);
+    f(ConfigField{"model.dice", "--dice", "reference | paper"}, m.dice);
+    f(ConfigField{"model.dice_weight", "--dice-weight", "weight of the Dice loss (lambda, paper Eq. 8)"},
+      m.dice_weight);
+    f(ConfigField{"model.seed", "--seed", "seed of the model's initialisation, dropout and jitter"}, m.seed);
+  }
+
+  static void check_keys(const nlohmann::json& j, const std::string& prefix, const std::set<std::string>& keys,
+                         const std::set<std::string>& groups) {
+    ONENIP_CHECK(j.is_object(), "config: ", prefix.empty() ? "the file" : "'" + prefix + "'",
+                 " must be a JSON object, got ", j.dump());
+    for (auto& [k, v] : j.items()) {
+      std::string key = prefix.empty() ? k : prefix + "." + k;
+      if (groups.count(key))
+        check_keys(v, key, keys, groups);
+      else
+        ONENIP_CHECK(keys.count(key), "config: unknown key '", key, "'");
     }
   }
 };

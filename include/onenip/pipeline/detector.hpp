@@ -1,14 +1,14 @@
 // The trained detector: backbone + OneNIP + a prompt pool, loaded once, scoring one image or many.
 //
-// Prompt pool (paper Sec. 3.5, project-decisions 3): one normal image per class, kept as its
+// Prompt pool (paper Sec. 3.5; docs/onenip.md, section 7): one normal image per class, kept as its
 // backbone features in the run folder, so inference needs no training data. A query's prompt is
 // either its known class (`known-class`, the benchmark protocol) or the class whose prompt is
 // closest by cosine similarity of token-mean input projections (`cosine`, for new images).
 //
-// Fusion (reference 6.5, project-decisions 4): map = 0.5 S_rec + 0.5 scale S_ref. The default
-// scale comes from a pass over training images and is stored with the model, so one image scores
-// the same alone or in a batch; `reference` mode sets it from the test run instead (Evaluator).
-// Image score (reference 6.7): max of the 16 x 16 stride-1 average pool of the map.
+// Fusion (docs/onenip.md, section 7): map = 0.5 S_rec + 0.5 scale S_ref. The default scale comes
+// from a pass over training images and is stored with the model, so one image scores the same
+// alone or in a batch; `reference` mode sets it from the test run instead, as the authors' code
+// does (Evaluator). Image score: max of the 16 x 16 stride-1 average pool of the map.
 #pragma once
 
 #include "../ops/pool.hpp"
@@ -27,7 +27,7 @@ struct Score {
 
 class Detector {
 public:
-  // Files of a run folder: the checkpoint and the prompt pool written by save_run_extras().
+  // The prompt pool's file in a run folder (written by save_pool, beside the checkpoint).
   static std::string pool_path(const std::string& run) { return run + "/prompts.safetensors"; }
 
   // `run`: a run folder (holding checkpoint.safetensors and prompts.safetensors).
@@ -52,14 +52,17 @@ public:
     for (auto& n : names) add_prompt(n, pool.get<float>("features." + n));
   }
 
-  // Build from live objects (after training).
-  Detector(std::shared_ptr<models::OneNIP<float>> model, models::FeatureExtractor<float>* extractor, TrainConfig cfg)
-      : cfg_(std::move(cfg)), model_(std::move(model)), borrowed_(extractor) {
+  // Build from live objects, e.g. a Trainer's model() and extractor() after training: the
+  // detector shares them (and switches the model to eval mode).
+  Detector(std::shared_ptr<models::OneNIP<float>> model, std::shared_ptr<models::FeatureExtractor<float>> extractor,
+           TrainConfig cfg)
+      : cfg_(std::move(cfg)), extractor_(std::move(extractor)), model_(std::move(model)) {
+    ONENIP_CHECK(model_ && extractor_, "detector: the model and the feature extractor must both be given");
     model_->eval();
   }
 
-  models::FeatureExtractor<float>& extractor() { return borrowed_ ? *borrowed_ : *extractor_; }
-  models::OneNIP<float>& model() { return *model_; }
+  const std::shared_ptr<models::OneNIP<float>>& model() const { return model_; }
+  const std::shared_ptr<models::FeatureExtractor<float>>& extractor() const { return extractor_; }
   const TrainConfig& config() const { return cfg_; }
   int64_t image_size() const { return cfg_.model.image_size; }
   const std::vector<std::string>& classes() const { return names_; }
@@ -80,10 +83,10 @@ public:
   // Features of uint8 images of any size (resized to S x S here).
   TensorF features(const std::vector<io::Image>& images) {
     std::vector<io::Image> resized;
-    for (auto& im : images) resized.push_back(data::resize_bilinear(im.channels == 3 ? im : io::convert_channels(im, 3),
+    for (auto& im : images) resized.push_back(data::resize_image(im.channels == 3 ? im : io::convert_channels(im, 3),
                                                                     int(image_size()), int(image_size())));
     NoGradGuard ng;
-    return extractor().features(data::images_to_batch<float>(resized, extractor().normalization()));
+    return extractor_->features(data::images_to_batch<float>(resized, extractor_->normalization()));
   }
 
   // Index of the prompt for query features fq [1, C, h, w].
@@ -130,7 +133,8 @@ public:
     return s;
   }
 
-  // Reference 6.7: max over the 16 x 16 stride-1 average pool (clipped to the map's size).
+  // The authors' image score: max over the 16 x 16 stride-1 average pool (the window clipped to
+  // the map's size).
   static double image_score(const TensorF& map) {
     int64_t k = std::min<int64_t>(16, std::min(map.size(0), map.size(1)));
     TensorF pooled = avg_pool2d(map.reshape({1, 1, map.size(0), map.size(1)}), {k, k}, {1, 1});
@@ -177,9 +181,8 @@ private:
   }
 
   TrainConfig cfg_;
-  std::unique_ptr<models::FeatureExtractor<float>> extractor_;
+  std::shared_ptr<models::FeatureExtractor<float>> extractor_;
   std::shared_ptr<models::OneNIP<float>> model_;
-  models::FeatureExtractor<float>* borrowed_ = nullptr;
   std::vector<std::string> names_;
   std::vector<TensorF> prompt_features_, prompt_tokens_, prompt_signature_;
   double scale_ = 1.0;

@@ -1,7 +1,7 @@
-// Evaluation with the reference's protocol (reference 7), per class and mean:
-// image AUROC / AP (label = any defect pixel in the S x S mask, score = reference 6.7), pixel
-// AUROC / AP over all S x S pixels of a class, plus AUPRO up to 30 % FPR and F1-max (image and
-// pixel). Both prompt selections and both fusion modes (project-decisions 3, 4).
+// Evaluation with the authors' protocol (docs/onenip.md, section 8), per class and mean:
+// image AUROC / AP (label = any defect pixel in the S x S mask, score = Detector::image_score),
+// pixel AUROC / AP over all S x S pixels of a class, plus AUPRO up to 30 % FPR and F1-max (image
+// and pixel). Both prompt selections and both fusion modes (section 7).
 #pragma once
 
 #include "../eval/metrics.hpp"
@@ -11,7 +11,7 @@ namespace onenip::pipeline {
 
 struct EvalOptions {
   PromptSelection prompt = PromptSelection::KnownClass;
-  bool reference_fusion = false;  // true: scale from this run's S_rec (reference 6.5)
+  bool reference_fusion = false;  // true: scale from this run's S_rec, as the authors' code
   int batch = 8;
   bool keep_maps = true;          // keep fused maps for the report's cases
 };
@@ -43,7 +43,7 @@ struct EvalResult {
   std::string prompt_mode, fusion_mode;
 };
 
-namespace impl {
+namespace detail {
 template <typename F>
 double guarded(F f, std::vector<std::string>& notes) {
   try {
@@ -53,7 +53,7 @@ double guarded(F f, std::vector<std::string>& notes) {
     return NAN;
   }
 }
-}  // namespace impl
+}  // namespace detail
 
 inline EvalResult evaluate(Detector& det, const std::vector<data::ClassData>& classes, const EvalOptions& opt,
                            std::FILE* progress = nullptr) {
@@ -79,8 +79,8 @@ inline EvalResult evaluate(Detector& det, const std::vector<data::ClassData>& cl
         tc.cls = classes[c].name, tc.path = tests[i].image, tc.defect = tests[i].defect;
         io::Image im = io::load_image(tests[i].image, 3);
         io::Image mk = data::load_mask(tests[i], im.width, im.height);
-        tc.image = data::resize_bilinear(im, S, S);
-        tc.mask = data::resize_nearest(mk, S, S);
+        tc.image = data::resize_image(im, S, S);
+        tc.mask = data::resize_mask(mk, S, S);
         tc.label = std::any_of(tc.mask.pixels.begin(), tc.mask.pixels.end(), [](uint8_t v) { return v > 0; });
         ims.push_back(tc.image);
         cases[c].push_back(std::move(tc));
@@ -131,19 +131,19 @@ inline EvalResult evaluate(Detector& det, const std::vector<data::ClassData>& cl
     }
     cm.test_images = int(img_labels.size());
     cm.anomalous = int(std::count(img_labels.begin(), img_labels.end(), 1));
-    cm.image_auroc = impl::guarded([&] { return eval::roc_auc(img_scores, img_labels); }, cm.notes);
-    cm.image_ap = impl::guarded([&] { return eval::average_precision(img_scores, img_labels); }, cm.notes);
-    cm.image_f1 = impl::guarded([&] { return eval::f1_max(img_scores, img_labels); }, cm.notes);
-    cm.pixel_auroc = impl::guarded([&] { return eval::roc_auc(px_scores, px_labels); }, cm.notes);
-    cm.pixel_ap = impl::guarded([&] { return eval::average_precision(px_scores, px_labels); }, cm.notes);
-    cm.pixel_f1 = impl::guarded([&] { return eval::f1_max(px_scores, px_labels); }, cm.notes);
-    cm.aupro = impl::guarded([&] { return eval::au_pro(maps, masks, S, S, 0.3); }, cm.notes);
+    cm.image_auroc = detail::guarded([&] { return eval::roc_auc(img_scores, img_labels); }, cm.notes);
+    cm.image_ap = detail::guarded([&] { return eval::average_precision(img_scores, img_labels); }, cm.notes);
+    cm.image_f1 = detail::guarded([&] { return eval::f1_max(img_scores, img_labels); }, cm.notes);
+    cm.pixel_auroc = detail::guarded([&] { return eval::roc_auc(px_scores, px_labels); }, cm.notes);
+    cm.pixel_ap = detail::guarded([&] { return eval::average_precision(px_scores, px_labels); }, cm.notes);
+    cm.pixel_f1 = detail::guarded([&] { return eval::f1_max(px_scores, px_labels); }, cm.notes);
+    cm.aupro = detail::guarded([&] { return eval::au_pro(maps, masks, S, S, 0.3); }, cm.notes);
     cm.prompt_accuracy = double(right[c]) / double(std::max<size_t>(raw[c].size(), 1));
     res.classes.push_back(std::move(cm));
     for (auto& tc : cases[c]) res.cases.push_back(std::move(tc));
   }
   det.set_fusion_scale(saved);
-  // unweighted mean over classes (reference 7.1), over the classes where a metric is defined
+  // unweighted mean over classes, as the authors report it, over the classes where a metric is defined
   res.mean.cls = "mean";
   auto avg = [&](double ClassMetrics::*f) {
     double s = 0;

@@ -2,8 +2,8 @@
 //
 // Every training image is decoded and resized to S x S once, up front (in parallel), and kept
 // as uint8 (224 x 224 x 3 = 150 KB an image). Each step needs B queries, a prompt per query
-// (a random training image of the same class, reference 5.6) and a synthetic anomaly made from
-// each query (reference 3.1); worker threads build the batches ahead of the training step, so
+// (a random training image of the same class) and a synthetic anomaly made from each query
+// (docs/onenip.md, section 4); worker threads build the batches ahead of the training step, so
 // the compute never waits on them.
 //
 // Determinism: the epoch's order comes from a generator keyed by (seed, epoch), and every
@@ -67,7 +67,7 @@ public:
     parallel_for(int64_t(paths_.size()), 1, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
         try {
-          images_[size_t(i)] = data::resize_bilinear(io::load_image(paths_[size_t(i)], 3), opt_.image_size, opt_.image_size);
+          images_[size_t(i)] = data::resize_image(io::load_image(paths_[size_t(i)], 3), opt_.image_size, opt_.image_size);
         } catch (const std::exception& ex) {
           std::lock_guard<std::mutex> lock(m);
           if (error.empty()) error = ex.what();
@@ -75,7 +75,7 @@ public:
       }
     });
     ONENIP_CHECK(error.empty(), "loader: ", error);
-    // crops of other training images are one of the generated texture kinds (project-decisions 2)
+    // crops of other training images are one of the generated texture kinds (docs/onenip.md, section 4)
     textures_.set_image_crops([this](Generator& g) { return images_[size_t(g.randint(0, int64_t(images_.size())))]; });
   }
 

@@ -12,7 +12,7 @@
 
 namespace onenip::pipeline {
 
-namespace impl {
+namespace detail {
 inline std::string pct(double v) {
   if (std::isnan(v)) return "n/a";
   std::ostringstream os;
@@ -44,7 +44,7 @@ inline nlohmann::json metrics_json(const ClassMetrics& m) {
           {"pixel_ap", num(m.pixel_ap)}, {"aupro_30", num(m.aupro)}, {"image_f1_max", num(m.image_f1)},
           {"pixel_f1_max", num(m.pixel_f1)}, {"prompt_accuracy", num(m.prompt_accuracy)}, {"notes", m.notes}};
 }
-}  // namespace impl
+}  // namespace detail
 
 // One row per class and the mean; percentages with one decimal.
 inline std::string metrics_table(const EvalResult& r) {
@@ -52,7 +52,7 @@ inline std::string metrics_table(const EvalResult& r) {
   os << "| class | I-AUROC | I-AP | P-AUROC | P-AP | AUPRO@30 | I-F1max | P-F1max |\n"
      << "|---|---|---|---|---|---|---|---|\n";
   auto row = [&](const ClassMetrics& m) {
-    using impl::pct;
+    using detail::pct;
     os << "| " << m.cls << " | " << pct(m.image_auroc) << " | " << pct(m.image_ap) << " | " << pct(m.pixel_auroc)
        << " | " << pct(m.pixel_ap) << " | " << pct(m.aupro) << " | " << pct(m.image_f1) << " | " << pct(m.pixel_f1)
        << " |\n";
@@ -64,10 +64,9 @@ inline std::string metrics_table(const EvalResult& r) {
 
 inline void write_metrics(const EvalResult& r, const std::string& dir) {
   nlohmann::json j = {{"prompt", r.prompt_mode}, {"fusion", r.fusion_mode}, {"fusion_scale", r.fusion_scale}};
-  for (auto& m : r.classes) j["classes"].push_back(impl::metrics_json(m));
-  j["mean"] = impl::metrics_json(r.mean);
-  std::string js = j.dump(2) + "\n";
-  onenip::detail::write_file_atomically(dir + "/metrics.json", std::vector<uint8_t>(js.begin(), js.end()), "metrics");
+  for (auto& m : r.classes) j["classes"].push_back(detail::metrics_json(m));
+  j["mean"] = detail::metrics_json(r.mean);
+  io::write_file_atomically(dir + "/metrics.json", j.dump(2) + "\n", "metrics");
   std::ostringstream csv;
   csv << "class,test_images,anomalous,image_auroc,image_ap,pixel_auroc,pixel_ap,aupro_30,image_f1_max,pixel_f1_max,"
          "prompt_accuracy\n";
@@ -81,11 +80,10 @@ inline void write_metrics(const EvalResult& r, const std::string& dir) {
     csv << m->cls << "," << m->test_images << "," << m->anomalous << "," << field(m->image_auroc) << ","
         << field(m->image_ap) << "," << field(m->pixel_auroc) << "," << field(m->pixel_ap) << "," << field(m->aupro)
         << "," << field(m->image_f1) << "," << field(m->pixel_f1) << "," << field(m->prompt_accuracy) << "\n";
-  std::string cs = csv.str();
-  onenip::detail::write_file_atomically(dir + "/metrics.csv", std::vector<uint8_t>(cs.begin(), cs.end()), "metrics");
+  io::write_file_atomically(dir + "/metrics.csv", csv.str(), "metrics");
 }
 
-namespace impl {
+namespace detail {
 // An SVG histogram of image scores, normal (blue) vs anomalous (red), 30 bins.
 inline std::string score_histogram(const std::vector<const TestCase*>& cases) {
   double lo = 1e300, hi = -1e300;
@@ -109,25 +107,25 @@ inline std::string score_histogram(const std::vector<const TestCase*>& cases) {
     << "' font-size='11'>" << hi << "</text></svg>";
   return s.str();
 }
-}  // namespace impl
+}  // namespace detail
 
 // report.html in `dir`; `cases_per_class` best and as many worst cases per class.
 inline void write_report(const EvalResult& r, const std::string& dir, const std::string& title, int cases_per_class = 3) {
   std::ostringstream h;
-  h << "<!doctype html><html><head><meta charset='utf-8'><title>" << impl::html_escape(title)
+  h << "<!doctype html><html><head><meta charset='utf-8'><title>" << detail::html_escape(title)
     << "</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid "
        "#ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}img{image-rendering:pixelated}"
        "</style></head><body><h1>"
-    << impl::html_escape(title) << "</h1><p>Prompt selection: <b>" << r.prompt_mode << "</b>; fusion: <b>"
+    << detail::html_escape(title) << "</h1><p>Prompt selection: <b>" << r.prompt_mode << "</b>; fusion: <b>"
     << r.fusion_mode << "</b> (scale " << r.fusion_scale << "). Metrics in %.</p>";
   if (r.prompt_mode == "cosine")
-    h << "<p>Cosine prompt selection picked the right class for " << impl::pct(r.mean.prompt_accuracy)
+    h << "<p>Cosine prompt selection picked the right class for " << detail::pct(r.mean.prompt_accuracy)
       << " % of test images (mean over classes).</p>";
   h << "<table><tr><th>class</th><th>test</th><th>anomalous</th><th>I-AUROC</th><th>I-AP</th><th>P-AUROC</th>"
        "<th>P-AP</th><th>AUPRO@30</th><th>I-F1max</th><th>P-F1max</th></tr>";
   auto row = [&](const ClassMetrics& m) {
-    using impl::pct;
-    h << "<tr><td>" << impl::html_escape(m.cls) << "</td><td>" << m.test_images << "</td><td>" << m.anomalous
+    using detail::pct;
+    h << "<tr><td>" << detail::html_escape(m.cls) << "</td><td>" << m.test_images << "</td><td>" << m.anomalous
       << "</td><td>" << pct(m.image_auroc) << "</td><td>" << pct(m.image_ap) << "</td><td>" << pct(m.pixel_auroc)
       << "</td><td>" << pct(m.pixel_ap) << "</td><td>" << pct(m.aupro) << "</td><td>" << pct(m.image_f1)
       << "</td><td>" << pct(m.pixel_f1) << "</td></tr>";
@@ -136,13 +134,13 @@ inline void write_report(const EvalResult& r, const std::string& dir, const std:
   row(r.mean);
   h << "</table>";
   for (auto& m : r.classes)
-    for (auto& n : m.notes) h << "<p><i>" << impl::html_escape(m.cls) << ": " << impl::html_escape(n) << "</i></p>";
+    for (auto& n : m.notes) h << "<p><i>" << detail::html_escape(m.cls) << ": " << detail::html_escape(n) << "</i></p>";
   for (auto& m : r.classes) {
     std::vector<const TestCase*> cs;
     for (auto& c : r.cases)
       if (c.cls == m.cls) cs.push_back(&c);
-    h << "<h2>" << impl::html_escape(m.cls) << "</h2><p>Image scores, normal (blue) vs anomalous (red):</p>"
-      << impl::score_histogram(cs);
+    h << "<h2>" << detail::html_escape(m.cls) << "</h2><p>Image scores, normal (blue) vs anomalous (red):</p>"
+      << detail::score_histogram(cs);
     // map colours share one range per class so panels compare
     double lo = 1e300, hi = -1e300;
     for (auto* c : cs)
@@ -157,8 +155,8 @@ inline void write_report(const EvalResult& r, const std::string& dir, const std:
       for (auto* c : list) {
         if (!c->map.defined()) continue;
         io::Image panel = data::heatmap_panels(c->image, c->mask, c->map, lo, hi);
-        h << "<p>" << impl::html_escape(c->path) << " (" << c->defect << ", score " << c->score
-          << ")<br><img src='data:image/png;base64," << impl::base64(io::encode_png(panel)) << "'></p>";
+        h << "<p>" << detail::html_escape(c->path) << " (" << c->defect << ", score " << c->score
+          << ")<br><img src='data:image/png;base64," << detail::base64(io::encode_png(panel)) << "'></p>";
       }
     };
     auto first = [&](const std::vector<const TestCase*>& v, bool from_end) {
@@ -171,8 +169,7 @@ inline void write_report(const EvalResult& r, const std::string& dir, const std:
     show("Worst: normal images scored highest", first(normal, false));
   }
   h << "</body></html>\n";
-  std::string s = h.str();
-  onenip::detail::write_file_atomically(dir + "/report.html", std::vector<uint8_t>(s.begin(), s.end()), "report");
+  io::write_file_atomically(dir + "/report.html", h.str(), "report");
 }
 
 }  // namespace onenip::pipeline

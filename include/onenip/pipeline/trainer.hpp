@@ -1,4 +1,4 @@
-// Unified training of OneNIP (reference section 5): one model for every class given.
+// Unified training of OneNIP (docs/onenip.md, section 6): one model for every class given.
 //
 // A step: B queries (clean), their synthetic anomalies and B prompts go through the frozen
 // backbone; the model reconstructs the queries and restores the anomalies from the prompts'
@@ -28,7 +28,10 @@ namespace onenip::pipeline {
 // Backbone features of uint8 S x S images, with a cache for the clean training images.
 class FeatureCache {
 public:
-  FeatureCache(models::FeatureExtractor<float>& extractor, int chunk = 16) : fx_(extractor), chunk_(chunk) {}
+  explicit FeatureCache(std::shared_ptr<models::FeatureExtractor<float>> extractor, int chunk = 16)
+      : fx_(std::move(extractor)), chunk_(chunk) {
+    ONENIP_CHECK(fx_, "FeatureCache: no feature extractor given");
+  }
 
   // Features [N, C, h, w] of `images` (computed in chunks; no graph).
   TensorF compute(const std::vector<const io::Image*>& images) {
@@ -37,7 +40,7 @@ public:
     for (size_t b = 0; b < images.size(); b += size_t(chunk_)) {
       std::vector<io::Image> chunk;
       for (size_t i = b; i < std::min(images.size(), b + size_t(chunk_)); ++i) chunk.push_back(*images[i]);
-      parts.push_back(fx_.features(data::images_to_batch<float>(chunk, fx_.normalization())));
+      parts.push_back(fx_->features(data::images_to_batch<float>(chunk, fx_->normalization())));
     }
     return parts.size() == 1 ? parts[0] : cat(parts, 0);
   }
@@ -69,7 +72,7 @@ public:
   }
 
 private:
-  models::FeatureExtractor<float>& fx_;
+  std::shared_ptr<models::FeatureExtractor<float>> fx_;
   int chunk_;
   std::map<size_t, TensorF> cache_;
 };
@@ -98,13 +101,14 @@ public:
     optimizer_ = std::make_unique<optim::AdamW<float>>(
         model_->parameters(), optim::AdamW<float>::Options{.lr = cfg_.lr, .weight_decay = cfg_.weight_decay});
     schedule_ = std::make_unique<optim::StepLR<float>>(*optimizer_, cfg_.lr_step, cfg_.lr_gamma);
-    features_ = std::make_unique<FeatureCache>(*extractor_);
+    features_ = std::make_unique<FeatureCache>(extractor_);
     features_->warm(*loader_);
   }
   FeatureCache& features() { return *features_; }
 
-  models::OneNIP<float>& model() { return *model_; }
-  models::FeatureExtractor<float>& extractor() { return *extractor_; }
+  // Shared, so a Detector built after training (or anything else) can keep using them.
+  const std::shared_ptr<models::OneNIP<float>>& model() const { return model_; }
+  const std::shared_ptr<models::FeatureExtractor<float>>& extractor() const { return extractor_; }
   const TrainLoader& loader() const { return *loader_; }
   const std::vector<data::ClassData>& classes() const { return classes_; }
   const TrainConfig& config() const { return cfg_; }
@@ -210,8 +214,7 @@ private:
   }
 
   void save_config() const {
-    std::string js = cfg_.to_json().dump(2) + "\n";
-    onenip::detail::write_file_atomically(cfg_.out + "/config.json", std::vector<uint8_t>(js.begin(), js.end()), "train");
+    io::write_file_atomically(cfg_.out + "/config.json", cfg_.to_json().dump(2) + "\n", "train");
   }
 
   void report(std::FILE* f, const EpochStats& st, int64_t total, double secs, const std::array<double, 3>& l) const {
@@ -228,7 +231,7 @@ private:
 
   TrainConfig cfg_;
   std::vector<data::ClassData> classes_;
-  std::unique_ptr<models::FeatureExtractor<float>> extractor_;
+  std::shared_ptr<models::FeatureExtractor<float>> extractor_;
   std::shared_ptr<models::OneNIP<float>> model_;
   std::unique_ptr<TrainLoader> loader_;
   std::unique_ptr<optim::AdamW<float>> optimizer_;
