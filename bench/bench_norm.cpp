@@ -1,5 +1,5 @@
-// layer_norm and softmax: the fused kernels against composites of elementwise ops and
-// reductions, forward and forward+backward, at the model's shapes: LayerNorm over
+// layer_norm, rms_norm and softmax: the fused kernels against composites of elementwise ops and
+// reductions, forward and forward+backward, at the model's shapes: the norms over
 // [8 * 196 * 3 tokens, 256] and softmax over attention scores [B H T, T] (B 8, H 8, T 196).
 // Counter: GB/s of the tensors an ideal kernel reads and writes (fwd: x, y; bwd: + y or x, dy, dx).
 #include "bench_common.hpp"
@@ -11,6 +11,9 @@ namespace {
 TensorF layer_norm_composite(const TensorF& x, const TensorF& w, const TensorF& b) {
   TensorF xc = x - mean(x, {-1}, true);
   return xc / sqrt(mean(square(xc), {-1}, true) + 1e-5f) * w + b;
+}
+TensorF rms_norm_composite(const TensorF& x, const TensorF& w) {
+  return x * pow(mean(square(x), {-1}, true) + 1e-6f, -0.5f) * w;
 }
 TensorF softmax_composite(const TensorF& x) {
   TensorF e = exp(x - max(x, -1, true).detach());
@@ -49,6 +52,14 @@ void BM_layer_norm(benchmark::State& state) {
   });
 }
 
+void BM_rms_norm(benchmark::State& state) {
+  const bool composite = state.range(0) != 0;
+  Generator g(1);
+  const int64_t C = 256;
+  auto w = randn<float>({C}, 0.f, 1.f, g);
+  run(state, 8 * 196 * 3, C, [&](const TensorF& x) { return composite ? rms_norm_composite(x, w) : rms_norm(x, w); });
+}
+
 void BM_softmax(benchmark::State& state) {
   const bool composite = state.range(0) != 0;
   run(state, 8 * 8 * 196, 196, [&](const TensorF& x) { return composite ? softmax_composite(x) : softmax(x, -1); });
@@ -62,4 +73,5 @@ void variants(benchmark::internal::Benchmark* b) {
 }  // namespace
 
 BENCHMARK(BM_layer_norm)->ArgNames({"composite", "bwd"})->Apply(variants)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_rms_norm)->ArgNames({"composite", "bwd"})->Apply(variants)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_softmax)->ArgNames({"composite", "bwd"})->Apply(variants)->Unit(benchmark::kMillisecond)->UseRealTime();

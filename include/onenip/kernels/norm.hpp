@@ -1,5 +1,5 @@
-// Normalisation kernels: layer norm over the last dim and batch norm per channel, forward and
-// backward. Parameter gradients are sums over rows taken in fixed blocks and added in a fixed
+// Normalisation kernels: layer norm and RMS norm over the last dim, and batch norm per channel,
+// forward and backward. Parameter gradients are sums over rows taken in fixed blocks and added in a fixed
 // order, so they do not depend on the thread count.
 #pragma once
 
@@ -36,6 +36,34 @@ struct LayerNormBackwardProblem {
   T* dx = nullptr;
   T* dw = nullptr;
   T* db = nullptr;
+};
+
+// y [rows, C] = x rstd * w per row of x [rows, C], rstd = 1 / sqrt(mean(x^2) + eps) [rows]
+// (written for the backward); w [C] or null.
+template <typename T>
+struct RMSNormProblem {
+  Device device = Device::CPU;
+  int64_t rows = 0, C = 0;
+  double eps = 1e-6;
+  const T* x = nullptr;
+  const T* w = nullptr;
+  T* y = nullptr;
+  T* rstd = nullptr;
+};
+
+// From x, w (or null), the forward's rstd and the output gradient g [rows, C]: dx [rows, C] and
+// dw [C] (each null: not needed). With xhat = x rstd and gw = g w:
+//   dx = rstd (gw - xhat mean(gw xhat)) per row,  dw = sum over rows of g xhat.
+template <typename T>
+struct RMSNormBackwardProblem {
+  Device device = Device::CPU;
+  int64_t rows = 0, C = 0;
+  const T* x = nullptr;
+  const T* w = nullptr;
+  const T* rstd = nullptr;
+  const T* g = nullptr;
+  T* dx = nullptr;
+  T* dw = nullptr;
 };
 
 // x, y [N, C, S] (S = the spatial size). training: normalise with the batch statistics and, when
@@ -90,6 +118,14 @@ void layer_norm(const LayerNormProblem<T>& p) {
 template <KernelScalar T>
 void layer_norm_backward(const LayerNormBackwardProblem<T>& p) {
   ONENIP_DISPATCH(p.device, layer_norm_backward, p);
+}
+template <KernelScalar T>
+void rms_norm(const RMSNormProblem<T>& p) {
+  ONENIP_DISPATCH(p.device, rms_norm, p);
+}
+template <KernelScalar T>
+void rms_norm_backward(const RMSNormBackwardProblem<T>& p) {
+  ONENIP_DISPATCH(p.device, rms_norm_backward, p);
 }
 template <KernelScalar T>
 void batch_norm(const BatchNormProblem<T>& p) {

@@ -1,5 +1,6 @@
 // Normalisation layers on the kernels of kernels/norm.hpp, with hand-written backward.
 //   layer_norm: over the last dim, one pass per row; saves x, and the row mean and 1/std.
+//   rms_norm: over the last dim, scaled by the root mean square only; saves x and 1/rms.
 //   batch_norm: per channel of x [N, C, *]; batch statistics when training (running stats
 //     updated in the forward only, PyTorch's momentum rule and unbiased variance), running
 //     statistics in eval.
@@ -53,6 +54,31 @@ Tensor<T> layer_norm(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T
                                      rstd.data_ptr(), gc.data_ptr(), detail::data_or_null(dx), detail::data_or_null(dw),
                                      detail::data_or_null(db)});
     return std::vector<Tensor<T>>{dx, dw, db};
+  });
+}
+
+// x / sqrt(mean(x^2) + eps) * weight over the last dim (RMSNorm, Zhang & Sennrich 2019; PyTorch's
+// F.rms_norm over one dim). weight: [C] or undefined.
+template <typename T>
+Tensor<T> rms_norm(const Tensor<T>& x, const Tensor<T>& weight, double eps = 1e-6) {
+  ONENIP_CHECK(x.dim() >= 1, "rms_norm: input must have at least one dim, got a scalar");
+  ONENIP_CHECK(eps >= 0, "rms_norm: eps must be >= 0, got ", eps);
+  const Device device = kernels::common_device<T>("rms_norm", {&x, &weight});
+  const int64_t C = x.size(-1), rows = C > 0 ? x.numel() / C : 0;
+  Tensor<T> w = detail::channel_param(weight, C, "rms_norm", "weight", x.shape());
+  Tensor<T> xc = x.detach().contiguous();
+  Tensor<T> out = Tensor<T>::empty(x.shape(), device), rstd = Tensor<T>::empty({rows}, device);
+  kernels::rms_norm<T>({device, rows, C, eps, xc.data_ptr(), detail::data_or_null(w), out.data_ptr(), rstd.data_ptr()});
+  const bool gx = any_requires_grad<T>({&x}), gw = any_requires_grad<T>({&weight});
+  if (!gx && !gw) return out;
+  SavedTensor<T> sx(xc, "RMSNorm"), sw(w, "RMSNorm");
+  return record<T>(out, "RMSNorm", {x, weight}, [sx, sw, rstd, C, rows, gx, gw, device](const Tensor<T>& g) {
+    Tensor<T> xs = sx.get(), ws = sw.get(), gc = g.contiguous();
+    Tensor<T> dx = gx ? Tensor<T>::empty(xs.shape(), device) : Tensor<T>();
+    Tensor<T> dw = gw ? Tensor<T>::empty({C}, device) : Tensor<T>();
+    kernels::rms_norm_backward<T>({device, rows, C, xs.data_ptr(), detail::data_or_null(ws), rstd.data_ptr(),
+                                   gc.data_ptr(), detail::data_or_null(dx), detail::data_or_null(dw)});
+    return std::vector<Tensor<T>>{dx, dw};
   });
 }
 

@@ -82,6 +82,44 @@ void layer_norm_backward(const LayerNormBackwardProblem<T>& p) {
 }
 
 template <typename T>
+void rms_norm(const RMSNormProblem<T>& p) {
+  using Arr = detail::Arr<T>;
+  const int64_t C = p.C;
+  parallel_for(p.rows, std::max<int64_t>(1, 8192 / std::max<int64_t>(C, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      Eigen::Map<const Arr> xr(p.x + r * C, C);
+      Eigen::Map<Arr> yr(p.y + r * C, C);
+      const T rs = T(1) / std::sqrt(xr.square().mean() + T(p.eps));
+      p.rstd[r] = rs;
+      if (p.w) yr = xr * rs * Eigen::Map<const Arr>(p.w, C);
+      else yr = xr * rs;
+    }
+  });
+}
+
+template <typename T>
+void rms_norm_backward(const RMSNormBackwardProblem<T>& p) {
+  using Arr = detail::Arr<T>;
+  const int64_t C = p.C;
+  // One block pass: dx rows, and partial sums of dw (width C).
+  std::vector<T> dw = detail::blocked_row_sums<T>(p.rows, C, 64, [&](int64_t r0, int64_t r1, T* acc) {
+    Eigen::Map<Arr> dw_acc(acc, C);
+    Arr xhat(C), gw(C);
+    for (int64_t r = r0; r < r1; ++r) {
+      Eigen::Map<const Arr> xr(p.x + r * C, C), gr(p.g + r * C, C);
+      const T rs = p.rstd[r];
+      xhat = xr * rs;
+      if (p.dw) dw_acc += gr * xhat;
+      if (!p.dx) continue;
+      if (p.w) gw = gr * Eigen::Map<const Arr>(p.w, C);
+      else gw = gr;
+      Eigen::Map<Arr>(p.dx + r * C, C) = rs * (gw - xhat * (gw * xhat).mean());
+    }
+  });
+  if (p.dw) std::copy(dw.begin(), dw.end(), p.dw);
+}
+
+template <typename T>
 void batch_norm(const BatchNormProblem<T>& p) {
   using Arr = detail::Arr<T>;
   const int64_t N = p.N, C = p.C, S = p.S, M = N * S;
