@@ -5,7 +5,7 @@
 
 using namespace onenip;
 using testing::check_gradients;
-using testing::expect_close;
+using testing::check_close;
 using testing::fx;
 using testing::fx_tol;
 
@@ -35,8 +35,8 @@ TEST_CASE_TEMPLATE("activations match PyTorch, values and gradients", T, float, 
   auto check = [&](const char* name, auto f) {
     INFO(name);
     auto [y, dx] = value_and_grad<T>(f, x, w);
-    expect_close(y, fx<T>(std::string("act.") + name + ".y"), tol, tol);
-    expect_close(dx, fx<T>(std::string("act.") + name + ".dx"), tol, tol);
+    check_close(y, fx<T>(std::string("act.") + name + ".y"), tol, tol);
+    check_close(dx, fx<T>(std::string("act.") + name + ".dx"), tol, tol);
   };
   check("relu6", [](const Tensor<T>& t) { return relu6(t); });
   check("gelu", [](const Tensor<T>& t) { return gelu(t); });
@@ -64,11 +64,11 @@ TEST_CASE_TEMPLATE("softmax and log_softmax over a middle dim match PyTorch", T,
   auto x = fx<T>("softmax.x"), w = fx<T>("softmax.w");  // [2, 5, 3] with one -inf
   const double tol = fx_tol<T>();
   auto [y, dx] = value_and_grad<T>([](const Tensor<T>& t) { return softmax(t, 1); }, x, w);
-  expect_close(y, fx<T>("softmax.softmax.y"), tol, tol);
-  expect_close(dx, fx<T>("softmax.softmax.dx"), tol, tol);
+  check_close(y, fx<T>("softmax.softmax.y"), tol, tol);
+  check_close(dx, fx<T>("softmax.softmax.dx"), tol, tol);
   auto [ly, ldx] = value_and_grad<T>([](const Tensor<T>& t) { return log_softmax(t, -2); }, x, w);
-  expect_close(ly, fx<T>("softmax.log_softmax.y"), tol, tol);
-  expect_close(ldx, fx<T>("softmax.log_softmax.dx"), tol, tol);
+  check_close(ly, fx<T>("softmax.log_softmax.y"), tol, tol);
+  check_close(ldx, fx<T>("softmax.log_softmax.dx"), tol, tol);
 }
 
 TEST_CASE_TEMPLATE("fused softmax equals the elementwise composite, forward and backward", T, float, double) {
@@ -79,17 +79,17 @@ TEST_CASE_TEMPLATE("fused softmax equals the elementwise composite, forward and 
     auto x = randn<T>({4, 9, 7}, T(0), T(3), g), w = randn<T>({4, 9, 7}, T(0), T(1), g);
     auto [y, dx] = value_and_grad<T>([dim](const Tensor<T>& t) { return softmax(t, dim); }, x, w);
     auto [yr, dxr] = value_and_grad<T>([dim](const Tensor<T>& t) { return softmax_composite(t, dim); }, x, w);
-    expect_close(y, yr, tol, tol);
-    expect_close(dx, dxr, tol, tol);
+    check_close(y, yr, tol, tol);
+    check_close(dx, dxr, tol, tol);
     auto [ly, ldx] = value_and_grad<T>([dim](const Tensor<T>& t) { return log_softmax(t, dim); }, x, w);
     auto [lyr, ldxr] = value_and_grad<T>([dim](const Tensor<T>& t) { return log(softmax_composite(t, dim)); }, x, w);
-    expect_close(ly, lyr, 10 * tol, 10 * tol);
-    expect_close(ldx, ldxr, 10 * tol, 10 * tol);
+    check_close(ly, lyr, 10 * tol, 10 * tol);
+    check_close(ldx, ldxr, 10 * tol, 10 * tol);
   }
   // attention-score shape [B*H*T, T], and a non-contiguous input
   auto s = randn<T>({40, 33}, T(0), T(2), g);
-  expect_close(softmax(s, -1), softmax_composite(s, -1), tol, tol);
-  expect_close(softmax(s.transpose(0, 1), 1), softmax_composite(s.transpose(0, 1).contiguous(), 1), tol, tol);
+  check_close(softmax(s, -1), softmax_composite(s, -1), tol, tol);
+  check_close(softmax(s.transpose(0, 1), 1), softmax_composite(s.transpose(0, 1).contiguous(), 1), tol, tol);
 }
 
 TEST_CASE("softmax gradients (finite differences)") {
@@ -124,15 +124,15 @@ TEST_CASE_TEMPLATE("linear with 3-D input matches PyTorch", T, float, double) {
   auto y = linear(xl, Wl, bl);
   CHECK(y.shape() == Shape{2, 3, 4});
   y.backward(w);
-  expect_close(y.detach(), fx<T>("linear.y"), tol, tol);
-  expect_close(xl.grad(), fx<T>("linear.dx"), tol, tol);
-  expect_close(Wl.grad(), fx<T>("linear.dweight"), tol, tol);
-  expect_close(bl.grad(), fx<T>("linear.dbias"), tol, tol);
-  expect_close(linear(x, W, Tensor<T>()), fx<T>("linear.y_nobias"), tol, tol);
+  check_close(y.detach(), fx<T>("linear.y"), tol, tol);
+  check_close(xl.grad(), fx<T>("linear.dx"), tol, tol);
+  check_close(Wl.grad(), fx<T>("linear.dweight"), tol, tol);
+  check_close(bl.grad(), fx<T>("linear.dbias"), tol, tol);
+  check_close(linear(x, W, Tensor<T>()), fx<T>("linear.y_nobias"), tol, tol);
   // non-contiguous input and weight give the same result
   auto xt = x.transpose(0, 1).contiguous().transpose(0, 1);
   CHECK(!xt.is_contiguous());
-  expect_close(linear(xt, W.transpose(0, 1).contiguous().transpose(0, 1), b), fx<T>("linear.y"), tol, tol);
+  check_close(linear(xt, W.transpose(0, 1).contiguous().transpose(0, 1), b), fx<T>("linear.y"), tol, tol);
 }
 
 TEST_CASE("linear gradients (finite differences), layouts, errors") {
@@ -186,7 +186,7 @@ TEST_CASE_TEMPLATE("dropout: statistics, scaling, gradient, identity when off", 
   CHECK(g.offset() == uint64_t((y.numel() + 7) / 8));
   // backward applies the same mask and scale
   y.backward(full<T>(y.shape(), T(2)));
-  expect_close(xr.grad(), map_unary(y.detach(), [](T v) { return T(2) * v; }), 1e-6, 1e-6);
+  check_close(xr.grad(), map_unary(y.detach(), [](T v) { return T(2) * v; }), 1e-6, 1e-6);
   // off: the input itself
   CHECK(dropout(x, p, false, g).same_storage(x));
   CHECK(dropout(x, 0.0, true, g).same_storage(x));

@@ -6,7 +6,7 @@
 
 using namespace onenip;
 using testing::check_gradients;
-using testing::expect_close;
+using testing::check_close;
 using testing::fx;
 using testing::fx_tol;
 
@@ -46,7 +46,7 @@ void expect_all_close(const std::vector<Tensor<T>>& a, const std::vector<Tensor<
   const char* names[] = {"output", "dq", "dk", "dv"};
   for (size_t i = 0; i < a.size(); ++i) {
     INFO(names[i]);
-    expect_close(a[i], b[i], tol, tol);
+    check_close(a[i], b[i], tol, tol);
   }
 }
 
@@ -56,7 +56,7 @@ TEST_CASE("neighbour_mask equals the reference construction (onenip-reference 2.
   for (auto [h, w, n] : {std::tuple{4, 5, 2}, std::tuple{5, 4, 4}, std::tuple{3, 3, 7}}) {
     INFO(h, "x", w, " n ", n);
     auto m = neighbour_mask<float>(h, w, n);
-    expect_close(m, fx<float>("nbr_mask." + std::to_string(h) + "x" + std::to_string(w) + "_n" + std::to_string(n)),
+    check_close(m, fx<float>("nbr_mask." + std::to_string(h) + "x" + std::to_string(w) + "_n" + std::to_string(n)),
                  0, 0);
   }
   // 14 x 14 grid, n = 7: each query blocks its 7 x 7 window (clipped at borders)
@@ -75,7 +75,7 @@ TEST_CASE_TEMPLATE("fused and composite attention match PyTorch", T, float, doub
   const double tol = fx_tol<T>();
   for (const char* name : {"nomask", "nbr", "deadrows", "cross", "strided"}) {
     std::string c = std::string("attn.") + name;
-    auto has = [&](const std::string& k) { return testing::nn_fixtures().contains(c + "." + k); };
+    auto has = [&](const std::string& k) { return testing::fixture("attn_fixtures.safetensors").contains(c + "." + k); };
     Tensor<T> q, k, v;
     if (has("q_bthd")) {  // [B, T, H, D] -> [B, H, T, D] views
       q = fx<T>(c + ".q_bthd").transpose(1, 2), k = fx<T>(c + ".k_bthd").transpose(1, 2);

@@ -230,9 +230,9 @@ struct TorchMLP : nn::Module<float> {
 
 TEST_CASE("weights exported from PyTorch (safetensors.torch.save_file) load without renaming") {
   TorchMLP net;
-  net.load(testing::fixture("torch_mlp.safetensors"));
+  net.load(testing::fixture_path("torch_mlp.safetensors"));
   CHECK(net.bn->num_batches_tracked.item() == 2.0f);  // I64 in the file
-  io::SafeTensorsFile io_file(testing::fixture("torch_mlp_io.safetensors"));
+  const auto& io_file = testing::fixture("torch_mlp_io.safetensors");
   check_close(net.forward(io_file.get<float>("mlp.x")), io_file.get<float>("mlp.y"), 1e-6, 1e-5);
-  CHECK(io::SafeTensorsFile(testing::fixture("torch_mlp.safetensors")).metadata().at("source") == "torch");
+  CHECK(testing::fixture("torch_mlp.safetensors").metadata().at("source") == "torch");
 }

@@ -5,7 +5,7 @@
 
 using namespace onenip;
 using testing::check_gradients;
-using testing::expect_close;
+using testing::check_close;
 using testing::fx;
 using testing::fx_tol;
 
@@ -35,10 +35,10 @@ TEST_CASE_TEMPLATE("layer_norm matches PyTorch", T, float, double) {
   auto r = run<T>([](auto& x, auto& w, auto& b) { return layer_norm(x, w, b, 1e-5); }, fx<T>("layer_norm.x"),
                   fx<T>("layer_norm.weight"), fx<T>("layer_norm.bias"), fx<T>("layer_norm.w"));
   const double tol = fx_tol<T>();
-  expect_close(r[0], fx<T>("layer_norm.y"), tol, tol);
-  expect_close(r[1], fx<T>("layer_norm.dx"), tol, tol);
-  expect_close(r[2], fx<T>("layer_norm.dweight"), tol, tol);
-  expect_close(r[3], fx<T>("layer_norm.dbias"), tol, tol);
+  check_close(r[0], fx<T>("layer_norm.y"), tol, tol);
+  check_close(r[1], fx<T>("layer_norm.dx"), tol, tol);
+  check_close(r[2], fx<T>("layer_norm.dweight"), tol, tol);
+  check_close(r[3], fx<T>("layer_norm.dbias"), tol, tol);
 }
 
 TEST_CASE_TEMPLATE("fused layer_norm equals the elementwise composite", T, float, double) {
@@ -48,10 +48,10 @@ TEST_CASE_TEMPLATE("fused layer_norm equals the elementwise composite", T, float
   const double tol = std::is_same_v<T, float> ? 2e-5 : 1e-12;
   auto fused = run<T>([](auto& a, auto& c, auto& d) { return layer_norm(a, c, d, 1e-5); }, x, w, b, up);
   auto comp = run<T>([](auto& a, auto& c, auto& d) { return layer_norm_composite(a, c, d, 1e-5); }, x, w, b, up);
-  for (size_t i = 0; i < 4; ++i) expect_close(fused[i], comp[i], tol, tol);
+  for (size_t i = 0; i < 4; ++i) check_close(fused[i], comp[i], tol, tol);
   // without affine parameters, on a non-contiguous input
   auto xt = x.transpose(0, 1);
-  expect_close(layer_norm(xt, Tensor<T>(), Tensor<T>()), layer_norm_composite(xt, Tensor<T>(), Tensor<T>(), 1e-5), tol,
+  check_close(layer_norm(xt, Tensor<T>(), Tensor<T>()), layer_norm_composite(xt, Tensor<T>(), Tensor<T>(), 1e-5), tol,
                tol);
 }
 
@@ -90,30 +90,30 @@ TEST_CASE_TEMPLATE("batch_norm matches PyTorch in training (running stats too) a
   auto rm = fx<T>("batch_norm.running_mean"), rv = fx<T>("batch_norm.running_var");
   uint64_t v0 = rm.version();
   auto tr = run<T>([&](auto& a, auto& c, auto& d) { return batch_norm(a, rm, rv, c, d, true, 0.1, 1e-5); }, x, w, b, up);
-  expect_close(tr[0], fx<T>("batch_norm.train.y"), tol, tol);
-  expect_close(tr[1], fx<T>("batch_norm.train.dx"), tol, tol);
-  expect_close(tr[2], fx<T>("batch_norm.train.dweight"), tol, tol);
-  expect_close(tr[3], fx<T>("batch_norm.train.dbias"), tol, tol);
+  check_close(tr[0], fx<T>("batch_norm.train.y"), tol, tol);
+  check_close(tr[1], fx<T>("batch_norm.train.dx"), tol, tol);
+  check_close(tr[2], fx<T>("batch_norm.train.dweight"), tol, tol);
+  check_close(tr[3], fx<T>("batch_norm.train.dbias"), tol, tol);
   // updated once, by the forward (backward ran above and must not have touched them)
-  expect_close(rm, fx<T>("batch_norm.train.running_mean"), tol, tol);
-  expect_close(rv, fx<T>("batch_norm.train.running_var"), tol, tol);
+  check_close(rm, fx<T>("batch_norm.train.running_mean"), tol, tol);
+  check_close(rv, fx<T>("batch_norm.train.running_var"), tol, tol);
   CHECK(rm.version() > v0);
 
   auto rm0 = fx<T>("batch_norm.running_mean"), rv0 = fx<T>("batch_norm.running_var");
   auto ev = run<T>([&](auto& a, auto& c, auto& d) { return batch_norm(a, rm0, rv0, c, d, false); }, x, w, b, up);
-  expect_close(ev[0], fx<T>("batch_norm.eval.y"), tol, tol);
-  expect_close(ev[1], fx<T>("batch_norm.eval.dx"), tol, tol);
-  expect_close(ev[2], fx<T>("batch_norm.eval.dweight"), tol, tol);
-  expect_close(ev[3], fx<T>("batch_norm.eval.dbias"), tol, tol);
-  expect_close(rm0, fx<T>("batch_norm.running_mean"), 0, 0);  // eval leaves them alone
-  expect_close(rv0, fx<T>("batch_norm.running_var"), 0, 0);
+  check_close(ev[0], fx<T>("batch_norm.eval.y"), tol, tol);
+  check_close(ev[1], fx<T>("batch_norm.eval.dx"), tol, tol);
+  check_close(ev[2], fx<T>("batch_norm.eval.dweight"), tol, tol);
+  check_close(ev[3], fx<T>("batch_norm.eval.dbias"), tol, tol);
+  check_close(rm0, fx<T>("batch_norm.running_mean"), 0, 0);  // eval leaves them alone
+  check_close(rv0, fx<T>("batch_norm.running_var"), 0, 0);
 
   // [N, C] input, no affine parameters
   auto rm2 = zeros<T>({3}), rv2 = ones<T>({3});
-  expect_close(batch_norm(fx<T>("batch_norm.nc.x"), rm2, rv2, Tensor<T>(), Tensor<T>(), true),
+  check_close(batch_norm(fx<T>("batch_norm.nc.x"), rm2, rv2, Tensor<T>(), Tensor<T>(), true),
                fx<T>("batch_norm.nc.y"), tol, tol);
-  expect_close(rm2, fx<T>("batch_norm.nc.running_mean"), tol, tol);
-  expect_close(rv2, fx<T>("batch_norm.nc.running_var"), tol, tol);
+  check_close(rm2, fx<T>("batch_norm.nc.running_mean"), tol, tol);
+  check_close(rv2, fx<T>("batch_norm.nc.running_var"), tol, tol);
 }
 
 TEST_CASE("batch_norm gradients (finite differences), train and eval") {
