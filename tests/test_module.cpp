@@ -207,6 +207,7 @@ TEST_CASE("save and load a module as safetensors, metadata kept") {
   CHECK_THROWS_WITH_AS(h.load(dir.file("net.safetensors")), doctest::Contains(want.c_str()), Error);
 }
 
+namespace {
 // The module a PyTorch export expects: Linear(3,4) -> BatchNorm1d(4) -> ReLU -> Linear(4,2).
 struct BatchNormEval : nn::Module<float> {
   TensorF weight, bias, running_mean, running_var, num_batches_tracked;
@@ -227,6 +228,7 @@ struct TorchMLP : nn::Module<float> {
   std::shared_ptr<Affine<float>> fc2 = register_module("fc2", std::make_shared<Affine<float>>(4, 2));
   TensorF forward(const TensorF& x) const { return fc2->forward(relu(bn->forward(fc1->forward(x)))); }
 };
+}  // namespace
 
 TEST_CASE("weights exported from PyTorch (safetensors.torch.save_file) load without renaming") {
   TorchMLP net;
