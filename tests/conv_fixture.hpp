@@ -9,11 +9,6 @@
 
 namespace testing {
 
-inline const onenip::io::SafeTensorsFile& conv_fixtures() {
-  static onenip::io::SafeTensorsFile f(std::string(ONENIP_SOURCE_DIR) + "/tests/fixtures/conv_fixtures.safetensors");
-  return f;
-}
-
 template <typename T>
 using OpFn = std::function<onenip::Tensor<T>(const std::vector<onenip::Tensor<T>>&)>;
 
@@ -25,7 +20,7 @@ template <typename T>
 void check_case(const std::string& name, const std::vector<std::string>& names, const OpFn<T>& fn, double atol,
                 double rtol, bool noncontig) {
   using onenip::Tensor;
-  const auto& f = conv_fixtures();
+  const auto& f = fixture("conv_fixtures.safetensors");
   INFO("case ", name, std::string(sizeof(T) == 4 ? " float" : " double"),
        std::string(noncontig ? " non-contiguous" : ""));
   std::vector<Tensor<T>> in;

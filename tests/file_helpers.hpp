@@ -1,4 +1,4 @@
-// Test support for file I/O: a scratch folder removed afterwards, fixture paths, raw bytes.
+// Test support for file I/O: a scratch folder removed afterwards, raw bytes.
 #pragma once
 
 #include <unistd.h>
@@ -43,9 +43,6 @@ public:
 private:
   std::filesystem::path path_;
 };
-
-// tests/fixtures/<name>
-inline std::string fixture(const std::string& name) { return std::string(ONENIP_SOURCE_DIR) + "/tests/fixtures/" + name; }
 
 inline std::string read_bytes(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

@@ -1,11 +1,15 @@
-// Activations, softmax / log_softmax, linear and dropout: PyTorch fixtures (float and double),
-// gradient checks in double, the fused softmax against an elementwise composite, dropout's
-// statistics and determinism, argument errors.
+// Activations, softmax / log_softmax, linear and dropout: PyTorch fixtures (float and double);
+// through the op harness formulas, the fused softmax against an elementwise composite and
+// gradient checks; dropout's statistics and determinism, argument errors.
 #include "nn_fixtures.hpp"
+#include "op_harness.hpp"
 
 using namespace onenip;
-using testing::check_gradients;
-using testing::expect_close;
+using testing::away_from;
+using testing::check_close;
+using testing::In;
+using testing::normal;
+using testing::Op;
 using testing::fx;
 using testing::fx_tol;
 
@@ -35,8 +39,8 @@ TEST_CASE_TEMPLATE("activations match PyTorch, values and gradients", T, float, 
   auto check = [&](const char* name, auto f) {
     INFO(name);
     auto [y, dx] = value_and_grad<T>(f, x, w);
-    expect_close(y, fx<T>(std::string("act.") + name + ".y"), tol, tol);
-    expect_close(dx, fx<T>(std::string("act.") + name + ".dx"), tol, tol);
+    check_close(y, fx<T>(std::string("act.") + name + ".y"), tol, tol);
+    check_close(dx, fx<T>(std::string("act.") + name + ".dx"), tol, tol);
   };
   check("relu6", [](const Tensor<T>& t) { return relu6(t); });
   check("gelu", [](const Tensor<T>& t) { return gelu(t); });
@@ -47,57 +51,67 @@ TEST_CASE_TEMPLATE("activations match PyTorch, values and gradients", T, float, 
   check("softplus_b2_t5", [](const Tensor<T>& t) { return softplus(t, T(2), T(5)); });
 }
 
-TEST_CASE("activation gradients (finite differences, away from kinks)") {
-  auto x = randn<double>({3, 5}, 0.0, 2.0);
-  // keep clear of relu6's kinks at 0 and 6
-  auto away = map_unary(x, [](double v) { return std::abs(v) < 0.05 || std::abs(v - 6) < 0.05 ? v + 0.2 : v; });
-  check_gradients([](auto& in) { return relu6(in[0] * 4.0); }, {away});
-  check_gradients([](auto& in) { return gelu(in[0]); }, {x});
-  check_gradients([](auto& in) { return gelu_tanh(in[0]); }, {x});
-  check_gradients([](auto& in) { return silu(in[0]); }, {x});
-  check_gradients([](auto& in) { return leaky_relu(in[0], 0.1); }, {away});
-  check_gradients([](auto& in) { return softplus(in[0]); }, {x});
-  check_gradients([](auto& in) { return softplus(in[0], 3.0, 2.0); }, {away});
+TEST_CASE("activations through the op harness: formulas, strided input, gradients away from kinks") {
+  auto op = [](const std::string& name, auto f, double (*formula)(double), testing::Draw draw = normal(0, 2)) {
+    Op(name, f).in({3, 5}, draw).ref([formula](const In<double>& x) { return map_unary(x[0], formula); }).check();
+    Op(name + " transposed", f).in({3, 5}, draw, testing::transposed(0, 1)).check();
+  };
+  op("relu6", []<class T>(const In<T>& x) { return relu6(x[0] * T(4)); },
+     [](double v) { return std::clamp(4 * v, 0.0, 6.0); }, away_from({0, 1.5}));
+  op("gelu", []<class T>(const In<T>& x) { return gelu(x[0]); },
+     [](double v) { return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0))); });
+  op("gelu_tanh", []<class T>(const In<T>& x) { return gelu_tanh(x[0]); },
+     [](double v) { return 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v))); });
+  op("silu", []<class T>(const In<T>& x) { return silu(x[0]); }, [](double v) { return v / (1 + std::exp(-v)); });
+  op("leaky_relu 0.1", []<class T>(const In<T>& x) { return leaky_relu(x[0], T(0.1)); },
+     [](double v) { return v > 0 ? v : 0.1 * v; }, away_from({0}));
+  op("softplus", []<class T>(const In<T>& x) { return softplus(x[0]); }, [](double v) { return std::log1p(std::exp(v)); });
+  // beta 3, threshold 2: linear where beta x > 2, a kink in the gradient at x = 2/3
+  op("softplus beta 3 threshold 2", []<class T>(const In<T>& x) { return softplus(x[0], T(3), T(2)); },
+     [](double v) { return 3 * v > 2 ? v : std::log1p(std::exp(3 * v)) / 3; }, away_from({0, 2.0 / 3}));
 }
 
 TEST_CASE_TEMPLATE("softmax and log_softmax over a middle dim match PyTorch", T, float, double) {
   auto x = fx<T>("softmax.x"), w = fx<T>("softmax.w");  // [2, 5, 3] with one -inf
   const double tol = fx_tol<T>();
   auto [y, dx] = value_and_grad<T>([](const Tensor<T>& t) { return softmax(t, 1); }, x, w);
-  expect_close(y, fx<T>("softmax.softmax.y"), tol, tol);
-  expect_close(dx, fx<T>("softmax.softmax.dx"), tol, tol);
+  check_close(y, fx<T>("softmax.softmax.y"), tol, tol);
+  check_close(dx, fx<T>("softmax.softmax.dx"), tol, tol);
   auto [ly, ldx] = value_and_grad<T>([](const Tensor<T>& t) { return log_softmax(t, -2); }, x, w);
-  expect_close(ly, fx<T>("softmax.log_softmax.y"), tol, tol);
-  expect_close(ldx, fx<T>("softmax.log_softmax.dx"), tol, tol);
+  check_close(ly, fx<T>("softmax.log_softmax.y"), tol, tol);
+  check_close(ldx, fx<T>("softmax.log_softmax.dx"), tol, tol);
 }
 
-TEST_CASE_TEMPLATE("fused softmax equals the elementwise composite, forward and backward", T, float, double) {
-  Generator g(3);
-  const double tol = std::is_same_v<T, float> ? 1e-6 : 1e-13;
-  for (int64_t dim : {0, 1, 2}) {
-    INFO("dim ", dim);
-    auto x = randn<T>({4, 9, 7}, T(0), T(3), g), w = randn<T>({4, 9, 7}, T(0), T(1), g);
-    auto [y, dx] = value_and_grad<T>([dim](const Tensor<T>& t) { return softmax(t, dim); }, x, w);
-    auto [yr, dxr] = value_and_grad<T>([dim](const Tensor<T>& t) { return softmax_composite(t, dim); }, x, w);
-    expect_close(y, yr, tol, tol);
-    expect_close(dx, dxr, tol, tol);
-    auto [ly, ldx] = value_and_grad<T>([dim](const Tensor<T>& t) { return log_softmax(t, dim); }, x, w);
-    auto [lyr, ldxr] = value_and_grad<T>([dim](const Tensor<T>& t) { return log(softmax_composite(t, dim)); }, x, w);
-    expect_close(ly, lyr, 10 * tol, 10 * tol);
-    expect_close(ldx, ldxr, 10 * tol, 10 * tol);
-  }
-  // attention-score shape [B*H*T, T], and a non-contiguous input
-  auto s = randn<T>({40, 33}, T(0), T(2), g);
-  expect_close(softmax(s, -1), softmax_composite(s, -1), tol, tol);
-  expect_close(softmax(s.transpose(0, 1), 1), softmax_composite(s.transpose(0, 1).contiguous(), 1), tol, tol);
+namespace {
+// The fused kernels against the composite of elementwise ops and reductions, every dim, a
+// non-contiguous input, the attention-score shape [B*H*T, T].
+template <typename Declare>
+void softmax_cases(Declare declare) {
+  for (int64_t dim : {0, 1, 2}) declare("dim " + std::to_string(dim), dim, Shape{4, 9, 7}, testing::Layout{});
+  declare("scores", -1, Shape{40, 33}, testing::Layout{});
+  declare("transposed", 1, Shape{33, 40}, testing::transposed(0, 1));
+}
+}  // namespace
+
+TEST_CASE("softmax through the op harness: the composite's values and gradients") {
+  softmax_cases([](const std::string& name, int64_t dim, Shape shape, testing::Layout layout) {
+    Op("softmax " + name, [dim]<class T>(const In<T>& x) { return softmax(x[0], dim); })
+        .in(shape, normal(0, 3), layout)
+        .ref([dim](const In<double>& x) { return softmax_composite(x[0], dim); }, true)
+        .ftol(1e-6, 1e-6)
+        .check();
+  });
 }
 
-TEST_CASE("softmax gradients (finite differences)") {
-  auto x = randn<double>({3, 4, 5});
-  for (int64_t dim : {0, 1, 2}) {
-    check_gradients([dim](auto& in) { return softmax(in[0], dim); }, {x});
-    check_gradients([dim](auto& in) { return log_softmax(in[0], dim); }, {x});
-  }
+TEST_CASE("log_softmax through the op harness: the composite's values and gradients") {
+  softmax_cases([](const std::string& name, int64_t dim, Shape shape, testing::Layout layout) {
+    Op("log_softmax " + name, [dim]<class T>(const In<T>& x) { return log_softmax(x[0], dim); })
+        .in(shape, normal(0, 3), layout)
+        .ref([dim](const In<double>& x) { return log(softmax_composite(x[0], dim)); }, true)
+        .ftol(1e-5, 1e-5)
+        .dtol(1e-11, 1e-11)
+        .check();
+  });
 }
 
 TEST_CASE("softmax of a row that is all -inf is 0 with zero gradient, log_softmax gives -inf") {
@@ -124,26 +138,29 @@ TEST_CASE_TEMPLATE("linear with 3-D input matches PyTorch", T, float, double) {
   auto y = linear(xl, Wl, bl);
   CHECK(y.shape() == Shape{2, 3, 4});
   y.backward(w);
-  expect_close(y.detach(), fx<T>("linear.y"), tol, tol);
-  expect_close(xl.grad(), fx<T>("linear.dx"), tol, tol);
-  expect_close(Wl.grad(), fx<T>("linear.dweight"), tol, tol);
-  expect_close(bl.grad(), fx<T>("linear.dbias"), tol, tol);
-  expect_close(linear(x, W, Tensor<T>()), fx<T>("linear.y_nobias"), tol, tol);
+  check_close(y.detach(), fx<T>("linear.y"), tol, tol);
+  check_close(xl.grad(), fx<T>("linear.dx"), tol, tol);
+  check_close(Wl.grad(), fx<T>("linear.dweight"), tol, tol);
+  check_close(bl.grad(), fx<T>("linear.dbias"), tol, tol);
+  check_close(linear(x, W, Tensor<T>()), fx<T>("linear.y_nobias"), tol, tol);
   // non-contiguous input and weight give the same result
   auto xt = x.transpose(0, 1).contiguous().transpose(0, 1);
   CHECK(!xt.is_contiguous());
-  expect_close(linear(xt, W.transpose(0, 1).contiguous().transpose(0, 1), b), fx<T>("linear.y"), tol, tol);
+  check_close(linear(xt, W.transpose(0, 1).contiguous().transpose(0, 1), b), fx<T>("linear.y"), tol, tol);
 }
 
-TEST_CASE("linear gradients (finite differences), layouts, errors") {
+TEST_CASE("linear through the op harness: layouts, no bias, 1-D input, errors") {
+  const auto lin = []<class T>(const In<T>& x) { return linear(x[0], x[1], x[2]); };
+  const auto lin_nobias = []<class T>(const In<T>& x) { return linear(x[0], x[1], testing::none(x)); };
+  const auto composite = [](const In<double>& x) { return matmul(x[0], x[1].transpose(0, 1)) + x[2]; };
+  Op("linear 3-D", lin).in({2, 3, 4}).in({5, 4}).in({5}).ref(composite, true).check();
+  Op("linear no bias", lin_nobias).in({2, 3, 4}).in({5, 4}).check();
+  Op("linear 3-D strided", lin).in({3, 2, 4}, normal(), testing::transposed(0, 1)).in({5, 4}).in({5}).check();
+  Op("linear 2-D column-major", lin).in({6, 4}, normal(), testing::transposed(0, 1)).in({5, 4}).in({5}).check();
+  Op("linear 1-D", lin).in({4}).in({5, 4}).in({5}).check();
+  Op("linear transposed weight", lin).in({2, 3, 4}).in({5, 4}, normal(), testing::transposed(0, 1)).in({5}).check();
   Generator g(5);
   auto x = randn<double>({2, 3, 4}, 0, 1, g), W = randn<double>({5, 4}, 0, 1, g), b = randn<double>({5}, 0, 1, g);
-  check_gradients([](auto& in) { return linear(in[0], in[1], in[2]); }, {x, W, b});
-  check_gradients([](auto& in) { return linear(in[0], in[1], TensorD()); }, {x, W});
-  check_gradients([](auto& in) { return linear(in[0].transpose(0, 1), in[1], in[2]); }, {x, W, b});  // 3-D strided
-  check_gradients([](auto& in) { return linear(in[0].transpose(0, 1), in[1], in[2]); },
-                  {randn<double>({4, 6}, 0, 1, g), W, b});                                  // 2-D column-major
-  check_gradients([](auto& in) { return linear(in[0], in[1], in[2]); }, {randn<double>({4}, 0, 1, g), W, b});  // 1-D
   // the contiguous input is read in place (one GEMM over the [-1, in] view)
   testing::check_close(linear(x, W, b), matmul(x, W.transpose(0, 1)) + b, 1e-12);
   CHECK_THROWS_WITH_AS(linear(x, randn<double>({5, 3}), b), doctest::Contains("[2, 3, 4]"), Error);
@@ -186,7 +203,7 @@ TEST_CASE_TEMPLATE("dropout: statistics, scaling, gradient, identity when off", 
   CHECK(g.offset() == uint64_t((y.numel() + 7) / 8));
   // backward applies the same mask and scale
   y.backward(full<T>(y.shape(), T(2)));
-  expect_close(xr.grad(), map_unary(y.detach(), [](T v) { return T(2) * v; }), 1e-6, 1e-6);
+  check_close(xr.grad(), map_unary(y.detach(), [](T v) { return T(2) * v; }), 1e-6, 1e-6);
   // off: the input itself
   CHECK(dropout(x, p, false, g).same_storage(x));
   CHECK(dropout(x, 0.0, true, g).same_storage(x));
@@ -218,10 +235,9 @@ TEST_CASE("dropout: same generator state, same mask, whatever the thread count a
   CHECK(differ > x.numel() / 10);
 }
 
-TEST_CASE("dropout gradient (finite differences with a fixed mask)") {
-  auto x = randn<double>({4, 6});
-  check_gradients([](auto& in) {
+TEST_CASE("dropout through the op harness (a fixed mask)") {
+  Op("dropout 0.4", []<class T>(const In<T>& x) {
     Generator g(7);  // the same mask in every evaluation
-    return dropout(in[0], 0.4, true, g);
-  }, {x});
+    return dropout(x[0], 0.4, true, g);
+  }).in({4, 6}).check();
 }

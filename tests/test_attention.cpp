@@ -1,12 +1,18 @@
 // Attention: the neighbour mask against the reference construction; fused and composite
 // attention against PyTorch fixtures (no mask, neighbour mask, fully masked rows, Tq != Tk,
-// strided q/k/v); fused vs composite forward and backward (masks, several tiles, dropout with
-// the same generator state); gradient checks in double; determinism; argument errors.
+// strided q/k/v); through the op harness fused vs composite forward and backward (masks,
+// several tiles, dropout with the same generator state) and gradient checks; determinism;
+// argument errors.
 #include "nn_fixtures.hpp"
+#include "op_harness.hpp"
 
 using namespace onenip;
-using testing::check_gradients;
-using testing::expect_close;
+using testing::check_close;
+using testing::In;
+using testing::none;
+using testing::normal;
+using testing::Op;
+using testing::transposed;
 using testing::fx;
 using testing::fx_tol;
 
@@ -41,12 +47,23 @@ std::vector<Tensor<T>> run(const AttnFn<T>& f, Tensor<T> q, Tensor<T> k, Tensor<
   return {y.detach(), ql.grad(), kl.grad(), vl.grad()};
 }
 
+// The mask input when the op has one.
+template <typename T>
+Tensor<T> mask_of(const In<T>& x) {
+  return x.size() > 3 ? x[3] : Tensor<T>();
+}
+// q, k, v and the mask when the op has one: fused, and the composite as reference.
+const auto sdpa_masked = []<class T>(const In<T>& x) {
+  return scaled_dot_product_attention(x[0], x[1], x[2], mask_of(x));
+};
+const auto composite_masked = [](const In<double>& x) { return attention_composite(x[0], x[1], x[2], mask_of(x)); };
+
 template <typename T>
 void expect_all_close(const std::vector<Tensor<T>>& a, const std::vector<Tensor<T>>& b, double tol) {
   const char* names[] = {"output", "dq", "dk", "dv"};
   for (size_t i = 0; i < a.size(); ++i) {
     INFO(names[i]);
-    expect_close(a[i], b[i], tol, tol);
+    check_close(a[i], b[i], tol, tol);
   }
 }
 
@@ -56,7 +73,7 @@ TEST_CASE("neighbour_mask equals the authors' construction (docs/onenip.md secti
   for (auto [h, w, n] : {std::tuple{4, 5, 2}, std::tuple{5, 4, 4}, std::tuple{3, 3, 7}}) {
     INFO(h, "x", w, " n ", n);
     auto m = neighbour_mask<float>(h, w, n);
-    expect_close(m, fx<float>("nbr_mask." + std::to_string(h) + "x" + std::to_string(w) + "_n" + std::to_string(n)),
+    check_close(m, fx<float>("nbr_mask." + std::to_string(h) + "x" + std::to_string(w) + "_n" + std::to_string(n)),
                  0, 0);
   }
   // 14 x 14 grid, n = 7: each query blocks its 7 x 7 window (clipped at borders)
@@ -75,7 +92,7 @@ TEST_CASE_TEMPLATE("fused and composite attention match PyTorch", T, float, doub
   const double tol = fx_tol<T>();
   for (const char* name : {"nomask", "nbr", "deadrows", "cross", "strided"}) {
     std::string c = std::string("attn.") + name;
-    auto has = [&](const std::string& k) { return testing::nn_fixtures().contains(c + "." + k); };
+    auto has = [&](const std::string& k) { return testing::fixture("attn_fixtures.safetensors").contains(c + "." + k); };
     Tensor<T> q, k, v;
     if (has("q_bthd")) {  // [B, T, H, D] -> [B, H, T, D] views
       q = fx<T>(c + ".q_bthd").transpose(1, 2), k = fx<T>(c + ".k_bthd").transpose(1, 2);
@@ -112,46 +129,65 @@ TEST_CASE("fully masked rows: output 0, zero gradient, finite everywhere") {
   }
 }
 
-TEST_CASE_TEMPLATE("fused equals composite: several query and key tiles, masks, Tq != Tk", T, float, double) {
-  Generator g(22);
-  const double tol = std::is_same_v<T, float> ? 2e-5 : 1e-11;
-  struct Case { int64_t B, H, Tq, Tk, D, Dv; const char* mask; };
+TEST_CASE("fused attention through the op harness: the composite's values and gradients, several tiles, masks") {
+  const double inf = std::numeric_limits<double>::infinity();
+  // -inf on about half the entries, on a whole key tile of row 3 and on all of row 5
+  auto sparse_mask = [inf](const Shape& s, Generator& g) {
+    auto m = map_unary(rand<double>(s, 0, 1, g), [inf](double u) { return u < 0.5 ? -inf : u - 0.75; });
+    auto m2 = m.view({-1, s[s.size() - 2], s.back()});
+    for (int64_t j = 0; j < 256; ++j) m2.at_ref({0, 3, j}) = -inf;
+    for (int64_t j = 0; j < s.back(); ++j) m2.at_ref({0, 5, j}) = -inf;
+    return m;
+  };
+  auto nbr = [](const Shape&, Generator&) { return neighbour_mask<double>(14, 14, 7); };
   // Tk > 256 and Tq > 64 exercise the online softmax across key tiles and several query tiles.
-  for (Case c : {Case{2, 3, 70, 300, 16, 12, "none"}, Case{1, 2, 130, 520, 8, 8, "random"},
-                 Case{2, 2, 196, 196, 32, 32, "neighbour"}, Case{2, 2, 67, 290, 8, 8, "per-head"}}) {
-    INFO(c.Tq, "x", c.Tk, " mask ", c.mask);
-    auto q = randn<T>({c.B, c.H, c.Tq, c.D}, T(0), T(1), g), k = randn<T>({c.B, c.H, c.Tk, c.D}, T(0), T(1), g);
-    auto v = randn<T>({c.B, c.H, c.Tk, c.Dv}, T(0), T(1), g), w = randn<T>({c.B, c.H, c.Tq, c.Dv}, T(0), T(1), g);
-    Tensor<T> mask;
-    std::string kind = c.mask;
-    const T inf = std::numeric_limits<T>::infinity();
-    if (kind == "neighbour") mask = neighbour_mask<T>(14, 14, 7);
-    if (kind == "random" || kind == "per-head") {
-      // -inf on ~half the entries, including a whole key tile for some rows and a fully masked row
-      Shape ms = kind == "random" ? Shape{c.Tq, c.Tk} : Shape{c.B, c.H, c.Tq, c.Tk};
-      mask = map_unary(rand<T>(ms, T(0), T(1), g), [inf](T u) { return u < T(0.5) ? -inf : T(u - 0.75); });
-      auto m2 = mask.view({-1, c.Tq, c.Tk});
-      for (int64_t j = 0; j < 256; ++j) m2.at_ref({0, 3, j}) = -inf;
-      for (int64_t j = 0; j < c.Tk; ++j) m2.at_ref({0, 5, j}) = -inf;
-    }
-    expect_all_close(run<T>(fused<T>(), q, k, v, mask, w), run<T>(composite<T>(), q, k, v, mask, w), tol);
+  auto op = [&](const std::string& name, Shape q, Shape k, Shape v) {
+    return Op(name, sdpa_masked).in(q).in(k).in(v).ref(composite_masked, true).ftol(2e-5, 2e-5).dtol(1e-11, 1e-11).directions(4);
+  };
+  op("no mask 70x300", {2, 3, 70, 16}, {2, 3, 300, 16}, {2, 3, 300, 12}).check();
+  op("random mask 130x520", {1, 2, 130, 8}, {1, 2, 520, 8}, {1, 2, 520, 8}).constant({130, 520}, sparse_mask).check();
+  op("neighbour mask 196x196", {2, 2, 196, 32}, {2, 2, 196, 32}, {2, 2, 196, 32}).constant({196, 196}, nbr).check();
+  op("per-head mask 67x290", {2, 2, 67, 8}, {2, 2, 290, 8}, {2, 2, 290, 8}).constant({2, 2, 67, 290}, sparse_mask).check();
+}
+
+TEST_CASE("fused attention through the op harness: [B, T, H, D] views, a row pitch, dropout") {
+  const double inf = std::numeric_limits<double>::infinity();
+  Op("[B, T, H, D] views", sdpa_masked).ref(composite_masked, true).ftol(2e-5, 2e-5).dtol(1e-11, 1e-11).directions(4)
+      .in({2, 3, 70, 16}, normal(), transposed(1, 2)).in({2, 3, 90, 16}, normal(), transposed(1, 2))
+      .in({2, 3, 90, 16}, normal(), transposed(1, 2)).check();
+  Op("q, k, v with a row pitch", sdpa_masked).ref(composite_masked, true).ftol(2e-5, 2e-5).dtol(1e-11, 1e-11).directions(4)
+      .in({2, 3, 70, 16}, normal(), testing::padded(3, 4)).in({2, 3, 90, 16}, normal(), testing::padded(3, 4))
+      .in({2, 3, 90, 16}, normal(), testing::padded(3, 4)).check();
+  // dropout: the same generator state gives the same mask in both
+  for (bool masked : {false, true}) {
+    auto drop = [](double p) {
+      return [p]<class T>(const In<T>& x) {
+        Generator g(77);
+        return scaled_dot_product_attention(x[0], x[1], x[2], mask_of(x), p, &g);
+      };
+    };
+    Op op_drop(std::string("dropout 0.3") + (masked ? ", masked" : ""), drop(0.3));
+    op_drop.in({2, 2, 70, 16}).in({2, 2, 300, 16}).in({2, 2, 300, 16})
+        .ref([](const In<double>& x) {
+          Generator g(77);
+          return attention_composite(x[0], x[1], x[2], mask_of(x), 0.3, &g);
+        }, true)
+        .ftol(2e-5, 2e-5).dtol(1e-11, 1e-11).directions(4);
+    if (masked) op_drop.constant({70, 300}, [inf](const Shape& s, Generator& g) {
+      return map_unary(rand<double>(s, 0, 1, g), [inf](double u) { return u < 0.3 ? -inf : 0.0; });
+    });
+    op_drop.check();
   }
 }
 
-TEST_CASE_TEMPLATE("fused equals composite with dropout: same generator state, same mask", T, float, double) {
+TEST_CASE("fused attention with dropout: it acts, and leaves the generator where the composite does") {
   Generator g(23);
-  const double tol = std::is_same_v<T, float> ? 2e-5 : 1e-11;
-  auto q = randn<T>({2, 2, 70, 16}, T(0), T(1), g), k = randn<T>({2, 2, 300, 16}, T(0), T(1), g);
-  auto v = randn<T>({2, 2, 300, 16}, T(0), T(1), g), w = randn<T>({2, 2, 70, 16}, T(0), T(1), g);
-  auto mask = map_unary(rand<T>({70, 300}, T(0), T(1), g), [](T u) { return u < T(0.3) ? -INFINITY : T(0); });
-  for (Tensor<T> m : {Tensor<T>(), mask}) {
-    auto a = run<T>(fused<T>(), q, k, v, m, w, 0.3, 77), b = run<T>(composite<T>(), q, k, v, m, w, 0.3, 77);
-    expect_all_close(a, b, tol);
-    // and dropout did act: differs from the no-dropout result
-    auto c = run<T>(fused<T>(), q, k, v, m, w);
-    CHECK(std::abs(sum(a[0] - c[0]).item()) + sum(abs(a[0] - c[0])).item() > T(1));
-  }
-  // both leave the generator in the same state
+  auto q = randn<float>({2, 2, 70, 16}, 0, 1, g), k = randn<float>({2, 2, 300, 16}, 0, 1, g);
+  auto v = randn<float>({2, 2, 300, 16}, 0, 1, g);
+  auto mask = map_unary(rand<float>({70, 300}, 0, 1, g), [](float u) { return u < 0.3f ? -INFINITY : 0.f; });
+  Generator gd(77);
+  auto a = scaled_dot_product_attention(q, k, v, mask, 0.3, &gd), c = scaled_dot_product_attention(q, k, v, mask);
+  CHECK(sum(abs(a - c)).item() > 1.f);
   Generator g1(5), g2(5);
   scaled_dot_product_attention(q, k, v, mask, 0.1, &g1);
   attention_composite(q, k, v, mask, 0.1, &g2);
@@ -159,41 +195,42 @@ TEST_CASE_TEMPLATE("fused equals composite with dropout: same generator state, s
   CHECK(g1.offset() == uint64_t((2 * 2 * 70 * 300 + 7) / 8));
 }
 
-TEST_CASE("fused attention gradients (finite differences)") {
-  Generator g(24);
-  auto q = randn<double>({1, 2, 5, 4}, 0, 1, g), k = randn<double>({1, 2, 6, 4}, 0, 1, g);
-  auto v = randn<double>({1, 2, 6, 3}, 0, 1, g);
-  auto mask = zeros<double>({5, 6});
-  mask.at_ref({0, 1}) = mask.at_ref({2, 2}) = mask.at_ref({2, 3}) = -std::numeric_limits<double>::infinity();
-  for (int64_t j = 0; j < 6; ++j) mask.at_ref({4, j}) = -std::numeric_limits<double>::infinity();  // dead row
-  mask.at_ref({1, 5}) = 0.7;
-  check_gradients([](auto& in) { return scaled_dot_product_attention(in[0], in[1], in[2]); }, {q, k, v});
-  check_gradients([&](auto& in) { return scaled_dot_product_attention(in[0], in[1], in[2], mask); }, {q, k, v});
-  check_gradients([&](auto& in) { return scaled_dot_product_attention(in[0], in[1], in[2], mask, 0.0, nullptr, 0.3); },
-                  {q, k, v});
-  check_gradients([&](auto& in) {
+TEST_CASE("fused attention gradients through the op harness: masks, dead rows, scale, dropout") {
+  const double inf = std::numeric_limits<double>::infinity();
+  auto mask = [inf](const Shape&, Generator&) {
+    auto m = zeros<double>({5, 6});
+    m.at_ref({0, 1}) = m.at_ref({2, 2}) = m.at_ref({2, 3}) = -inf;
+    for (int64_t j = 0; j < 6; ++j) m.at_ref({4, j}) = -inf;  // dead row
+    m.at_ref({1, 5}) = 0.7;
+    return m;
+  };
+  auto small = [](const std::string& name, auto f) {
+    return std::move(Op(name, f).in({1, 2, 5, 4}).in({1, 2, 6, 4}).in({1, 2, 6, 3}).seed(24));
+  };
+  small("sdpa", []<class T>(const In<T>& x) { return scaled_dot_product_attention(x[0], x[1], x[2]); }).check();
+  small("sdpa masked", []<class T>(const In<T>& x) { return scaled_dot_product_attention(x[0], x[1], x[2], x[3]); })
+      .constant({5, 6}, mask).check();
+  small("sdpa masked, scale 0.3", []<class T>(const In<T>& x) {
+    return scaled_dot_product_attention(x[0], x[1], x[2], x[3], 0.0, nullptr, 0.3);
+  }).constant({5, 6}, mask).check();
+  small("sdpa masked, dropout 0.4", []<class T>(const In<T>& x) {
     Generator gd(3);  // the same dropout mask in every evaluation
-    return scaled_dot_product_attention(in[0], in[1], in[2], mask, 0.4, &gd);
-  }, {q, k, v});
-  check_gradients([&](auto& in) {
+    return scaled_dot_product_attention(x[0], x[1], x[2], x[3], 0.4, &gd);
+  }).constant({5, 6}, mask).check();
+  small("composite masked, dropout 0.4", []<class T>(const In<T>& x) {
     Generator gd(3);
-    return attention_composite(in[0], in[1], in[2], mask, 0.4, &gd);
-  }, {q, k, v});
+    return attention_composite(x[0], x[1], x[2], x[3], 0.4, &gd);
+  }).constant({5, 6}, mask).check();
   // several tiles, random-direction mode
-  GradCheckOptions o;
-  o.directions = 4;
-  check_gradients([](auto& in) {
+  Op("sdpa dropout 0.2, several tiles", []<class T>(const In<T>& x) {
     Generator gd(4);
-    return scaled_dot_product_attention(in[0], in[1], in[2], TensorD(), 0.2, &gd);
-  }, {randn<double>({1, 1, 70, 4}, 0, 1, g), randn<double>({1, 1, 270, 4}, 0, 1, g), randn<double>({1, 1, 270, 4}, 0, 1, g)}, o);
+    return scaled_dot_product_attention(x[0], x[1], x[2], none(x), 0.2, &gd);
+  }).in({1, 1, 70, 4}).in({1, 1, 270, 4}).in({1, 1, 270, 4}).ftol(2e-5, 2e-5).directions(4).check();
 }
 
 TEST_CASE("a mask that requires grad gets its gradient (through the composite)") {
-  Generator g(25);
-  auto q = randn<double>({1, 2, 4, 4}, 0, 1, g), k = randn<double>({1, 2, 4, 4}, 0, 1, g);
-  auto v = randn<double>({1, 2, 4, 4}, 0, 1, g);
-  check_gradients([](auto& in) { return scaled_dot_product_attention(in[0], in[1], in[2], in[3]); },
-                  {q, k, v, randn<double>({4, 4}, 0, 1, g)});
+  Op("sdpa, mask with grad", []<class T>(const In<T>& x) { return scaled_dot_product_attention(x[0], x[1], x[2], x[3]); })
+      .in({1, 2, 4, 4}).in({1, 2, 4, 4}).in({1, 2, 4, 4}).in({4, 4}).check();
 }
 
 TEST_CASE("fused attention is deterministic across thread counts (dropout included)") {

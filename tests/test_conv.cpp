@@ -1,13 +1,18 @@
-// conv2d and conv_transpose2d: PyTorch fixtures (float and double, contiguous and not), gradient
-// checks in double, the fast paths (depthwise, pointwise, column blocks) against the general
-// im2col path, TF "same" padding, and argument errors.
+// conv2d and conv_transpose2d: PyTorch fixtures (float and double, contiguous and not); through
+// the op harness float against double, gradient checks, and the fast paths (depthwise,
+// pointwise, column blocks) against the general im2col path; TF "same" padding, argument errors.
 #include "conv_fixture.hpp"
+#include "op_harness.hpp"
 
 using namespace onenip;
 using testing::check_case_all;
 using testing::check_close;
-using testing::check_gradients;
+using testing::In;
+using testing::none;
+using testing::normal;
+using testing::Op;
 using testing::OpFn;
+using testing::transposed;
 
 namespace {
 
@@ -85,74 +90,70 @@ TEST_CASE("conv_transpose2d matches PyTorch (float and double, contiguous and no
   }
 }
 
-TEST_CASE("conv2d gradients (double, finite differences)") {
-  Generator gen(7);
+TEST_CASE("conv2d through the op harness: float, gradients, every path") {
   struct G {
+    const char* name;
     Shape x, w;
     Conv2dOptions opt;
     bool bias;
   };
   const G cases[] = {
-      {{2, 3, 5, 6}, {4, 3, 3, 3}, {}, true},
-      {{1, 2, 7, 6}, {3, 2, 3, 3}, {{2, 2}, {0, 1, 1, 1}, {1, 1}, 1}, true},  // TF same, stride 2
-      {{1, 2, 7, 8}, {2, 2, 3, 2}, {{1, 2}, {2, 1, 0, 2}, {2, 3}, 1}, false},
-      {{1, 4, 5, 5}, {6, 2, 3, 3}, {{1, 1}, {1, 1, 1, 1}, {1, 1}, 2}, true},  // groups
-      {{2, 3, 6, 5}, {3, 1, 3, 3}, {{2, 2}, {0, 1, 1, 1}, {1, 1}, 3}, true},  // depthwise 3x3 s2
-      {{1, 2, 7, 7}, {2, 1, 5, 5}, {{1, 1}, {2, 2, 2, 2}, {1, 1}, 2}, true},  // depthwise 5x5
-      {{1, 2, 7, 8}, {2, 1, 3, 2}, {{2, 1}, {1, 0, 2, 1}, {2, 2}, 2}, true},  // depthwise, general loops
-      {{2, 3, 4, 3}, {5, 3, 1, 1}, {}, false},                                // pointwise
-      {{1, 3, 5, 4}, {2, 3, 1, 1}, {{2, 2}, {1, 0, 0, 1}, {1, 1}, 1}, true},   // 1x1 strided, padded
+      {"3x3", {2, 3, 5, 6}, {4, 3, 3, 3}, {}, true},
+      {"TF same, stride 2", {1, 2, 7, 6}, {3, 2, 3, 3}, {{2, 2}, {0, 1, 1, 1}, {1, 1}, 1}, true},
+      {"dilation, stride 1x2", {1, 2, 7, 8}, {2, 2, 3, 2}, {{1, 2}, {2, 1, 0, 2}, {2, 3}, 1}, false},
+      {"groups", {1, 4, 5, 5}, {6, 2, 3, 3}, {{1, 1}, {1, 1, 1, 1}, {1, 1}, 2}, true},
+      {"depthwise 3x3 s2", {2, 3, 6, 5}, {3, 1, 3, 3}, {{2, 2}, {0, 1, 1, 1}, {1, 1}, 3}, true},
+      {"depthwise 5x5", {1, 2, 7, 7}, {2, 1, 5, 5}, {{1, 1}, {2, 2, 2, 2}, {1, 1}, 2}, true},
+      {"depthwise, general loops", {1, 2, 7, 8}, {2, 1, 3, 2}, {{2, 1}, {1, 0, 2, 1}, {2, 2}, 2}, true},
+      {"pointwise", {2, 3, 4, 3}, {5, 3, 1, 1}, {}, false},
+      {"1x1 strided, padded", {1, 3, 5, 4}, {2, 3, 1, 1}, {{2, 2}, {1, 0, 0, 1}, {1, 1}, 1}, true},
   };
   for (const auto& c : cases) {
-    auto x = randn<double>(c.x, 0.0, 1.0, gen), w = randn<double>(c.w, 0.0, 1.0, gen);
-    auto b = randn<double>({c.w[0]}, 0.0, 1.0, gen);
     Conv2dOptions opt = c.opt;
-    INFO("x ", shape_str(c.x), " w ", shape_str(c.w), " groups ", opt.groups);
-    if (c.bias) check_gradients([opt](auto& in) { return conv2d(in[0], in[1], in[2], opt); }, {x, w, b});
-    else check_gradients([opt](auto& in) { return conv2d(in[0], in[1], TensorD(), opt); }, {x, w});
+    std::string name = std::string("conv2d ") + c.name;
+    auto declare = [&](testing::Layout layout, const std::string& tag) {
+      if (c.bias)
+        return Op(name + tag, [opt]<class T>(const In<T>& x) { return conv2d(x[0], x[1], x[2], opt); })
+            .in(c.x, normal(), layout).in(c.w).in({c.w[0]});
+      return Op(name + tag, [opt]<class T>(const In<T>& x) { return conv2d(x[0], x[1], none(x), opt); })
+          .in(c.x, normal(), layout).in(c.w);
+    };
+    declare({}, "").seed(7).check();
+    declare(transposed(1, 3), ", channels-last input").seed(7).check();
   }
 }
 
-TEST_CASE("conv_transpose2d gradients (double, finite differences)") {
-  Generator gen(8);
+TEST_CASE("conv_transpose2d through the op harness") {
   struct G {
+    const char* name;
     Shape x, w;
     ConvTranspose2dOptions opt;
   };
   const G cases[] = {
-      {{2, 3, 3, 2}, {3, 2, 2, 2}, {{2, 2}, {0, 0}, {0, 0}, {1, 1}, 1}},
-      {{1, 4, 3, 3}, {4, 1, 3, 3}, {{2, 2}, {1, 1}, {1, 1}, {1, 1}, 2}},
-      {{1, 2, 3, 4}, {2, 2, 3, 2}, {{1, 2}, {1, 0}, {1, 1}, {2, 1}, 1}},
-      {{1, 3, 3, 3}, {3, 1, 3, 3}, {{2, 2}, {1, 1}, {0, 1}, {1, 1}, 3}},  // depthwise
+      {"k2 s2", {2, 3, 3, 2}, {3, 2, 2, 2}, {{2, 2}, {0, 0}, {0, 0}, {1, 1}, 1}},
+      {"groups, output padding", {1, 4, 3, 3}, {4, 1, 3, 3}, {{2, 2}, {1, 1}, {1, 1}, {1, 1}, 2}},
+      {"dilation", {1, 2, 3, 4}, {2, 2, 3, 2}, {{1, 2}, {1, 0}, {1, 1}, {2, 1}, 1}},
+      {"depthwise", {1, 3, 3, 3}, {3, 1, 3, 3}, {{2, 2}, {1, 1}, {0, 1}, {1, 1}, 3}},
   };
   for (const auto& c : cases) {
-    auto x = randn<double>(c.x, 0.0, 1.0, gen), w = randn<double>(c.w, 0.0, 1.0, gen);
-    auto b = randn<double>({c.w[1] * c.opt.groups}, 0.0, 1.0, gen);
     ConvTranspose2dOptions opt = c.opt;
-    INFO("x ", shape_str(c.x), " w ", shape_str(c.w));
-    check_gradients([opt](auto& in) { return conv_transpose2d(in[0], in[1], in[2], opt); }, {x, w, b});
+    auto f = [opt]<class T>(const In<T>& x) { return conv_transpose2d(x[0], x[1], x[2], opt); };
+    Op(std::string("conv_transpose2d ") + c.name, f).in(c.x).in(c.w).in({c.w[1] * c.opt.groups}).seed(8).check();
+    Op(std::string("conv_transpose2d ") + c.name + ", channels-last input", f)
+        .in(c.x, normal(), transposed(1, 3)).in(c.w).in({c.w[1] * c.opt.groups}).seed(8).check();
   }
 }
 
 TEST_CASE("depthwise path equals the general im2col path with a block-diagonal weight") {
-  Generator gen(3);
   for (auto [k, s] : {std::pair<int64_t, int64_t>{3, 1}, {3, 2}, {5, 2}, {5, 1}}) {
-    auto x = randn<double>({2, 6, 13, 11}, 0.0, 1.0, gen).set_requires_grad();
-    auto w = randn<double>({6, 1, k, k}, 0.0, 1.0, gen).set_requires_grad();
-    auto b = randn<double>({6}, 0.0, 1.0, gen);
     Conv2dOptions dw{{s, s}, same_padding_tf(13, 11, k, k, {s, s}), {1, 1}, 6};
     Conv2dOptions dense = dw;
     dense.groups = 1;
-    auto xd = x.detach().clone().set_requires_grad();
-    auto wd = dense_from_depthwise(w.detach()).set_requires_grad();
-    auto y = conv2d(x, w, b, dw), yd = conv2d(xd, wd, b, dense);
-    INFO("kernel ", k, " stride ", s);
-    check_close(y, yd, 1e-12);
-    auto g = randn<double>(y.shape(), 0.0, 1.0, gen);
-    y.backward(g);
-    yd.backward(g);
-    check_close(x.grad(), xd.grad(), 1e-12);
-    for (int64_t c = 0; c < 6; ++c) check_close(w.grad().select(0, c), wd.grad().select(0, c).narrow(0, c, 1), 1e-12);
+    Op("depthwise " + std::to_string(k) + "x" + std::to_string(k) + " s" + std::to_string(s),
+       [dw]<class T>(const In<T>& x) { return conv2d(x[0], x[1], x[2], dw); })
+        .in({2, 6, 13, 11}).in({6, 1, k, k}).in({6})
+        .ref([dense](const In<double>& x) { return conv2d(x[0], dense_from_depthwise(x[1]), x[2], dense); })
+        .directions(8).seed(3).check();
   }
 }
 
@@ -185,36 +186,31 @@ TEST_CASE("depthwise fast path (3x3 / 5x5, stride 1 / 2) equals the general dept
       }
 }
 
-TEST_CASE("pointwise path equals a matmul, and the strided 1x1 the general path") {
-  Generator gen(4);
-  auto x = randn<double>({3, 5, 4, 6}, 0.0, 1.0, gen), w = randn<double>({7, 5, 1, 1}, 0.0, 1.0, gen);
-  auto y = conv2d(x, w, TensorD());
-  auto ref = matmul(w.reshape({7, 5}), x.reshape({3, 5, 24})).reshape({3, 7, 4, 6});
-  check_close(y, ref, 1e-12);
-  // 1x1 with stride 2 takes im2col; it must equal the pointwise conv of the subsampled input
-  auto ys = conv2d(x, w, TensorD(), {{2, 2}, {0, 0, 0, 0}, {1, 1}, 1});
-  check_close(ys, conv2d(x.slice(2, 0, 4, 2).slice(3, 0, 6, 2).contiguous(), w, TensorD()), 1e-12);
+TEST_CASE("pointwise path equals a matmul, and the strided 1x1 the pointwise conv of the subsampled input") {
+  const auto conv = []<class T>(const In<T>& x) { return conv2d(x[0], x[1], none(x)); };
+  Op("pointwise vs matmul", conv).in({3, 5, 4, 6}).in({7, 5, 1, 1})
+      .ref([](const In<double>& x) {
+        return matmul(x[1].reshape({7, 5}), x[0].reshape({3, 5, 24})).reshape({3, 7, 4, 6});
+      }, true)
+      .seed(4).check();
+  // 1x1 with stride 2 takes im2col
+  Op("1x1 stride 2 vs subsampled pointwise", []<class T>(const In<T>& x) {
+    return conv2d(x[0], x[1], none(x), {{2, 2}, {0, 0, 0, 0}, {1, 1}, 1});
+  }).in({3, 5, 4, 6}).in({7, 5, 1, 1})
+      .ref([](const In<double>& x) { return conv2d(x[0].slice(2, 0, 4, 2).slice(3, 0, 6, 2), x[1], TensorD()); }, true)
+      .seed(4).check();
 }
 
 TEST_CASE("conv2d over several column blocks, serial and batch-parallel, equals the depthwise path") {
   // A 250x250 map with 2 input channels (the second one's weights zero) needs two column
   // blocks; one channel alone takes the direct depthwise loops: same values and gradients.
-  Generator gen(5);
   for (int64_t N : {1, 3}) {
-    auto x = randn<double>({N, 2, 250, 250}, 0.0, 1.0, gen).set_requires_grad();
-    auto w1 = randn<double>({1, 1, 3, 3}, 0.0, 1.0, gen);
-    auto w2 = cat<double>({w1, zeros<double>({1, 1, 3, 3})}, 1).set_requires_grad();
-    auto x1 = x.detach().narrow(1, 0, 1).contiguous().set_requires_grad();
-    auto w1l = w1.clone().set_requires_grad();
     Conv2dOptions opt{{1, 1}, {1, 1, 1, 1}, {1, 1}, 1};
-    auto y2 = conv2d(x, w2, TensorD(), opt), y1 = conv2d(x1, w1l, TensorD(), opt);
-    INFO("N = ", N);
-    check_close(y2, y1, 1e-12);
-    auto g = randn<double>(y1.shape(), 0.0, 1.0, gen);
-    y2.backward(g);
-    y1.backward(g);
-    check_close(x.grad().narrow(1, 0, 1), x1.grad(), 1e-12);
-    check_close(w2.grad().narrow(1, 0, 1), w1l.grad(), 1e-9);
+    Op("two column blocks, N = " + std::to_string(N), [opt]<class T>(const In<T>& x) {
+      return conv2d(x[0], cat<T>({x[1], zeros<T>({1, 1, 3, 3})}, 1), none(x), opt);
+    }).in({N, 2, 250, 250}).in({1, 1, 3, 3})
+        .ref([opt](const In<double>& x) { return conv2d(x[0].narrow(1, 0, 1), x[1], TensorD(), opt); }, true)
+        .dtol(1e-9, 1e-9).ftol(2e-5, 2e-5, 1e-4).directions(4).seed(5).check();  // float sums of 190k terms
   }
 }
 

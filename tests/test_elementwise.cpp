@@ -1,9 +1,16 @@
-// Elementwise ops: values, broadcasting, gradients (double, finite differences).
-#include "helpers.hpp"
+// Elementwise ops: values by hand, then each op through the op harness (formulas, broadcast and
+// strided operands, float against double, gradient checks).
+#include "op_harness.hpp"
 
 using namespace onenip;
-using testing::check_gradients;
+using testing::away_from;
 using testing::check_values;
+using testing::Draw;
+using testing::normal;
+using testing::Op;
+using testing::positive;
+using testing::strided;
+using testing::transposed;
 
 TEST_CASE("arithmetic values with broadcasting") {
   auto a = tensor<float>({1, 2, 3, 4, 5, 6}, {2, 3});
@@ -39,38 +46,67 @@ TEST_CASE("unary values") {
   check_values(minimum(x, tensor<double>({0.0})), {-2, -0.5, 0, 0});
 }
 
-TEST_CASE("binary gradients, broadcast gradients summed back to the input shape") {
-  auto a = randn<double>({2, 3, 4});
-  auto b = randn<double>({3, 1});
-  auto pos = add(rand<double>({3, 1}), 0.5);
-  check_gradients([](auto& in) { return in[0] + in[1]; }, {a, b});
-  check_gradients([](auto& in) { return in[0] - in[1]; }, {a, b});
-  check_gradients([](auto& in) { return in[0] * in[1]; }, {a, b});
-  check_gradients([](auto& in) { return in[0] / in[1]; }, {a, pos});
-  check_gradients([](auto& in) { return maximum(in[0], in[1]); }, {a, b});
-  check_gradients([](auto& in) { return minimum(in[0], in[1]); }, {a, b});
+TEST_CASE("binary ops: broadcasting, strided and broadcast operands, gradients summed back") {
+  using testing::In;
+  const auto add_ = []<class T>(const In<T>& x) { return x[0] + x[1]; };
+  const auto sub_ = []<class T>(const In<T>& x) { return x[0] - x[1]; };
+  const auto mul_ = []<class T>(const In<T>& x) { return x[0] * x[1]; };
+  const auto div_ = []<class T>(const In<T>& x) { return x[0] / x[1]; };
+  const auto max_ = []<class T>(const In<T>& x) { return maximum(x[0], x[1]); };
+  const auto min_ = []<class T>(const In<T>& x) { return minimum(x[0], x[1]); };
+  // formulas for the forward, elementwise over the broadcast
+  const auto formula = [](auto f) {
+    return [f](const In<double>& x) {
+      Shape s = broadcast_shapes(x[0].shape(), x[1].shape());
+      auto a = x[0].expand(s).contiguous(), b = x[1].expand(s).contiguous(), y = zeros<double>(s);
+      for (int64_t i = 0; i < y.numel(); ++i) y.data()[i] = f(a.data()[i], b.data()[i]);
+      return y;
+    };
+  };
+  for (auto layout : {testing::Layout{}, testing::transposed(0, 1)}) {
+    // [2,3,4] with [3,1], the second as given or stored transposed ([1,3] memory)
+    Op("add", add_).in({2, 3, 4}).in({3, 1}, normal(), layout).ref(formula(std::plus<>())).check();
+    Op("sub", sub_).in({2, 3, 4}).in({3, 1}, normal(), layout).ref(formula(std::minus<>())).check();
+    Op("mul", mul_).in({2, 3, 4}).in({3, 1}, normal(), layout).ref(formula(std::multiplies<>())).check();
+    Op("div", div_).in({2, 3, 4}).in({3, 1}, positive(0.5, 1.5), layout).ref(formula(std::divides<>())).check();
+    Op("maximum", max_).in({2, 3, 4}).in({3, 1}, normal(), layout)
+        .ref(formula([](double a, double b) { return std::max(a, b); })).check();
+    Op("minimum", min_).in({2, 3, 4}).in({3, 1}, normal(), layout)
+        .ref(formula([](double a, double b) { return std::min(a, b); })).check();
+  }
+  // a transposed and a strided operand of the same shape, and an expanded (stride 0) one
+  Op("mul strided", mul_).in({4, 5}, normal(), transposed(0, 1)).in({4, 5}, normal(), strided(1, 2)).check();
+  Op("add expanded", add_).in({4, 5}).in({4, 5}, normal(), testing::broadcast(0)).check();
   // the shapes of the gradients are the inputs' shapes
-  auto x = b.clone().set_requires_grad();
+  auto a = randn<double>({2, 3, 4});
+  auto x = randn<double>({3, 1}).set_requires_grad();
   sum(a * x).backward();
   CHECK(x.grad().shape() == Shape{3, 1});
   testing::check_close(x.grad(), sum(a, {0, 2}, true).reshape({3, 1}), 1e-12);
 }
 
-TEST_CASE("unary gradients") {
-  auto x = randn<double>({3, 4});
-  auto p = add(rand<double>({3, 4}), 0.1);
-  check_gradients([](auto& in) { return neg(in[0]); }, {x});
-  check_gradients([](auto& in) { return exp(in[0]); }, {x});
-  check_gradients([](auto& in) { return log(in[0]); }, {p});
-  check_gradients([](auto& in) { return sqrt(in[0]); }, {p});
-  check_gradients([](auto& in) { return pow(in[0], 2.5); }, {p});
-  check_gradients([](auto& in) { return square(in[0]); }, {x});
-  check_gradients([](auto& in) { return abs(in[0]); }, {x});
-  check_gradients([](auto& in) { return clamp(in[0], -0.5, 0.5); }, {x});
-  check_gradients([](auto& in) { return relu(in[0]); }, {x});
-  check_gradients([](auto& in) { return sigmoid(in[0]); }, {x});
-  check_gradients([](auto& in) { return tanh(in[0]); }, {x});
-  check_gradients([](auto& in) { return in[0] * 3.0 + 2.0; }, {x});
+TEST_CASE("unary ops against their formulas, gradients") {
+  using testing::In;
+  // the op and its formula, elementwise
+  auto unary = [](const std::string& name, auto op, double (*f)(double), Draw draw = normal()) {
+    Op(name, op).in({3, 4}, draw).ref([f](const In<double>& x) { return map_unary(x[0], f); }).check();
+    Op(name + " transposed", op).in({3, 4}, draw, transposed(0, 1)).check();
+  };
+  unary("neg", []<class T>(const In<T>& x) { return neg(x[0]); }, [](double v) { return -v; });
+  unary("exp", []<class T>(const In<T>& x) { return exp(x[0]); }, [](double v) { return std::exp(v); });
+  unary("log", []<class T>(const In<T>& x) { return log(x[0]); }, [](double v) { return std::log(v); }, positive());
+  unary("sqrt", []<class T>(const In<T>& x) { return sqrt(x[0]); }, [](double v) { return std::sqrt(v); }, positive());
+  unary("pow 2.5", []<class T>(const In<T>& x) { return pow(x[0], T(2.5)); }, [](double v) { return std::pow(v, 2.5); },
+        positive());
+  unary("square", []<class T>(const In<T>& x) { return square(x[0]); }, [](double v) { return v * v; });
+  unary("abs", []<class T>(const In<T>& x) { return abs(x[0]); }, [](double v) { return std::abs(v); }, away_from({0}));
+  unary("clamp", []<class T>(const In<T>& x) { return clamp(x[0], T(-0.5), T(0.5)); },
+        [](double v) { return std::clamp(v, -0.5, 0.5); }, away_from({-0.5, 0.5}));
+  unary("relu", []<class T>(const In<T>& x) { return relu(x[0]); }, [](double v) { return std::max(v, 0.0); },
+        away_from({0}));
+  unary("sigmoid", []<class T>(const In<T>& x) { return sigmoid(x[0]); }, [](double v) { return 1 / (1 + std::exp(-v)); });
+  unary("tanh", []<class T>(const In<T>& x) { return tanh(x[0]); }, [](double v) { return std::tanh(v); });
+  unary("affine", []<class T>(const In<T>& x) { return x[0] * T(3) + T(2); }, [](double v) { return 3 * v + 2; });
 }
 
 TEST_CASE("in-place methods bump the version and honour strides") {

@@ -1,9 +1,9 @@
 // cat, stack, split, chunk, index_select, gather.
-#include "helpers.hpp"
+#include "op_harness.hpp"
 
 using namespace onenip;
-using testing::check_gradients;
 using testing::check_values;
+using testing::Op;
 
 TEST_CASE("cat and stack values and errors") {
   auto a = tensor<float>({1, 2, 3, 4}, {2, 2}), b = tensor<float>({5, 6}, {1, 2});
@@ -28,11 +28,14 @@ TEST_CASE("split, chunk, index_select, gather") {
   CHECK_THROWS_WITH_AS(index_select(m, 0, {3}), doctest::Contains("out of range"), Error);
 }
 
-TEST_CASE("join gradients") {
-  auto a = randn<double>({2, 3}), b = randn<double>({4, 3});
-  check_gradients([](auto& in) { return cat<double>({in[0], in[1], in[0]}, 0); }, {a, b});
-  check_gradients([](auto& in) { return stack<double>({in[0], in[0] * 2.0}, 1); }, {a});
-  check_gradients([](auto& in) { return index_select(in[0], 0, {3, 1, 3}); }, {b});
-  check_gradients([](auto& in) { return gather(in[0], 1, IndexTensor{{2, 2}, {2, 2, 0, 1}}); }, {a});
-  check_gradients([](auto& in) { return split(in[0], 2, 1)[1]; }, {a});
+TEST_CASE("join ops through the op harness") {
+  using testing::In;
+  Op("cat dim 0", []<class T>(const In<T>& x) { return cat<T>({x[0], x[1], x[0]}, 0); }).in({2, 3}).in({4, 3}).check();
+  Op("cat dim 1, transposed operand", []<class T>(const In<T>& x) { return cat<T>({x[0], x[1]}, 1); })
+      .in({3, 2}).in({3, 4}, testing::normal(), testing::transposed(0, 1)).check();
+  Op("stack dim 1", []<class T>(const In<T>& x) { return stack<T>({x[0], x[0] * T(2)}, 1); }).in({2, 3}).check();
+  Op("index_select", []<class T>(const In<T>& x) { return index_select(x[0], 0, {3, 1, 3}); }).in({4, 3}).check();
+  Op("gather", []<class T>(const In<T>& x) { return gather(x[0], 1, IndexTensor{{2, 2}, {2, 2, 0, 1}}); })
+      .in({2, 3}).check();
+  Op("split", []<class T>(const In<T>& x) { return split(x[0], 2, 1)[1]; }).in({2, 3}).check();
 }

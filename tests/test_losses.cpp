@@ -1,5 +1,4 @@
 // Losses: values against PyTorch (tests/fixtures/export_nn_io_fixtures.py), by hand, gradients.
-#include "file_helpers.hpp"
 #include "helpers.hpp"
 
 using namespace onenip;
@@ -7,13 +6,9 @@ using nn::DiceForm;
 using testing::check_gradients;
 
 namespace {
-io::SafeTensorsFile& fixtures() {
-  static io::SafeTensorsFile f(testing::fixture("nn_io_fixtures.safetensors"));
-  return f;
-}
 template <typename T>
 void check_against_torch(double tol) {
-  auto& f = fixtures();
+  auto& f = testing::fixture("nn_io_fixtures.safetensors");
   auto p = f.get<T>("loss.p"), t = f.get<T>("loss.t"), a = f.get<T>("loss.a"), b = f.get<T>("loss.b");
   CHECK(nn::mse_loss(a, b).item() == doctest::Approx(f.get<double>("loss.mse").item()).epsilon(tol));
   CHECK(nn::dice_loss(p, t, DiceForm::paper).item() == doctest::Approx(f.get<double>("loss.dice_paper").item()).epsilon(tol));

@@ -1,10 +1,13 @@
-// matmul: 1-D promotion, batch broadcasting, transposed operands, gradients.
-#include "helpers.hpp"
+// matmul: values by hand; through the op harness: the triple loop, 1-D promotion, batch
+// broadcasting, transposed and sliced operands, float against double, gradients.
+#include "op_harness.hpp"
 
 using namespace onenip;
-using testing::check_close;
-using testing::check_gradients;
 using testing::check_values;
+using testing::normal;
+using testing::Op;
+using testing::strided;
+using testing::transposed;
 
 namespace {
 // Triple loop reference for [B, M, K] x [B, K, N] (contiguous).
@@ -31,39 +34,45 @@ TEST_CASE("matmul values") {
   CHECK(matmul(tensor<float>({1, 2}), tensor<float>({3, 4})).item() == 11);  // dot
 }
 
-TEST_CASE("batched and broadcast matmul against a triple loop, strided operands") {
-  auto a = randn<double>({4, 5, 6}), b = randn<double>({4, 6, 3});
-  check_close(matmul(a, b), naive_bmm(a, b), 1e-12);
-  // transposed views are used without copies and give the same result
-  auto bt = randn<double>({4, 3, 6});
-  check_close(matmul(a, bt.transpose(1, 2)), naive_bmm(a, bt.transpose(1, 2).contiguous()), 1e-12);
-  auto at = randn<double>({4, 6, 5});
-  check_close(matmul(at.transpose(1, 2), b), naive_bmm(at.transpose(1, 2).contiguous(), b), 1e-12);
-  // broadcasting a single matrix over the batch: [4,5,6] @ [6,3]
-  auto w = randn<double>({6, 3});
-  check_close(matmul(a, w), naive_bmm(a, w.unsqueeze(0).expand({4, 6, 3}).contiguous()), 1e-12);
-  // [2,1,5,6] @ [3,6,2] -> [2,3,5,2]
-  auto x = randn<double>({2, 1, 5, 6}), y = randn<double>({3, 6, 2});
-  CHECK(matmul(x, y).shape() == Shape{2, 3, 5, 2});
-  // a sliced (non-unit outer stride) operand
-  auto big = randn<double>({5, 10});
-  check_close(matmul(big.narrow(1, 2, 6), w), matmul(big.narrow(1, 2, 6).contiguous(), w), 1e-12);
+using testing::In;
+
+namespace {
+const auto mm = []<class T>(const In<T>& x) { return matmul(x[0], x[1]); };
+// [B, M, K] x [B, K, N] against the triple loop (operands broadcast first)
+const auto loops = [](const In<double>& x) {
+  Shape batch = broadcast_shapes(Shape(x[0].shape().begin(), x[0].shape().end() - 2),
+                                 Shape(x[1].shape().begin(), x[1].shape().end() - 2));
+  auto full = [&](const TensorD& t) {
+    Shape s = batch;
+    s.push_back(t.size(-2)), s.push_back(t.size(-1));
+    return t.expand(s).contiguous().reshape({-1, t.size(-2), t.size(-1)});
+  };
+  Shape out = batch;
+  out.push_back(x[0].size(-2)), out.push_back(x[1].size(-1));
+  return naive_bmm(full(x[0]), full(x[1])).reshape(out);
+};
+}  // namespace
+
+TEST_CASE("matmul through the op harness: the triple loop, batched, broadcast, strided and transposed operands") {
+  Op("bmm", mm).in({4, 5, 6}).in({4, 6, 3}).ref(loops).check();
+  Op("bmm, B transposed", mm).in({4, 5, 6}).in({4, 6, 3}, normal(), transposed(1, 2)).ref(loops).check();
+  Op("bmm, A transposed", mm).in({4, 5, 6}, normal(), transposed(1, 2)).in({4, 6, 3}).ref(loops).check();
+  Op("matrix broadcast over the batch", mm).in({4, 5, 6}).in({6, 3}).ref(loops).check();
+  Op("batch dims broadcast [2,1,5,6] @ [3,6,2]", mm).in({2, 1, 5, 6}).in({3, 6, 2}).ref(loops).check();
+  Op("expanded batch operand", mm).in({4, 5, 6}).in({4, 6, 3}, normal(), testing::broadcast(0)).ref(loops).check();
+  Op("sliced operand (outer stride)", mm).in({5, 6}, normal(), testing::padded(1, 4)).in({6, 3}).ref(loops).check();
+  Op("strided operand", mm).in({5, 6}, normal(), strided(1, 2)).in({6, 3}).ref(loops).check();
+  Op("matrix @ matrix", mm).in({3, 4}).in({4, 2}).ref(loops).check();
+}
+
+TEST_CASE("matmul through the op harness: 1-D promotion, a broadcast matrix, a transposed operand") {
+  Op("[2,3,4] @ [4,2]", mm).in({2, 3, 4}).in({4, 2}).check();
+  Op("vector @ matrix", mm).in({4}).in({4, 2}).check();
+  Op("matrix @ vector", mm).in({3, 4}).in({4}).check();
+  Op("transposed operand", mm).in({3, 4}, normal(), transposed(0, 1)).in({4, 2}).check();
 }
 
 TEST_CASE("large float matmul matches double") {
-  auto a = randn<double>({64, 300}), b = randn<double>({300, 70});
-  auto ref = matmul(a, b);
-  auto got = cast<double>(matmul(cast<float>(a), cast<float>(b)));
-  check_close(got, ref, 1e-3, 1e-4);
-}
-
-TEST_CASE("matmul gradients, including broadcast batch dims and vectors") {
-  check_gradients([](auto& in) { return matmul(in[0], in[1]); }, {randn<double>({3, 4}), randn<double>({4, 2})});
-  check_gradients([](auto& in) { return matmul(in[0], in[1]); }, {randn<double>({2, 3, 4}), randn<double>({4, 2})});
-  check_gradients([](auto& in) { return matmul(in[0], in[1]); },
-                  {randn<double>({2, 1, 3, 4}), randn<double>({3, 4, 2})});
-  check_gradients([](auto& in) { return matmul(in[0], in[1]); }, {randn<double>({4}), randn<double>({4, 2})});
-  check_gradients([](auto& in) { return matmul(in[0], in[1]); }, {randn<double>({3, 4}), randn<double>({4})});
-  check_gradients([](auto& in) { return matmul(in[0].transpose(0, 1), in[1]); },
-                  {randn<double>({4, 3}), randn<double>({4, 2})});
+  // float accumulation over K = 300
+  Op("large [64,300] @ [300,70]", mm).in({64, 300}).in({300, 70}).ftol(1e-3, 1e-4).directions(4).check();
 }

@@ -6,12 +6,8 @@
 using namespace onenip;
 
 namespace {
-io::SafeTensorsFile& fixtures() {
-  static io::SafeTensorsFile f(std::string(ONENIP_SOURCE_DIR) + "/tests/fixtures/metric_fixtures.safetensors");
-  return f;
-}
 std::vector<double> vec(const std::string& name) {
-  auto t = fixtures().get<double>(name);
+  auto t = testing::fixture("metric_fixtures.safetensors").get<double>(name);
   return std::vector<double>(t.data(), t.data() + t.numel());
 }
 }  // namespace
@@ -30,8 +26,8 @@ TEST_CASE("AUROC, AP and F1-max equal scikit-learn's, ties included") {
 }
 
 TEST_CASE("AUPRO equals the MVTec AD evaluation code (8-connected regions, FPR limit 0.3 and 1)") {
-  auto maps_t = fixtures().get<double>("aupro.maps");
-  auto masks_t = fixtures().get<double>("aupro.masks");
+  auto maps_t = testing::fixture("metric_fixtures.safetensors").get<double>("aupro.maps");
+  auto masks_t = testing::fixture("metric_fixtures.safetensors").get<double>("aupro.masks");
   int64_t N = maps_t.size(0), H = maps_t.size(1), W = maps_t.size(2);
   std::vector<std::vector<double>> maps(static_cast<size_t>(N));
   std::vector<std::vector<uint8_t>> masks(static_cast<size_t>(N));

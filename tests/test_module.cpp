@@ -207,6 +207,7 @@ TEST_CASE("save and load a module as safetensors, metadata kept") {
   CHECK_THROWS_WITH_AS(h.load(dir.file("net.safetensors")), doctest::Contains(want.c_str()), Error);
 }
 
+namespace {
 // The module a PyTorch export expects: Linear(3,4) -> BatchNorm1d(4) -> ReLU -> Linear(4,2).
 struct BatchNormEval : nn::Module<float> {
   TensorF weight, bias, running_mean, running_var, num_batches_tracked;
@@ -227,12 +228,13 @@ struct TorchMLP : nn::Module<float> {
   std::shared_ptr<Affine<float>> fc2 = register_module("fc2", std::make_shared<Affine<float>>(4, 2));
   TensorF forward(const TensorF& x) const { return fc2->forward(relu(bn->forward(fc1->forward(x)))); }
 };
+}  // namespace
 
 TEST_CASE("weights exported from PyTorch (safetensors.torch.save_file) load without renaming") {
   TorchMLP net;
-  net.load(testing::fixture("torch_mlp.safetensors"));
+  net.load(testing::fixture_path("torch_mlp.safetensors"));
   CHECK(net.bn->num_batches_tracked.item() == 2.0f);  // I64 in the file
-  io::SafeTensorsFile io_file(testing::fixture("torch_mlp_io.safetensors"));
+  const auto& io_file = testing::fixture("torch_mlp_io.safetensors");
   check_close(net.forward(io_file.get<float>("mlp.x")), io_file.get<float>("mlp.y"), 1e-6, 1e-5);
-  CHECK(io::SafeTensorsFile(testing::fixture("torch_mlp.safetensors")).metadata().at("source") == "torch");
+  CHECK(testing::fixture("torch_mlp.safetensors").metadata().at("source") == "torch");
 }

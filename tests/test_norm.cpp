@@ -1,11 +1,15 @@
-// layer_norm and batch_norm: PyTorch fixtures (float and double, running statistics included),
-// gradient checks in double, the fused layer_norm against an elementwise composite, the
-// running-stat rules (training forward only), determinism, argument errors.
+// layer_norm and batch_norm: PyTorch fixtures (float and double, running statistics included);
+// through the op harness the fused layer_norm against an elementwise composite and gradient
+// checks; the running-stat rules (training forward only), determinism, argument errors.
 #include "nn_fixtures.hpp"
+#include "op_harness.hpp"
 
 using namespace onenip;
-using testing::check_gradients;
-using testing::expect_close;
+using testing::check_close;
+using testing::In;
+using testing::none;
+using testing::normal;
+using testing::Op;
 using testing::fx;
 using testing::fx_tol;
 
@@ -35,37 +39,35 @@ TEST_CASE_TEMPLATE("layer_norm matches PyTorch", T, float, double) {
   auto r = run<T>([](auto& x, auto& w, auto& b) { return layer_norm(x, w, b, 1e-5); }, fx<T>("layer_norm.x"),
                   fx<T>("layer_norm.weight"), fx<T>("layer_norm.bias"), fx<T>("layer_norm.w"));
   const double tol = fx_tol<T>();
-  expect_close(r[0], fx<T>("layer_norm.y"), tol, tol);
-  expect_close(r[1], fx<T>("layer_norm.dx"), tol, tol);
-  expect_close(r[2], fx<T>("layer_norm.dweight"), tol, tol);
-  expect_close(r[3], fx<T>("layer_norm.dbias"), tol, tol);
+  check_close(r[0], fx<T>("layer_norm.y"), tol, tol);
+  check_close(r[1], fx<T>("layer_norm.dx"), tol, tol);
+  check_close(r[2], fx<T>("layer_norm.dweight"), tol, tol);
+  check_close(r[3], fx<T>("layer_norm.dbias"), tol, tol);
 }
 
-TEST_CASE_TEMPLATE("fused layer_norm equals the elementwise composite", T, float, double) {
-  Generator g(8);
-  auto x = randn<T>({6, 5, 32}, T(1), T(3), g), w = randn<T>({32}, T(0), T(1), g), b = randn<T>({32}, T(0), T(1), g);
-  auto up = randn<T>({6, 5, 32}, T(0), T(1), g);
-  const double tol = std::is_same_v<T, float> ? 2e-5 : 1e-12;
-  auto fused = run<T>([](auto& a, auto& c, auto& d) { return layer_norm(a, c, d, 1e-5); }, x, w, b, up);
-  auto comp = run<T>([](auto& a, auto& c, auto& d) { return layer_norm_composite(a, c, d, 1e-5); }, x, w, b, up);
-  for (size_t i = 0; i < 4; ++i) expect_close(fused[i], comp[i], tol, tol);
+namespace {
+const auto ln = []<class T>(const In<T>& x) { return layer_norm(x[0], x[1], x[2], 1e-5); };
+}  // namespace
+
+TEST_CASE("layer_norm through the op harness: the composite's values and gradients") {
+  const auto composite = [](const In<double>& x) { return layer_norm_composite(x[0], x[1], x[2], 1e-5); };
+  Op("layer_norm vs composite", ln).in({6, 5, 32}, normal(1, 3)).in({32}).in({32}).ref(composite, true)
+      .ftol(2e-5, 2e-5).directions(8).check();
   // without affine parameters, on a non-contiguous input
-  auto xt = x.transpose(0, 1);
-  expect_close(layer_norm(xt, Tensor<T>(), Tensor<T>()), layer_norm_composite(xt, Tensor<T>(), Tensor<T>(), 1e-5), tol,
-               tol);
+  Op("layer_norm no affine, transposed", []<class T>(const In<T>& x) { return layer_norm(x[0], none(x), none(x)); })
+      .in({6, 5, 32}, normal(1, 3), testing::transposed(0, 1))
+      .ref([](const In<double>& x) { return layer_norm_composite(x[0], TensorD(), TensorD(), 1e-5); }, true)
+      .ftol(2e-5, 2e-5).directions(8).check();
 }
 
-TEST_CASE("layer_norm gradients (finite differences)") {
-  Generator g(9);
-  auto x = randn<double>({3, 4, 6}, 0, 2, g), w = randn<double>({6}, 0, 1, g), b = randn<double>({6}, 0, 1, g);
-  check_gradients([](auto& in) { return layer_norm(in[0], in[1], in[2]); }, {x, w, b});
-  check_gradients([](auto& in) { return layer_norm(in[0], in[1], TensorD()); }, {x, w});
-  check_gradients([](auto& in) { return layer_norm(in[0], TensorD(), TensorD(), 0.1); }, {x});
+TEST_CASE("layer_norm through the op harness: finite differences, with and without affine parameters") {
+  Op("layer_norm", ln).in({3, 4, 6}, normal(0, 2)).in({6}).in({6}).check();
+  Op("layer_norm no bias", []<class T>(const In<T>& x) { return layer_norm(x[0], x[1], none(x)); })
+      .in({3, 4, 6}, normal(0, 2)).in({6}).check();
+  Op("layer_norm eps 0.1, no affine", []<class T>(const In<T>& x) { return layer_norm(x[0], none(x), none(x), 0.1); })
+      .in({3, 4, 6}, normal(0, 2)).check();
   // many rows (several reduction blocks) in random-direction mode
-  GradCheckOptions o;
-  o.directions = 6;
-  check_gradients([](auto& in) { return layer_norm(in[0], in[1], in[2]); },
-                  {randn<double>({150, 8}, 0, 1, g), randn<double>({8}, 0, 1, g), randn<double>({8}, 0, 1, g)}, o);
+  Op("layer_norm 150 rows", ln).in({150, 8}).in({8}).in({8}).directions(6).check();
 }
 
 TEST_CASE("layer_norm parameter gradients do not depend on the thread count") {
@@ -90,41 +92,50 @@ TEST_CASE_TEMPLATE("batch_norm matches PyTorch in training (running stats too) a
   auto rm = fx<T>("batch_norm.running_mean"), rv = fx<T>("batch_norm.running_var");
   uint64_t v0 = rm.version();
   auto tr = run<T>([&](auto& a, auto& c, auto& d) { return batch_norm(a, rm, rv, c, d, true, 0.1, 1e-5); }, x, w, b, up);
-  expect_close(tr[0], fx<T>("batch_norm.train.y"), tol, tol);
-  expect_close(tr[1], fx<T>("batch_norm.train.dx"), tol, tol);
-  expect_close(tr[2], fx<T>("batch_norm.train.dweight"), tol, tol);
-  expect_close(tr[3], fx<T>("batch_norm.train.dbias"), tol, tol);
+  check_close(tr[0], fx<T>("batch_norm.train.y"), tol, tol);
+  check_close(tr[1], fx<T>("batch_norm.train.dx"), tol, tol);
+  check_close(tr[2], fx<T>("batch_norm.train.dweight"), tol, tol);
+  check_close(tr[3], fx<T>("batch_norm.train.dbias"), tol, tol);
   // updated once, by the forward (backward ran above and must not have touched them)
-  expect_close(rm, fx<T>("batch_norm.train.running_mean"), tol, tol);
-  expect_close(rv, fx<T>("batch_norm.train.running_var"), tol, tol);
+  check_close(rm, fx<T>("batch_norm.train.running_mean"), tol, tol);
+  check_close(rv, fx<T>("batch_norm.train.running_var"), tol, tol);
   CHECK(rm.version() > v0);
 
   auto rm0 = fx<T>("batch_norm.running_mean"), rv0 = fx<T>("batch_norm.running_var");
   auto ev = run<T>([&](auto& a, auto& c, auto& d) { return batch_norm(a, rm0, rv0, c, d, false); }, x, w, b, up);
-  expect_close(ev[0], fx<T>("batch_norm.eval.y"), tol, tol);
-  expect_close(ev[1], fx<T>("batch_norm.eval.dx"), tol, tol);
-  expect_close(ev[2], fx<T>("batch_norm.eval.dweight"), tol, tol);
-  expect_close(ev[3], fx<T>("batch_norm.eval.dbias"), tol, tol);
-  expect_close(rm0, fx<T>("batch_norm.running_mean"), 0, 0);  // eval leaves them alone
-  expect_close(rv0, fx<T>("batch_norm.running_var"), 0, 0);
+  check_close(ev[0], fx<T>("batch_norm.eval.y"), tol, tol);
+  check_close(ev[1], fx<T>("batch_norm.eval.dx"), tol, tol);
+  check_close(ev[2], fx<T>("batch_norm.eval.dweight"), tol, tol);
+  check_close(ev[3], fx<T>("batch_norm.eval.dbias"), tol, tol);
+  check_close(rm0, fx<T>("batch_norm.running_mean"), 0, 0);  // eval leaves them alone
+  check_close(rv0, fx<T>("batch_norm.running_var"), 0, 0);
 
   // [N, C] input, no affine parameters
   auto rm2 = zeros<T>({3}), rv2 = ones<T>({3});
-  expect_close(batch_norm(fx<T>("batch_norm.nc.x"), rm2, rv2, Tensor<T>(), Tensor<T>(), true),
+  check_close(batch_norm(fx<T>("batch_norm.nc.x"), rm2, rv2, Tensor<T>(), Tensor<T>(), true),
                fx<T>("batch_norm.nc.y"), tol, tol);
-  expect_close(rm2, fx<T>("batch_norm.nc.running_mean"), tol, tol);
-  expect_close(rv2, fx<T>("batch_norm.nc.running_var"), tol, tol);
+  check_close(rm2, fx<T>("batch_norm.nc.running_mean"), tol, tol);
+  check_close(rv2, fx<T>("batch_norm.nc.running_var"), tol, tol);
 }
 
-TEST_CASE("batch_norm gradients (finite differences), train and eval") {
-  Generator g(12);
-  auto x = randn<double>({3, 2, 2, 3}, 0.5, 2, g), w = randn<double>({2}, 0, 1, g), b = randn<double>({2}, 0, 1, g);
-  auto rm = randn<double>({2}, 0, 0.1, g), rv = add(rand<double>({2}, 0, 1, g), 0.5);
-  check_gradients([](auto& in) { return batch_norm(in[0], TensorD(), TensorD(), in[1], in[2], true); }, {x, w, b});
-  check_gradients([&](auto& in) { return batch_norm(in[0], rm.clone(), rv.clone(), in[1], in[2], true); }, {x, w, b});
-  check_gradients([&](auto& in) { return batch_norm(in[0], rm, rv, in[1], in[2], false); }, {x, w, b});
-  check_gradients([](auto& in) { return batch_norm(in[0], TensorD(), TensorD(), TensorD(), TensorD(), true); },
-                  {randn<double>({5, 3}, 0, 1, g)});
+TEST_CASE("batch_norm through the op harness, train and eval") {
+  // inputs: x, weight, bias, then the running statistics (not differentiated)
+  const auto train = []<class T>(const In<T>& x) { return batch_norm(x[0], none(x), none(x), x[1], x[2], true); };
+  const auto train_stats = []<class T>(const In<T>& x) {
+    return batch_norm(x[0], x[3].clone(), x[4].clone(), x[1], x[2], true);
+  };
+  const auto eval = []<class T>(const In<T>& x) { return batch_norm(x[0], x[3], x[4], x[1], x[2], false); };
+  auto op = [](const std::string& name, auto f) {
+    Op(name, f).in({3, 2, 2, 3}, normal(0.5, 2)).in({2}).in({2}).constant({2}, normal(0, 0.1))
+        .constant({2}, testing::uniform(0.5, 1.5)).check();
+  };
+  op("batch_norm train", train);
+  op("batch_norm train, running stats", train_stats);
+  op("batch_norm eval", eval);
+  Op("batch_norm [N, C] no affine", []<class T>(const In<T>& x) {
+    return batch_norm(x[0], none(x), none(x), none(x), none(x), true);
+  }).in({5, 3}).check();
+  Op("batch_norm channels strided", train).in({3, 2, 2, 3}, normal(0.5, 2), testing::strided(1, 2)).in({2}).in({2}).check();
 }
 
 TEST_CASE("batch_norm: running stats untouched by backward, argument errors") {

@@ -9,10 +9,6 @@ using models::OneNIP;
 using models::OneNIPConfig;
 
 namespace {
-io::SafeTensorsFile& fixtures() {
-  static io::SafeTensorsFile f(std::string(ONENIP_SOURCE_DIR) + "/tests/fixtures/onenip_fixtures.safetensors");
-  return f;
-}
 // The fixture's configuration (tests/fixtures/export_onenip_fixtures.py).
 OneNIPConfig small_config() {
   OneNIPConfig c;
@@ -30,12 +26,13 @@ OneNIPConfig small_config() {
 std::shared_ptr<OneNIP<float>> reference_model() {
   auto m = std::make_shared<OneNIP<float>>(small_config());
   nn::NamedTensors<float> sd;
-  for (auto& t : fixtures().tensors())
-    if (t.name.rfind("model.", 0) == 0) sd.emplace_back(t.name.substr(6), fixtures().get<float>(t.name));
+  const auto& f = testing::fixture("onenip_fixtures.safetensors");
+  for (auto& t : f.tensors())
+    if (t.name.rfind("model.", 0) == 0) sd.emplace_back(t.name.substr(6), f.get<float>(t.name));
   m->load_state_dict(sd, true);
   return m;
 }
-TensorF fx(const std::string& n) { return fixtures().get<float>(n); }
+TensorF fx(const std::string& n) { return testing::fixture("onenip_fixtures.safetensors").get<float>(n); }
 }  // namespace
 
 TEST_CASE("OneNIP matches the PyTorch reference: training forward, loss, gradients, BN statistics") {
@@ -52,15 +49,13 @@ TEST_CASE("OneNIP matches the PyTorch reference: training forward, loss, gradien
   CHECK(loss.dice.item() == doctest::Approx(expect.at({2})).epsilon(1e-5));
   loss.total.backward();
   auto params = m->named_parameters();
-  for (auto& t : fixtures().tensors()) {
+  for (auto& t : testing::fixture("onenip_fixtures.safetensors").tensors()) {
     if (t.name.rfind("grad.", 0) != 0) continue;
     std::string name = t.name.substr(5);
     INFO("gradient of ", name);
     auto it = std::find_if(params.begin(), params.end(), [&](auto& p) { return p.first == name; });
     REQUIRE(it != params.end());
-    TensorF want = fx(t.name);
-    double scale = max(abs(want)).item();
-    testing::check_close(it->second.grad(), want, 1e-3 * scale + 1e-7, 1e-3);
+    testing::check_close(it->second.grad(), fx(t.name), testing::Tol{1e-7, 1e-3, 1e-3});
   }
   for (auto& [name, b] : m->named_buffers()) {
     if (name.find("running") == std::string::npos) continue;

@@ -6,10 +6,6 @@ using namespace onenip;
 using testing::check_values;
 
 namespace {
-io::SafeTensorsFile& fixtures() {
-  static io::SafeTensorsFile f(std::string(ONENIP_SOURCE_DIR) + "/tests/fixtures/optim_fixtures.safetensors");
-  return f;
-}
 
 template <typename T>
 using MakeOpt = std::function<std::unique_ptr<optim::Optimizer<T>>(std::vector<Tensor<T>>)>;
@@ -20,7 +16,7 @@ using MakeOpt = std::function<std::unique_ptr<optim::Optimizer<T>>(std::vector<T
 template <typename T>
 std::unique_ptr<optim::Optimizer<T>> replay(const std::string& config, const MakeOpt<T>& make, double atol, double rtol,
                                             bool sched_clip = false) {
-  auto& f = fixtures();
+  auto& f = testing::fixture("optim_fixtures.safetensors");
   const std::string tag = config + (sizeof(T) == 4 ? ".f32." : ".f64.");
   Tensor<T> w = f.get<T>("init.w").set_requires_grad(), b = f.get<T>("init.b").set_requires_grad();
   Tensor<T> gw = f.get<T>("grad.w"), gb = f.get<T>("grad.b"), want_w = f.get<T>(tag + "w"), want_b = f.get<T>(tag + "b");

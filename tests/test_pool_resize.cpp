@@ -1,12 +1,14 @@
 // Pooling, resizing and Gaussian blur: PyTorch / scipy fixtures (float and double, contiguous
-// and not), gradient checks in double, properties on the model's sizes, argument errors.
+// and not); through the op harness float against double and gradient checks; properties on
+// the model's sizes, argument errors.
 #include "conv_fixture.hpp"
+#include "op_harness.hpp"
 
 using namespace onenip;
 using testing::check_case_all;
 using testing::check_close;
-using testing::check_gradients;
 using testing::check_values;
+using testing::Op;
 using testing::OpFn;
 
 namespace {
@@ -49,23 +51,49 @@ TEST_CASE("gaussian_blur2d matches scipy.ndimage.gaussian_filter (mode reflect, 
   check_unary_case("blur_s2_small", [](auto x) { return gaussian_blur2d(x, 2.0); });      // kernel 17 > 5x7 image
 }
 
-TEST_CASE("pool, resize and blur gradients (double, finite differences)") {
-  Generator gen(11);
-  auto x = randn<double>({2, 2, 7, 6}, 0.0, 1.0, gen);
-  check_gradients([](auto& in) { return avg_pool2d(in[0], {3, 2}, {2, 1}, {1, 1}, true); }, {x});
-  check_gradients([](auto& in) { return avg_pool2d(in[0], {3, 3}, {2, 2}, {1, 1}, false); }, {x});
-  check_gradients([](auto& in) { return avg_pool2d(in[0], {5, 5}, {1, 1}); }, {x});
-  check_gradients([](auto& in) { return max_pool2d(in[0], {3, 3}, {2, 2}, {1, 1}); }, {x});
-  check_gradients([](auto& in) { return max_pool2d(in[0], {2, 3}, {1, 2}); }, {x});
-  check_gradients([](auto& in) { return global_avg_pool2d(in[0]); }, {x});
+using testing::In;
+
+namespace {
+// Every op on [2, 2, 7, 6], contiguous and as an NHWC buffer viewed as NCHW.
+template <typename F>
+void pool_op(const std::string& name, F f) {
+  Op(name, f).in({2, 2, 7, 6}).seed(11).check();
+  Op(name + ", channels-last input", f).in({2, 2, 7, 6}, testing::normal(), testing::transposed(1, 3)).seed(11).check();
+}
+}  // namespace
+
+TEST_CASE("pooling through the op harness: strided input, float, gradients") {
+  pool_op("avg_pool2d 3x2 s2x1 p1 incl", []<class T>(const In<T>& x) { return avg_pool2d(x[0], {3, 2}, {2, 1}, {1, 1}, true); });
+  pool_op("avg_pool2d 3x3 s2 p1 excl", []<class T>(const In<T>& x) { return avg_pool2d(x[0], {3, 3}, {2, 2}, {1, 1}, false); });
+  pool_op("avg_pool2d 5x5 s1", []<class T>(const In<T>& x) { return avg_pool2d(x[0], {5, 5}, {1, 1}); });
+  pool_op("max_pool2d 3x3 s2 p1", []<class T>(const In<T>& x) { return max_pool2d(x[0], {3, 3}, {2, 2}, {1, 1}); });
+  pool_op("max_pool2d 2x3 s1x2", []<class T>(const In<T>& x) { return max_pool2d(x[0], {2, 3}, {1, 2}); });
+  pool_op("global_avg_pool2d", []<class T>(const In<T>& x) { return global_avg_pool2d(x[0]); });
+}
+
+TEST_CASE("resize and blur through the op harness: strided input, float, gradients") {
   for (bool ac : {true, false}) {
-    check_gradients([ac](auto& in) { return resize_bilinear(in[0], 11, 9, ac); }, {x});
-    check_gradients([ac](auto& in) { return resize_bilinear(in[0], 3, 4, ac); }, {x});
+    std::string tag = ac ? " align_corners" : " half_pixel";
+    pool_op("resize_bilinear up" + tag, [ac]<class T>(const In<T>& x) { return resize_bilinear(x[0], 11, 9, ac); });
+    pool_op("resize_bilinear down" + tag, [ac]<class T>(const In<T>& x) { return resize_bilinear(x[0], 3, 4, ac); });
   }
-  check_gradients([](auto& in) { return resize_nearest(in[0], 11, 9); }, {x});
-  check_gradients([](auto& in) { return resize_nearest(in[0], 3, 4); }, {x});
-  check_gradients([](auto& in) { return gaussian_blur2d(in[0], 1.2); }, {x});
-  check_gradients([](auto& in) { return gaussian_blur2d(in[0], 3.0); }, {x});  // reflects more than once
+  pool_op("resize_nearest up", []<class T>(const In<T>& x) { return resize_nearest(x[0], 11, 9); });
+  pool_op("resize_nearest down", []<class T>(const In<T>& x) { return resize_nearest(x[0], 3, 4); });
+  pool_op("gaussian_blur2d 1.2", []<class T>(const In<T>& x) { return gaussian_blur2d(x[0], 1.2); });
+  pool_op("gaussian_blur2d 3.0", []<class T>(const In<T>& x) { return gaussian_blur2d(x[0], 3.0); });  // reflects more than once
+  // avg_pool2d is the window mean: a composite of narrow and sum
+  Op("avg_pool2d 3x3 s1 vs window sums", []<class T>(const In<T>& x) { return avg_pool2d(x[0], {3, 3}, {1, 1}); })
+      .in({1, 2, 6, 5})
+      .ref([](const In<double>& x) {
+        TensorD acc;
+        for (int64_t a = 0; a < 3; ++a)
+          for (int64_t b = 0; b < 3; ++b) {
+            TensorD w = x[0].narrow(2, a, 4).narrow(3, b, 3);
+            acc = acc.defined() ? acc + w : w;
+          }
+        return acc / 9.0;
+      }, true)
+      .check();
 }
 
 TEST_CASE("avg_pool2d 16x16 stride 1 equals the window mean on a larger map") {

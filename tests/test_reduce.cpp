@@ -1,9 +1,9 @@
 // Reductions: sum, mean, max/min with indices, argmax; keepdim; gradients.
-#include "helpers.hpp"
+#include "op_harness.hpp"
 
 using namespace onenip;
-using testing::check_gradients;
 using testing::check_values;
+using testing::Op;
 
 TEST_CASE("sum and mean over dims, keepdim") {
   auto t = arange<double>(0, 24).reshape({2, 3, 4});
@@ -35,14 +35,22 @@ TEST_CASE("max / min over a dim with indices, argmax, first index wins ties") {
   CHECK(max(t, 0, true).shape() == Shape{1, 3});
 }
 
-TEST_CASE("reduction gradients") {
-  auto x = randn<double>({3, 4, 5});
-  check_gradients([](auto& in) { return sum(in[0]); }, {x});
-  check_gradients([](auto& in) { return sum(in[0], {1}); }, {x});
-  check_gradients([](auto& in) { return sum(in[0], {0, 2}, true); }, {x});
-  check_gradients([](auto& in) { return mean(in[0], {2}); }, {x});
-  check_gradients([](auto& in) { return mean(in[0].transpose(0, 2), {0}); }, {x});
-  check_gradients([](auto& in) { return max(in[0], 1); }, {x});
-  check_gradients([](auto& in) { return min(in[0], 2, true); }, {x});
-  check_gradients([](auto& in) { return sum_to(in[0], Shape{4, 1}); }, {x});
+TEST_CASE("reductions through the op harness: contiguous and permuted inputs, gradients") {
+  using testing::In;
+  for (auto layout : {testing::Layout{}, testing::transposed(0, 2)}) {
+    auto op = [&](const std::string& name, auto f) { Op(name, f).in({3, 4, 5}, testing::normal(), layout).check(); };
+    op("sum", []<class T>(const In<T>& x) { return sum(x[0]); });
+    op("sum dim 1", []<class T>(const In<T>& x) { return sum(x[0], {1}); });
+    op("sum dims 0, 2 keepdim", []<class T>(const In<T>& x) { return sum(x[0], {0, 2}, true); });
+    op("mean dim 2", []<class T>(const In<T>& x) { return mean(x[0], {2}); });
+    op("mean of a transposed view", []<class T>(const In<T>& x) { return mean(x[0].transpose(0, 2), {0}); });
+    op("max dim 1", []<class T>(const In<T>& x) { return max(x[0], 1); });
+    op("min dim 2 keepdim", []<class T>(const In<T>& x) { return min(x[0], 2, true); });
+    op("sum_to [4, 1]", []<class T>(const In<T>& x) { return sum_to(x[0], Shape{4, 1}); });
+  }
+  // mean is sum / n
+  Op("mean dims 0, 1", []<class T>(const In<T>& x) { return mean(x[0], {0, 1}); })
+      .in({3, 4, 5})
+      .ref([](const In<double>& x) { return sum(x[0], {0, 1}) / 12.0; }, true)
+      .check();
 }

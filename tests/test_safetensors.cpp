@@ -10,11 +10,6 @@ using namespace onenip;
 using testing::check_close;
 
 namespace {
-io::SafeTensorsFile& fixtures() {
-  static io::SafeTensorsFile f(testing::fixture("nn_io_fixtures.safetensors"));
-  return f;
-}
-
 uint32_t bits(float f) {
   uint32_t b;
   std::memcpy(&b, &f, 4);
@@ -55,7 +50,7 @@ void check_rejected(const testing::TempDir& dir, const std::string& name, const 
 }  // namespace
 
 TEST_CASE("F16 and BF16 conversions round like torch, both ways") {
-  auto& f = fixtures();
+  auto& f = testing::fixture("nn_io_fixtures.safetensors");
   TensorF x = f.get<float>("f16.x"), want_h = f.get<float>("f16.half_as_f32"), want_b = f.get<float>("f16.bf16_as_f32");
   // torch's F16/BF16 bytes decode to torch's floats
   check_bits(f.get<float>("f16.half"), want_h);
@@ -76,7 +71,7 @@ TEST_CASE("F16 and BF16 conversions round like torch, both ways") {
 
 TEST_CASE("round trips in F32, F64, F16 and BF16, read as float and double") {
   testing::TempDir dir;
-  auto& f = fixtures();
+  auto& f = testing::fixture("nn_io_fixtures.safetensors");
   TensorF x = f.get<float>("f16.x");
   TensorD xd = randn<double>({3, 4});
   TensorF t = randn<float>({4, 3}).transpose(0, 1);  // written from a non-contiguous view
@@ -121,7 +116,7 @@ TEST_CASE("metadata is kept, tensors keep the writer's order, the data section i
   CHECK((8 + hlen) % 8 == 0);
   CHECK(bytes.size() == 8 + hlen + 5 * 4);
   // a file written by the safetensors package (PyTorch export) keeps its metadata too
-  CHECK(io::SafeTensorsFile(testing::fixture("torch_mlp.safetensors")).metadata().at("source") == "torch");
+  CHECK(io::SafeTensorsFile(testing::fixture_path("torch_mlp.safetensors")).metadata().at("source") == "torch");
 }
 
 TEST_CASE("integer dtypes of PyTorch state dicts read as values") {

@@ -9,8 +9,6 @@ using data::Normalization;
 
 namespace {
 
-const std::string kFixtures = std::string(ONENIP_SOURCE_DIR) + "/tests/fixtures/";
-
 // Largest |ours - PIL| and how many pixels differ, against a float [H, W, C] fixture.
 std::pair<int, int> compare(const Image& im, const TensorF& ref) {
   REQUIRE(ref.shape() == Shape{im.height, im.width, im.channels});
@@ -32,7 +30,7 @@ const Size kSizes[] = {{"14x14", 14, 14}, {"20x20", 20, 20}, {"12x30", 12, 30}};
 }  // namespace
 
 TEST_CASE("bilinear and nearest resizing match PIL (shrink, grow, RGB, grey, a real image)") {
-  io::SafeTensorsFile fx(kFixtures + "image_fixtures.safetensors");
+  const auto& fx = testing::fixture("image_fixtures.safetensors");
   struct Src {
     const char* name;
     const char* file;
@@ -41,7 +39,7 @@ TEST_CASE("bilinear and nearest resizing match PIL (shrink, grow, RGB, grey, a r
   for (Src s :
        {Src{"synth_rgb", "img_synth_rgb.png", {"", 36, 6}}, Src{"synth_grey", "img_synth_grey.png", {"", 36, 6}},
         Src{"bottle", "img_bottle_crop.png", {"", 80, 10}}}) {
-    Image im = io::load_image(kFixtures + s.file, 0);
+    Image im = io::load_image(testing::fixture_path(s.file), 0);
     for (Size z : kSizes) {
       std::string key = std::string(s.name) + "_bilinear_" + z.name;
       auto [worst, differ] = compare(data::resize_image(im, z.w, z.h), fx.get<float>(key));
@@ -68,7 +66,7 @@ TEST_CASE("bilinear and nearest resizing match PIL (shrink, grow, RGB, grey, a r
     CHECK(worst == 1);
     CHECK(differ > 0);
   }
-  Image mask = io::load_image(kFixtures + "img_bottle_mask_crop.png", 1);
+  Image mask = io::load_image(testing::fixture_path("img_bottle_mask_crop.png"), 1);
   for (Size z : kSizes) {
     INFO("mask ", z.name);
     CHECK(compare(data::resize_mask(mask, z.w, z.h), fx.get<float>(std::string("mask_nearest_") + z.name)).first ==
