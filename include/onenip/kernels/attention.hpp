@@ -46,13 +46,7 @@ struct AttentionProblem {
 
 namespace onenip::kernels {
 
-template <KernelScalar T>
-void attention(const AttentionProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, attention, p);
-}
-template <KernelScalar T>
-void attention_backward(const AttentionProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, attention_backward, p);
-}
+ONENIP_KERNEL(attention, AttentionProblem)
+ONENIP_KERNEL(attention_backward, AttentionProblem)
 
 }  // namespace onenip::kernels

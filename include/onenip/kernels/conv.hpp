@@ -86,21 +86,9 @@ struct ChannelSumProblem {
 
 namespace onenip::kernels {
 
-template <KernelScalar T>
-void conv2d(const ConvProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, conv2d, p);
-}
-template <KernelScalar T>
-void conv2d_grad_input(const ConvProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, conv2d_grad_input, p);
-}
-template <KernelScalar T>
-void conv2d_grad_weight(const ConvProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, conv2d_grad_weight, p);
-}
-template <KernelScalar T>
-void channel_sum(const ChannelSumProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, channel_sum, p);
-}
+ONENIP_KERNEL(conv2d, ConvProblem)
+ONENIP_KERNEL(conv2d_grad_input, ConvProblem)
+ONENIP_KERNEL(conv2d_grad_weight, ConvProblem)
+ONENIP_KERNEL(channel_sum, ChannelSumProblem)
 
 }  // namespace onenip::kernels

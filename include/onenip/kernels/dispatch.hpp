@@ -49,9 +49,18 @@ Device common_device(const char* op, std::initializer_list<const Tensor<T>*> ten
 
 // Call the implementation of kernel `name` for `device` with the given arguments: cpu::name on
 // the CPU; on a device whose backend is not compiled in, a clear error. The CUDA backend adds its
-// branch here (ONENIP_WITH_CUDA).
+// branch here.
 #define ONENIP_DISPATCH(device, name, ...)                                          \
   switch (device) {                                                                 \
     case ::onenip::Device::CPU: return ::onenip::kernels::cpu::name(__VA_ARGS__);   \
     default: ::onenip::kernels::no_kernel(#name, device);                           \
+  }
+
+// The entry point of a kernel that takes one problem struct: declares
+//   template <KernelScalar T> void name(const Problem<T>& p)
+// sending the call to `name`'s implementation for p.device.
+#define ONENIP_KERNEL(name, Problem)                    \
+  template <::onenip::kernels::KernelScalar T>          \
+  void name(const Problem<T>& p) {                      \
+    ONENIP_DISPATCH(p.device, name, p);                 \
   }

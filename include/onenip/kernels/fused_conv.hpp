@@ -75,25 +75,10 @@ struct ScaleColumnsProblem {
 
 namespace onenip::kernels {
 
-template <KernelScalar T>
-void activation_inplace(const ActivationProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, activation_inplace, p);
-}
-template <KernelScalar T>
-void pointwise_conv_fused(const PointwiseConvProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, pointwise_conv_fused, p);
-}
-template <KernelScalar T>
-void depthwise_conv_fused(const DepthwiseConvProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, depthwise_conv_fused, p);
-}
-template <KernelScalar T>
-void squeeze_excite_gate(const SqueezeExciteProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, squeeze_excite_gate, p);
-}
-template <KernelScalar T>
-void scale_columns(const ScaleColumnsProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, scale_columns, p);
-}
+ONENIP_KERNEL(activation_inplace, ActivationProblem)
+ONENIP_KERNEL(pointwise_conv_fused, PointwiseConvProblem)
+ONENIP_KERNEL(depthwise_conv_fused, DepthwiseConvProblem)
+ONENIP_KERNEL(squeeze_excite_gate, SqueezeExciteProblem)
+ONENIP_KERNEL(scale_columns, ScaleColumnsProblem)
 
 }  // namespace onenip::kernels

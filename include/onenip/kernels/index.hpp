@@ -38,21 +38,9 @@ struct GatherProblem {
 
 namespace onenip::kernels {
 
-template <KernelScalar T>
-void index_select(const IndexSelectProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, index_select, p);
-}
-template <KernelScalar T>
-void index_add(const IndexSelectProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, index_add, p);
-}
-template <KernelScalar T>
-void gather(const GatherProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, gather, p);
-}
-template <KernelScalar T>
-void scatter_add(const GatherProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, scatter_add, p);
-}
+ONENIP_KERNEL(index_select, IndexSelectProblem)
+ONENIP_KERNEL(index_add, IndexSelectProblem)
+ONENIP_KERNEL(gather, GatherProblem)
+ONENIP_KERNEL(scatter_add, GatherProblem)
 
 }  // namespace onenip::kernels

@@ -111,29 +111,11 @@ struct BatchNormBackwardProblem {
 
 namespace onenip::kernels {
 
-template <KernelScalar T>
-void layer_norm(const LayerNormProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, layer_norm, p);
-}
-template <KernelScalar T>
-void layer_norm_backward(const LayerNormBackwardProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, layer_norm_backward, p);
-}
-template <KernelScalar T>
-void rms_norm(const RMSNormProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, rms_norm, p);
-}
-template <KernelScalar T>
-void rms_norm_backward(const RMSNormBackwardProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, rms_norm_backward, p);
-}
-template <KernelScalar T>
-void batch_norm(const BatchNormProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, batch_norm, p);
-}
-template <KernelScalar T>
-void batch_norm_backward(const BatchNormBackwardProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, batch_norm_backward, p);
-}
+ONENIP_KERNEL(layer_norm, LayerNormProblem)
+ONENIP_KERNEL(layer_norm_backward, LayerNormBackwardProblem)
+ONENIP_KERNEL(rms_norm, RMSNormProblem)
+ONENIP_KERNEL(rms_norm_backward, RMSNormBackwardProblem)
+ONENIP_KERNEL(batch_norm, BatchNormProblem)
+ONENIP_KERNEL(batch_norm_backward, BatchNormBackwardProblem)
 
 }  // namespace onenip::kernels

@@ -27,9 +27,6 @@ struct AdamWProblem {
 
 namespace onenip::kernels {
 
-template <KernelScalar T>
-void adamw_step(const AdamWProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, adamw_step, p);
-}
+ONENIP_KERNEL(adamw_step, AdamWProblem)
 
 }  // namespace onenip::kernels

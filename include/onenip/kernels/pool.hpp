@@ -25,13 +25,7 @@ struct MaxPoolProblem {
 
 namespace onenip::kernels {
 
-template <KernelScalar T>
-void max_pool2d(const MaxPoolProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, max_pool2d, p);
-}
-template <KernelScalar T>
-void max_pool2d_backward(const MaxPoolProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, max_pool2d_backward, p);
-}
+ONENIP_KERNEL(max_pool2d, MaxPoolProblem)
+ONENIP_KERNEL(max_pool2d_backward, MaxPoolProblem)
 
 }  // namespace onenip::kernels

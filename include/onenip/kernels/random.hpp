@@ -102,14 +102,7 @@ struct DropoutProblem {
 
 namespace onenip::kernels {
 
-template <KernelScalar T>
-void random_fill(const RandomFillProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, random_fill, p);
-}
-
-template <KernelScalar T>
-void dropout(const DropoutProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, dropout, p);
-}
+ONENIP_KERNEL(random_fill, RandomFillProblem)
+ONENIP_KERNEL(dropout, DropoutProblem)
 
 }  // namespace onenip::kernels

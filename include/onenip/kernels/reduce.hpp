@@ -42,15 +42,8 @@ struct SumOfSquaresProblem {
 
 namespace onenip::kernels {
 
-template <KernelScalar T>
-void sum(const SumProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, sum, p);
-}
-
-template <KernelScalar T>
-void arg_extreme(const ArgExtremeProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, arg_extreme, p);
-}
+ONENIP_KERNEL(sum, SumProblem)
+ONENIP_KERNEL(arg_extreme, ArgExtremeProblem)
 
 template <KernelScalar T>
 double sum_of_squares(const SumOfSquaresProblem<T>& p) {

@@ -46,9 +46,6 @@ struct SeparableProblem {
 
 namespace onenip::kernels {
 
-template <KernelScalar T>
-void separable(const SeparableProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, separable, p);
-}
+ONENIP_KERNEL(separable, SeparableProblem)
 
 }  // namespace onenip::kernels

@@ -38,13 +38,7 @@ struct SoftmaxBackwardProblem {
 
 namespace onenip::kernels {
 
-template <KernelScalar T>
-void softmax(const SoftmaxProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, softmax, p);
-}
-template <KernelScalar T>
-void softmax_backward(const SoftmaxBackwardProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, softmax_backward, p);
-}
+ONENIP_KERNEL(softmax, SoftmaxProblem)
+ONENIP_KERNEL(softmax_backward, SoftmaxBackwardProblem)
 
 }  // namespace onenip::kernels

@@ -54,26 +54,32 @@ Tensor<T> linspace(T start, T end, int64_t steps, Device device = Device::CPU) {
   return t.to(device);
 }
 
+namespace detail {
+// A tensor of `shape` filled by the random kernel: `per_block` numbers come from each Philox
+// block, and the generator moves past the blocks used.
+template <typename T>
+Tensor<T> random_tensor(const Shape& shape, kernels::Distribution dist, T a, T b, int64_t per_block, Generator& gen,
+                        Device device) {
+  Tensor<T> t = Tensor<T>::empty(shape, device);
+  const int64_t n = t.numel();
+  const uint64_t base = gen.reserve(uint64_t((n + per_block - 1) / per_block));
+  kernels::random_fill<T>({device, dist, t.data_ptr(), n, a, b, gen.seed(), base});
+  return t;
+}
+}  // namespace detail
+
 // Uniform in [lo, hi). Counter-based: element i depends only on (seed, offset, i).
 template <typename T>
 Tensor<T> rand(const Shape& shape, T lo = T(0), T hi = T(1), Generator& gen = default_generator(),
                Device device = Device::CPU) {
-  Tensor<T> t = Tensor<T>::empty(shape, device);
-  const int64_t n = t.numel();
-  const uint64_t base = gen.reserve(uint64_t((n + 3) / 4));
-  kernels::random_fill<T>({device, kernels::Distribution::Uniform, t.data_ptr(), n, lo, hi, gen.seed(), base});
-  return t;
+  return detail::random_tensor(shape, kernels::Distribution::Uniform, lo, hi, 4, gen, device);
 }
 
 // Normal(mean, std), Box-Muller on pairs of a block.
 template <typename T>
 Tensor<T> randn(const Shape& shape, T mean = T(0), T std = T(1), Generator& gen = default_generator(),
                 Device device = Device::CPU) {
-  Tensor<T> t = Tensor<T>::empty(shape, device);
-  const int64_t n = t.numel();
-  const uint64_t base = gen.reserve(uint64_t((n + 1) / 2));
-  kernels::random_fill<T>({device, kernels::Distribution::Normal, t.data_ptr(), n, mean, std, gen.seed(), base});
-  return t;
+  return detail::random_tensor(shape, kernels::Distribution::Normal, mean, std, 2, gen, device);
 }
 
 }  // namespace onenip

@@ -31,9 +31,10 @@ struct AttnTiles {
         bq((Tq + nq - 1) / nq), bk((Tk + nk - 1) / nk) {}
 };
 
-// S[r, :] += mask[b, h, i0 + r, j0 : j0 + cols] for every row r.
+// S[r, :] += mask[b, h, i0 + r, j0 : j0 + cols] for every row r. (`inline`: GCC inlines
+// functions declared inline more readily, and these belong in the tile loops.)
 template <typename T, typename M>
-void add_mask(const AttentionProblem<T>& P, M& S, int64_t b, int64_t h, int64_t i0, int64_t j0) {
+inline void add_mask(const AttentionProblem<T>& P, M& S, int64_t b, int64_t h, int64_t i0, int64_t j0) {
   if (!P.mask) return;
   const T* base = P.mask + b * P.mb + h * P.mh + j0 * P.mj;
   for (int64_t r = 0; r < S.rows(); ++r) {
@@ -47,7 +48,7 @@ void add_mask(const AttentionProblem<T>& P, M& S, int64_t b, int64_t h, int64_t 
 
 // Multiply row r of X by the dropout factors of elements [bh, i0 + r, j0 : j0 + cols].
 template <typename T, typename M>
-void drop_row(const AttentionProblem<T>& P, M& X, int64_t r, int64_t bh, int64_t i0, int64_t j0, T* f) {
+inline void drop_row(const AttentionProblem<T>& P, M& X, int64_t r, int64_t bh, int64_t i0, int64_t j0, T* f) {
   int64_t cols = X.cols();
   P.drop->factors((bh * P.Tq + i0 + r) * P.Tk + j0, cols, P.drop_scale, f);
   X.row(r).array() *= Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>>(f, cols);
