@@ -8,6 +8,8 @@ namespace onenip::kernels {
 // C (= or +=) A @ B for one or more products. A [M, K]: element (i, k) at a[i a_rs + k a_cs];
 // B [K, N] likewise; at least one stride of each is 1, or the operand is a single row or
 // column (any stride then). C [M, N] is row-major with leading dimension ldc (>= N).
+// With bias_row [N] (one product only), C = bias_row + A @ B, the bias repeated on every row
+// (linear's bias, added with no extra pass).
 // Batches: product `i` of `batch` (row-major index over the batch dims) reads A and B at the
 // offsets given by a_batch_strides / b_batch_strides (0 where an operand is broadcast) and
 // writes C at c + i c_batch_stride.
@@ -22,6 +24,7 @@ struct GemmProblem {
   T* c = nullptr;
   int64_t ldc = 0;
   bool accumulate = false;
+  const T* bias_row = nullptr;
   Shape batch, a_batch_strides, b_batch_strides;
   int64_t c_batch_stride = 0;
 };
@@ -32,9 +35,6 @@ struct GemmProblem {
 
 namespace onenip::kernels {
 
-template <KernelScalar T>
-void gemm(const GemmProblem<T>& p) {
-  ONENIP_DISPATCH(p.device, gemm, p);
-}
+ONENIP_KERNEL(gemm, GemmProblem)
 
 }  // namespace onenip::kernels

@@ -1,8 +1,8 @@
 // linear(x, W, b) = x W^T + b over any leading dims, as torch.nn.functional.linear.
 //
 // x [..., in] is read as one [rows, in] matrix (no copy when it is contiguous, or a 2-D view
-// the GEMM kernel reads directly); the product is a single GEMM that adds onto an output
-// pre-filled with the bias, so the bias costs no extra pass. Backward: dx = g W, dW = g^T x, db = column sums of g.
+// the GEMM kernel reads directly); the product is a single GEMM that starts from the bias
+// (GemmProblem::bias_row), so the bias costs no extra pass. Backward: dx = g W, dW = g^T x, db = column sums of g.
 #pragma once
 
 #include "matmul.hpp"
@@ -39,8 +39,8 @@ Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
   Shape out_shape = x.shape();
   out_shape.back() = out_f;
   Tensor<T> out = Tensor<T>::empty(out_shape, device);
-  if (bias.defined()) copy_strided(bias.detach().expand(out_shape), out);  // the GEMM adds onto the bias
-  detail::gemm_2d(x2, w.transpose(0, 1), out.data_ptr(), out_f, bias.defined(), device);
+  Tensor<T> bc = bias.defined() ? bias.detach().contiguous() : Tensor<T>();
+  detail::gemm_2d(x2, w.transpose(0, 1), out.data_ptr(), out_f, bc.defined() ? bc.data_ptr() : nullptr, device);
 
   bool gx = any_requires_grad<T>({&x}), gw = any_requires_grad<T>({&weight}), gb = any_requires_grad<T>({&bias});
   if (!gx && !gw && !gb) return out;
@@ -51,11 +51,11 @@ Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
     Tensor<T> dx, dw, db;
     if (gx) {
       dx = Tensor<T>::empty(x_shape, device);
-      detail::gemm_2d(g2, sw.get(), dx.data_ptr(), in, false, device);
+      detail::gemm_2d(g2, sw.get(), dx.data_ptr(), in, static_cast<const T*>(nullptr), device);
     }
     if (gw) {
       dw = Tensor<T>::empty({out_f, in}, device);
-      detail::gemm_2d(g2.transpose(0, 1), sx.get(), dw.data_ptr(), in, false, device);
+      detail::gemm_2d(g2.transpose(0, 1), sx.get(), dw.data_ptr(), in, static_cast<const T*>(nullptr), device);
     }
     if (gb) db = detail::sum_kernel(g2, {true, false}).view({out_f});
     return std::vector<Tensor<T>>{dx, dw, db};

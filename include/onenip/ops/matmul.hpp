@@ -22,15 +22,16 @@ Tensor<T> gemm_ready(const Tensor<T>& t) {
   return (row_major || col_major) ? t : t.detach().contiguous();
 }
 
-// C (+)= A @ B for 2-D operands the kernel reads directly; c is [M, N] row-major with stride ldc.
+// C = (bias_row +) A @ B for 2-D operands the kernel reads directly; c is [M, N] row-major with
+// stride ldc; bias_row [N] or null.
 template <typename T>
-void gemm_2d(const Tensor<T>& a, const Tensor<T>& b, T* c, int64_t ldc, bool accumulate, Device device) {
+void gemm_2d(const Tensor<T>& a, const Tensor<T>& b, T* c, int64_t ldc, const T* bias_row, Device device) {
   kernels::GemmProblem<T> p;
   p.device = device;
   p.M = a.size(0), p.K = a.size(1), p.N = b.size(1);
   p.a = a.data_ptr(), p.a_rs = a.stride(0), p.a_cs = a.stride(1);
   p.b = b.data_ptr(), p.b_rs = b.stride(0), p.b_cs = b.stride(1);
-  p.c = c, p.ldc = ldc, p.accumulate = accumulate;
+  p.c = c, p.ldc = ldc, p.bias_row = bias_row;
   kernels::gemm(p);
 }
 

@@ -64,6 +64,15 @@ inline int64_t batch_offset(int64_t i, const Shape& batch, const Shape& strides)
 
 template <typename T>
 void gemm(const GemmProblem<T>& p) {
+  if (p.bias_row) {  // C starts from the bias on every row, then the product adds onto it
+    const int64_t N = p.N;
+    parallel_for(p.M, std::max<int64_t>(1, 65536 / std::max<int64_t>(N, 1)), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) std::copy(p.bias_row, p.bias_row + N, p.c + r * p.ldc);
+    });
+    GemmProblem<T> rest = p;
+    rest.bias_row = nullptr, rest.accumulate = true;
+    return cpu::gemm(rest);
+  }
   const int64_t nb = numel_of(p.batch);
   auto one = [&](int64_t i) {
     detail::gemm_one(p, p.a + detail::batch_offset(i, p.batch, p.a_batch_strides),
