@@ -47,9 +47,9 @@ inline int64_t wrap_dim(int64_t dim, int64_t rank, const char* what = "dim") {
   return dim < 0 ? dim + r : dim;
 }
 
-// A block of elements on one device. `owner` releases the memory (back to the device's
-// allocator, or a memory-mapped file it keeps alive); `version` counts in-place writes so
-// autograd can detect a saved tensor being modified.
+// A block of elements on one device: memory from the device's allocator (released to it when
+// the storage goes), or memory owned elsewhere that `owner` keeps alive (a memory-mapped file,
+// say). `version` counts in-place writes so autograd can detect a saved tensor being modified.
 template <typename T>
 struct Storage {
   T* data = nullptr;
@@ -57,17 +57,25 @@ struct Storage {
   Device device = Device::CPU;
   uint64_t version = 0;
   std::shared_ptr<void> owner;
+  Allocator* allocator = nullptr;  // set when the memory came from it
+  size_t bytes = 0;
+
+  Storage() = default;
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  ~Storage() {
+    if (allocator) allocator->deallocate(data, bytes);
+  }
 
   // n uninitialised elements from the device's allocator (core/device.hpp).
   static std::shared_ptr<Storage> allocate(int64_t n, Device device = Device::CPU) {
-    Allocator& alloc = allocator_for(device);
-    const size_t bytes = size_t(n > 0 ? n : 0) * sizeof(T);
     auto s = std::make_shared<Storage>();
     s->size = n;
     s->device = device;
-    void* p = alloc.allocate(bytes);
-    s->owner = std::shared_ptr<void>(p, [&alloc, bytes](void* q) { alloc.deallocate(q, bytes); });
-    s->data = static_cast<T*>(p);
+    s->bytes = size_t(n > 0 ? n : 0) * sizeof(T);
+    Allocator& alloc = allocator_for(device);
+    s->data = static_cast<T*>(alloc.allocate(s->bytes));
+    s->allocator = &alloc;
     return s;
   }
   // Wrap host memory owned elsewhere (no copy). `keep_alive` is released with the storage.

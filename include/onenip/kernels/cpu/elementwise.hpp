@@ -2,6 +2,8 @@
 #pragma once
 
 #include <array>
+#include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include "../../core/parallel.hpp"
@@ -11,39 +13,40 @@ namespace onenip::kernels::cpu {
 namespace detail {
 
 // Merge adjacent dims that are contiguous with each other in every operand, and drop size-1
-// dims, so the inner loop runs as long as possible.
+// dims, so the inner loop runs as long as possible. In place (the vectors only shrink), since
+// every elementwise op runs this.
 template <size_t N>
 void coalesce(Shape& shape, std::array<Shape, N>& strides) {
-  Shape s;
-  std::array<Shape, N> st;
+  size_t out = 0;  // dims kept so far, in [0, out)
   for (size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] == 1) continue;
-    if (!s.empty()) {
+    if (out > 0) {
       bool merge = true;
-      for (size_t k = 0; k < N; ++k) merge &= st[k].back() == strides[k][i] * shape[i];
+      for (size_t k = 0; k < N; ++k) merge &= strides[k][out - 1] == strides[k][i] * shape[i];
       if (merge) {
-        s.back() *= shape[i];
-        for (size_t k = 0; k < N; ++k) st[k].back() = strides[k][i];
+        shape[out - 1] *= shape[i];
+        for (size_t k = 0; k < N; ++k) strides[k][out - 1] = strides[k][i];
         continue;
       }
     }
-    s.push_back(shape[i]);
-    for (size_t k = 0; k < N; ++k) st[k].push_back(strides[k][i]);
+    shape[out] = shape[i];
+    for (size_t k = 0; k < N; ++k) strides[k][out] = strides[k][i];
+    ++out;
   }
-  if (s.empty()) {
-    s.push_back(1);
-    for (size_t k = 0; k < N; ++k) st[k].push_back(0);
+  if (out == 0) {  // a single element (or rank 0)
+    shape.assign(1, 1);
+    for (size_t k = 0; k < N; ++k) strides[k].assign(1, 0);
+    return;
   }
-  shape = std::move(s);
-  strides = std::move(st);
+  shape.resize(out);
+  for (size_t k = 0; k < N; ++k) strides[k].resize(out);
 }
 
 }  // namespace detail
 
 // Visit every index of `shape` with N operands, each given by a base pointer and strides (in
-// elements). `row(ptrs, n, inner_strides)` processes one run (or a piece of one) of the innermost
-// dim. Runs go to threads in parallel, so `row` must only write through operand pointers that
-// differ per index.
+// elements). `row(ptrs, n, inner_strides)` processes one run of the innermost dim. Rows run in
+// parallel, so `row` must only write through operand pointers that differ per index.
 template <typename T, size_t N, typename Row>
 void for_each_row(Shape shape, std::array<Shape, N> strides, std::array<T*, N> base, Row&& row) {
   if (numel_of(shape) == 0) return;
@@ -53,12 +56,8 @@ void for_each_row(Shape shape, std::array<Shape, N> strides, std::array<T*, N> b
   const int64_t rows = numel_of(shape) / inner;
   std::array<int64_t, N> inner_st;
   for (size_t k = 0; k < N; ++k) inner_st[k] = strides[k].back();
-  // Few long rows (a contiguous tensor coalesces to one): split each row into chunks as well.
-  const int64_t per_row = rows >= 8 ? 1 : std::clamp<int64_t>(inner / 16384, 1, 64);
-  parallel_for(rows * per_row, std::max<int64_t>(1, 32768 / (inner / per_row)), [&](int64_t i0, int64_t i1) {
-    for (int64_t item = i0; item < i1; ++item) {
-      const int64_t r = item / per_row, part = item % per_row;
-      const int64_t lo = inner * part / per_row, hi = inner * (part + 1) / per_row;
+  parallel_for(rows, std::max<int64_t>(1, 32768 / inner), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
       std::array<T*, N> p = base;
       int64_t rem = r;
       for (int64_t d = rank - 2; d >= 0; --d) {
@@ -66,8 +65,7 @@ void for_each_row(Shape shape, std::array<Shape, N> strides, std::array<T*, N> b
         rem /= shape[d];
         for (size_t k = 0; k < N; ++k) p[k] += i * strides[k][d];
       }
-      for (size_t k = 0; k < N; ++k) p[k] += lo * inner_st[k];
-      row(p, hi - lo, inner_st);
+      row(p, inner, inner_st);
     }
   });
 }
@@ -79,6 +77,10 @@ void pointwise(const PointwiseProblem<T, N>& p, const F& f) {
       T* out = ptr[0];  // may alias an input (in-place updates)
       const bool unit = s[0] == 1 && ((s[I + 1] == 1) && ...);
       if (unit) {  // the common case: contiguous runs, vectorisable
+        if constexpr (std::is_same_v<F, fn::Identity>) {  // a copy: libc's memmove is the fastest
+          std::memmove(out, ptr[1], size_t(n) * sizeof(T));
+          return;
+        }
         for (int64_t i = 0; i < n; ++i) out[i] = f(ptr[I + 1][i]...);
       } else if constexpr (N == 3) {
         if (s[0] == 1 && s[1] == 1 && s[2] == 0) {  // a tensor and a broadcast scalar
