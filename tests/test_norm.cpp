@@ -1,5 +1,5 @@
-// layer_norm and batch_norm: PyTorch fixtures (float and double, running statistics included);
-// through the op harness the fused layer_norm against an elementwise composite and gradient
+// layer_norm, rms_norm and batch_norm: PyTorch fixtures (float and double, running statistics
+// included); through the op harness the fused norms against elementwise composites and gradient
 // checks; the running-stat rules (training forward only), determinism, argument errors.
 #include "nn_fixtures.hpp"
 #include "op_harness.hpp"
@@ -83,6 +83,39 @@ TEST_CASE("layer_norm parameter gradients do not depend on the thread count") {
   set_num_threads(saved);
   for (auto& r : res)
     for (size_t i = 0; i < 4; ++i) testing::check_close(r[i], res[0][i], 0.0, 0.0);
+}
+
+TEST_CASE("rms_norm through the op harness: the composite's values and gradients, finite differences") {
+  const auto rms = []<class T>(const In<T>& x) { return rms_norm(x[0], x[1], 1e-6); };
+  const auto composite = [](const In<double>& x) {
+    return x[0] * pow(mean(square(x[0]), {-1}, true) + 1e-6, -0.5) * x[1];
+  };
+  Op("rms_norm vs composite", rms).in({6, 5, 32}, normal(1, 3)).in({32}).ref(composite, true)
+      .ftol(2e-5, 2e-5).directions(8).check();
+  Op("rms_norm", rms).in({3, 4, 6}, normal(0, 2)).in({6}).check();
+  Op("rms_norm no weight, eps 0.1, strided rows", []<class T>(const In<T>& x) { return rms_norm(x[0], none(x), 0.1); })
+      .in({4, 6}, normal(0, 2), testing::strided(0, 2)).check();
+  // many rows (several reduction blocks) in random-direction mode
+  Op("rms_norm 150 rows", rms).in({150, 8}).in({8}).directions(6).check();
+}
+
+TEST_CASE("rms_norm: the weight gradient does not depend on the thread count, argument errors") {
+  Generator g(11);
+  auto x = randn<float>({700, 48}, 0, 1, g), w = randn<float>({48}, 0, 1, g), up = randn<float>({700, 48}, 0, 1, g);
+  int saved = num_threads();
+  std::vector<TensorF> grads;
+  for (int t : {1, 2, 3}) {
+    set_num_threads(t);
+    auto wl = w.clone().set_requires_grad();
+    rms_norm(x, wl).backward(up);
+    grads.push_back(wl.grad());
+  }
+  set_num_threads(saved);
+  for (auto& gw : grads) check_close(gw, grads[0], 0.0, 0.0);
+  CHECK_THROWS_WITH_AS(rms_norm(x, randn<float>({47})), doctest::Contains("rms_norm: weight must have shape [48]"),
+                       Error);
+  CHECK_THROWS_WITH_AS(rms_norm(x, w, -1.0), doctest::Contains("rms_norm: eps must be >= 0"), Error);
+  CHECK_THROWS_WITH_AS(rms_norm(scalar_tensor(1.0f), TensorF()), doctest::Contains("at least one dim"), Error);
 }
 
 TEST_CASE_TEMPLATE("batch_norm matches PyTorch in training (running stats too) and eval", T, float, double) {
