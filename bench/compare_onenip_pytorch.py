@@ -177,6 +177,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bench-dir", default=os.path.join(ROOT, "build-bench", "bench"),
                     help="folder of the built bench_onenip and bench_attention")
+    ap.add_argument("--baseline-dir", default="",
+                    help="bench folder of another build (say, before a change), timed in the same rounds")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=8.0, help="per workload, side and round")
@@ -192,19 +194,29 @@ def main():
     work = [w for w in WORKLOADS if args.only in w[1]]
     for _ in range(args.rounds):
         for exe, name, _ in work:
-            for side, fn in (("ours", lambda: ours(args.bench_dir, exe, name, args.seconds, env)),
-                             ("torch", lambda: theirs(name, args.seconds, args.threads, env))):
+            sides = [("ours", lambda: ours(args.bench_dir, exe, name, args.seconds, env)),
+                     ("torch", lambda: theirs(name, args.seconds, args.threads, env))]
+            if args.baseline_dir:
+                sides.append(("base", lambda: ours(args.baseline_dir, exe, name, args.seconds, env)))
+            for side, fn in sides:
                 ms, mb = fn()
                 old = best.get((name, side), (float("inf"), 0.0))
                 best[(name, side)] = (min(old[0], ms), max(old[1], mb))
     import torch
     print(f"OneNIP (MobileNetV2 taps, C 168, 224 x 224), {args.threads} thread(s), OMP_WAIT_POLICY="
           f"{env['OMP_WAIT_POLICY']}, best of {args.rounds} rounds; torch {torch.__version__}")
-    print(f"{'workload':<36}{'ours ms':>10}{'torch ms':>10}{'ratio':>8}{'ours MB':>10}{'torch MB':>10}{'ratio':>8}")
+    base_head = f"{'base ms':>10}{'ratio':>8}" if args.baseline_dir else ""
+    print(f"{'workload':<36}{'ours ms':>10}{'torch ms':>10}{'ratio':>8}{'ours MB':>10}{'torch MB':>10}{'ratio':>8}"
+          + base_head)
     for _, name, what in work:
         (o, om), (t, tm) = best[(name, "ours")], best[(name, "torch")]
-        print(f"{what:<36}{o:>10.1f}{t:>10.1f}{o / t:>8.2f}{om:>10.0f}{tm:>10.0f}{om / tm:>8.2f}")
-    print("times per iteration (a training step, or a batch of images); peak MB = the process's peak RSS")
+        base = ""
+        if args.baseline_dir:
+            b = best[(name, "base")][0]
+            base = f"{b:>10.1f}{b / t:>8.2f}"
+        print(f"{what:<36}{o:>10.1f}{t:>10.1f}{o / t:>8.2f}{om:>10.0f}{tm:>10.0f}{om / tm:>8.2f}" + base)
+    print("times per iteration (a training step, or a batch of images); peak MB = the process's peak RSS"
+          + ("; base = --baseline-dir, its time over torch's" if args.baseline_dir else ""))
 
 
 if __name__ == "__main__":
