@@ -18,27 +18,9 @@
 
 #include "core/device.hpp"
 #include "core/error.hpp"
+#include "core/shape.hpp"
 
 namespace onenip {
-
-using Shape = std::vector<int64_t>;
-
-inline int64_t numel_of(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
-
-// Row-major (C-order) strides for a shape.
-inline Shape contiguous_strides(const Shape& s) {
-  Shape st(s.size());
-  int64_t acc = 1;
-  for (size_t i = s.size(); i-- > 0;) {
-    st[i] = acc;
-    acc *= s[i] > 0 ? s[i] : 1;
-  }
-  return st;
-}
 
 // Python-style dimension: -1 is the last. Names the argument in the error.
 inline int64_t wrap_dim(int64_t dim, int64_t rank, const char* what = "dim") {

@@ -3,23 +3,8 @@
 // ties go to the first maximum in window order, NaN propagates.
 #pragma once
 
-#include "conv.hpp"
-
-namespace onenip::kernels {
-
-// Forward: y [N, C, Ho, Wo] = max over each window of x. Backward: gx [N, C, H, W] (overwritten)
-// gets each gy at its window's arg-max, recomputed from x (no indices are stored).
-template <typename T>
-struct MaxPoolProblem {
-  Device device = Device::CPU;
-  ConvGeom geom;
-  const T* x = nullptr;
-  T* y = nullptr;
-  const T* gy = nullptr;
-  T* gx = nullptr;
-};
-
-}  // namespace onenip::kernels
+#include "problems/pool.hpp"
+#include "dispatch.hpp"
 
 #include "cpu/pool.hpp"
 

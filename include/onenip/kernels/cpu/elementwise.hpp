@@ -10,47 +10,13 @@
 
 namespace onenip::kernels::cpu {
 
-namespace detail {
-
-// Merge adjacent dims that are contiguous with each other in every operand, and drop size-1
-// dims, so the inner loop runs as long as possible. In place (the vectors only shrink), since
-// every elementwise op runs this.
-template <size_t N>
-void coalesce(Shape& shape, std::array<Shape, N>& strides) {
-  size_t out = 0;  // dims kept so far, in [0, out)
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (shape[i] == 1) continue;
-    if (out > 0) {
-      bool merge = true;
-      for (size_t k = 0; k < N; ++k) merge &= strides[k][out - 1] == strides[k][i] * shape[i];
-      if (merge) {
-        shape[out - 1] *= shape[i];
-        for (size_t k = 0; k < N; ++k) strides[k][out - 1] = strides[k][i];
-        continue;
-      }
-    }
-    shape[out] = shape[i];
-    for (size_t k = 0; k < N; ++k) strides[k][out] = strides[k][i];
-    ++out;
-  }
-  if (out == 0) {  // a single element (or rank 0)
-    shape.assign(1, 1);
-    for (size_t k = 0; k < N; ++k) strides[k].assign(1, 0);
-    return;
-  }
-  shape.resize(out);
-  for (size_t k = 0; k < N; ++k) strides[k].resize(out);
-}
-
-}  // namespace detail
-
 // Visit every index of `shape` with N operands, each given by a base pointer and strides (in
 // elements). `row(ptrs, n, inner_strides)` processes one run of the innermost dim. Rows run in
 // parallel, so `row` must only write through operand pointers that differ per index.
 template <typename T, size_t N, typename Row>
 void for_each_row(Shape shape, std::array<Shape, N> strides, std::array<T*, N> base, Row&& row) {
   if (numel_of(shape) == 0) return;
-  detail::coalesce<N>(shape, strides);
+  coalesce_dims<N>(shape, strides);
   const int64_t rank = int64_t(shape.size());
   const int64_t inner = shape.back();
   const int64_t rows = numel_of(shape) / inner;
