@@ -45,10 +45,21 @@ public:
   Device device() const override { return Device::CPU; }
 };
 
+#if defined(ONENIP_WITH_CUDA)
+// Defined by the linked CUDA backend (cuda/runtime.cu): its caching device allocator.
+namespace cuda {
+Allocator* device_allocator();
+}
+#endif
+
 namespace detail {
 inline std::array<Allocator*, kDeviceCount>& allocator_table() {
   static CpuAllocator cpu;
+#if defined(ONENIP_WITH_CUDA)
+  static std::array<Allocator*, kDeviceCount> table{&cpu, cuda::device_allocator()};
+#else
   static std::array<Allocator*, kDeviceCount> table{&cpu, nullptr};
+#endif
   return table;
 }
 }  // namespace detail
@@ -56,8 +67,8 @@ inline std::array<Allocator*, kDeviceCount>& allocator_table() {
 // The allocator tensors on `d` get their memory from.
 inline Allocator& allocator_for(Device d) {
   Allocator* a = detail::allocator_table()[size_t(d)];
-  ONENIP_CHECK(a != nullptr, "no memory for device '", device_name(d), "': this program was built without the ",
-               device_name(d), " backend (configure with -DONENIP_CUDA=ON and link onenip::cuda)");
+  ONENIP_CHECK(a != nullptr, "no memory for device '", device_name(d), "': this program has no ", device_name(d),
+               " backend (configure with -DONENIP_CUDA=ON and link onenip::cuda), or found no such device");
   return *a;
 }
 

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <initializer_list>
+#include <tuple>
 #include <type_traits>
 
 #include "../tensor.hpp"
@@ -21,10 +22,23 @@ namespace onenip::kernels {
 template <typename T>
 concept KernelScalar = std::is_same_v<T, float> || std::is_same_v<T, double>;
 
-// The error for a device that has no implementation of `kernel` in this build.
+// The error for a device that has no implementation of `kernel` in this build: its backend is
+// not linked, or does not have that kernel yet. A distinct type, so the op-test harness can tell
+// "not implemented there" from "wrong".
+class NoKernelError : public Error {
+public:
+  using Error::Error;
+};
 [[noreturn]] inline void no_kernel(const char* kernel, Device d) {
-  detail::fail("kernel '", kernel, "' has no implementation for device '", device_name(d),
-               "' in this build (the ", device_name(d), " backend is not linked)");
+  std::ostringstream os;
+  os << "kernel '" << kernel << "' has no implementation for device '" << device_name(d) << "' in this build ";
+  bool linked = false;
+  for (Device a : available_devices()) linked |= a == d;
+  if (linked)
+    os << "(the " << device_name(d) << " backend does not have it yet: move the tensors with .cpu())";
+  else
+    os << "(the " << device_name(d) << " backend is not linked)";
+  throw NoKernelError(os.str());
 }
 
 // The one device every tensor of an op lives on; the error names the op and the devices.
@@ -47,12 +61,19 @@ Device common_device(const char* op, std::initializer_list<const Tensor<T>*> ten
 
 }  // namespace onenip::kernels
 
+#if defined(ONENIP_WITH_CUDA)
+#include "cuda.hpp"
+#else
+#define ONENIP_CUDA_CASE(device, name, ...)
+#endif
+
 // Call the implementation of kernel `name` for `device` with the given arguments: cpu::name on
-// the CPU; on a device whose backend is not compiled in, a clear error. The CUDA backend adds its
-// branch here.
+// the CPU, CudaKernels::name (kernels/cuda.hpp) on a CUDA device when a CUDA backend is linked;
+// otherwise a clear error.
 #define ONENIP_DISPATCH(device, name, ...)                                          \
   switch (device) {                                                                 \
     case ::onenip::Device::CPU: return ::onenip::kernels::cpu::name(__VA_ARGS__);   \
+    ONENIP_CUDA_CASE(device, name, __VA_ARGS__)                                     \
     default: ::onenip::kernels::no_kernel(#name, device);                           \
   }
 

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #if defined(__CUDACC__)
 #define ONENIP_HOST_DEVICE __host__ __device__
@@ -197,4 +198,36 @@ struct GradOf {
   template <typename T> ONENIP_HOST_DEVICE T operator()(T g, T x, T y) const { return f.template grad<T>(g, x, y); }
 };
 
+}  // namespace onenip::fn
+
+// Every functor the ops pass to kernels::pointwise, by arity, for a scalar type T: a compiled
+// backend (cuda/elementwise.cu) instantiates its pointwise kernel for each. A new functor goes
+// here too, or a program that links that backend fails to link.
+#define ONENIP_NULLARY_FUNCTORS(X, T) X(T, ::onenip::fn::Constant<T>)
+#define ONENIP_UNARY_GRAD_FUNCTORS(X, T)                                                                         \
+  X(T, ::onenip::fn::Neg) X(T, ::onenip::fn::Exp) X(T, ::onenip::fn::Log) X(T, ::onenip::fn::Sqrt)               \
+  X(T, ::onenip::fn::Abs) X(T, ::onenip::fn::Square) X(T, ::onenip::fn::Pow<T>) X(T, ::onenip::fn::Clamp<T>)     \
+  X(T, ::onenip::fn::AddScalar<T>) X(T, ::onenip::fn::MulScalar<T>) X(T, ::onenip::fn::ReLU)                    \
+  X(T, ::onenip::fn::ReLU6) X(T, ::onenip::fn::LeakyReLU<T>) X(T, ::onenip::fn::Sigmoid) X(T, ::onenip::fn::Tanh) \
+  X(T, ::onenip::fn::SiLU) X(T, ::onenip::fn::GELU) X(T, ::onenip::fn::GELUTanh) X(T, ::onenip::fn::Softplus<T>)
+#define ONENIP_UNARY_FUNCTORS(X, T) X(T, ::onenip::fn::Identity) ONENIP_UNARY_GRAD_FUNCTORS(X, T)
+#define ONENIP_BINARY_FUNCTORS(X, T)                                                                         \
+  X(T, ::onenip::fn::Second) X(T, ::onenip::fn::Add) X(T, ::onenip::fn::Sub) X(T, ::onenip::fn::Mul)         \
+  X(T, ::onenip::fn::Div) X(T, ::onenip::fn::Axpy<T>) X(T, ::onenip::fn::Maximum) X(T, ::onenip::fn::Minimum)
+#define ONENIP_TERNARY_FUNCTORS(X, T)                                                                     \
+  X(T, ::onenip::fn::DivGradDenominator) X(T, ::onenip::fn::MaximumGrad<true>)                            \
+  X(T, ::onenip::fn::MaximumGrad<false>) X(T, ::onenip::fn::MinimumGrad<true>)                            \
+  X(T, ::onenip::fn::MinimumGrad<false>)
+
+namespace onenip::fn {
+// Whether Fn is one of the listed functors for scalar type T (a compiled backend has a kernel
+// for it); a lambda is not, and runs on the CPU only.
+#define ONENIP_FUNCTOR_IS(T, F) || std::is_same_v<Fn, F>
+#define ONENIP_GRAD_FUNCTOR_IS(T, F) || std::is_same_v<Fn, ::onenip::fn::GradOf<F>>
+template <typename Fn, typename T>
+inline constexpr bool is_listed_functor = false ONENIP_NULLARY_FUNCTORS(ONENIP_FUNCTOR_IS, T)
+    ONENIP_UNARY_FUNCTORS(ONENIP_FUNCTOR_IS, T) ONENIP_BINARY_FUNCTORS(ONENIP_FUNCTOR_IS, T)
+        ONENIP_TERNARY_FUNCTORS(ONENIP_FUNCTOR_IS, T) ONENIP_UNARY_GRAD_FUNCTORS(ONENIP_GRAD_FUNCTOR_IS, T);
+#undef ONENIP_FUNCTOR_IS
+#undef ONENIP_GRAD_FUNCTOR_IS
 }  // namespace onenip::fn

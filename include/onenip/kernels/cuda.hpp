@@ -1,0 +1,55 @@
+// The CUDA backend's kernels as the dispatch layer sees them: declarations only, no CUDA header.
+// Included by dispatch.hpp when the program links a CUDA backend (ONENIP_WITH_CUDA, set by the
+// onenip::cuda and onenip::cuda_emulated targets); the definitions live in cuda/<family>.cu.
+//
+// A kernel family the backend does not implement yet is simply absent from CudaKernels: the
+// dispatch finds no member of that name and reports "no implementation for device 'cuda'".
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <tuple>
+#include <type_traits>
+
+#include "functors.hpp"
+
+namespace onenip::kernels {
+
+template <typename T, size_t N> struct PointwiseProblem;
+template <typename U, typename T> struct ConvertProblem;
+struct TransferProblem;
+template <typename T> struct SumProblem;
+template <typename T> struct ArgExtremeProblem;
+template <typename T> struct SumOfSquaresProblem;
+template <typename T> struct SoftmaxProblem;
+template <typename T> struct SoftmaxBackwardProblem;
+template <typename T> struct LayerNormProblem;
+template <typename T> struct LayerNormBackwardProblem;
+template <typename T> struct GemmProblem;
+template <typename T> struct AdamWProblem;
+template <typename T> struct RandomFillProblem;
+template <typename T> struct DropoutProblem;
+
+struct CudaKernels {
+  static void transfer(const TransferProblem& p);                          // cuda/runtime.cu
+  template <typename T, size_t N, typename F>
+    requires fn::is_listed_functor<F, T>  // a lambda has no device code: the CPU only
+  static void pointwise(const PointwiseProblem<T, N>& p, const F& f);     // cuda/elementwise.cu
+  template <typename U, typename T>
+  static void convert(const ConvertProblem<U, T>& p);
+};
+
+// CudaKernels seen through a type that depends on the call's arguments, so that a missing member
+// is a substitution failure (a `requires` that is false) rather than an error.
+template <typename Args>
+using CudaKernelsFor = std::conditional_t<sizeof(Args) != 0, CudaKernels, void>;
+
+}  // namespace onenip::kernels
+
+// The CUDA case of ONENIP_DISPATCH.
+#define ONENIP_CUDA_CASE(device, name, ...)                                                                   \
+  case ::onenip::Device::CUDA:                                                                                \
+    if constexpr (requires { ::onenip::kernels::CudaKernelsFor<decltype(std::tie(__VA_ARGS__))>::name(__VA_ARGS__); }) \
+      return ::onenip::kernels::CudaKernelsFor<decltype(std::tie(__VA_ARGS__))>::name(__VA_ARGS__);          \
+    else                                                                                                      \
+      ::onenip::kernels::no_kernel(#name, device);
