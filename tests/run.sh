@@ -2,6 +2,8 @@
 # Builds and runs the whole test suite on a fresh Debian machine:
 #   bash tests/run.sh          installs missing Debian packages, configures into build/, builds, runs ctest
 #   bash tests/run.sh deps     only the install step (likewise: build, test), for CI's timed tiers
+#   bash tests/run.sh cuda     the CUDA kernels: run by the SIMT emulator (build-cuda/, tests labelled
+#                              "cuda"), and, where nvcc exists, the GPU library compiled and linked
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -13,12 +15,29 @@ build() {
 }
 # ctest runs $jobs test processes at once; one OpenMP thread each keeps them from
 # oversubscribing the cores (tests that need several threads set them themselves).
+# The CUDA tier: the op tests and the emulator's tests linked with the emulated CUDA backend, so
+# the harness runs every op on "cuda" as well; with nvcc, onenip_cuda (sm_80, sm_90) and the GPU
+# benchmarks are compiled and linked too (they run in bench/gpu_check.sh on a GPU).
+cuda() {
+  local nvcc args=(-DONENIP_CUDA_TESTS=emulated -DONENIP_BUILD_EXAMPLES=OFF) targets=(test_simt test_ops_basic test_ops_nn test_optim)
+  nvcc=$(command -v nvcc || { [ -x /usr/local/cuda/bin/nvcc ] && echo /usr/local/cuda/bin/nvcc; } || true)
+  if [ -n "$nvcc" ]; then
+    args+=(-DONENIP_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc")
+    targets+=(onenip_cuda)
+  else
+    echo "tests/run.sh cuda: no nvcc found: only the emulated kernels are built and run"
+  fi
+  cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release "${args[@]}"
+  cmake --build build-cuda -j "$jobs" --target "${targets[@]}"
+  OMP_NUM_THREADS=1 ctest --test-dir build-cuda -L cuda -j "$jobs" --output-on-failure
+}
 run_tests() { OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" ctest --test-dir build -j "$jobs" --output-on-failure; }
 
 case "${1:-all}" in
   deps) deps ;;
   build) build ;;
   test) run_tests ;;
+  cuda) cuda ;;
   all) deps && build && run_tests ;;
-  *) echo "usage: bash tests/run.sh [deps|build|test]" >&2; exit 2 ;;
+  *) echo "usage: bash tests/run.sh [deps|build|test|cuda]" >&2; exit 2 ;;
 esac
