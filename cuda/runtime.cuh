@@ -40,6 +40,16 @@ uint64_t raw_allocations();
 // destructors; the registration is done once, on first use (core/device.hpp).
 Allocator* device_allocator();
 
+// Fill a __constant__ variable from host memory (cudaMemcpyToSymbol, ordered on the stream).
+template <typename Symbol>
+void copy_to_constant(Symbol& symbol, const void* src, size_t bytes) {
+#if ONENIP_SIMT_EMULATED
+  std::memcpy(&symbol, src, bytes);  // __constant__ is an ordinary global under the emulator
+#else
+  check(cudaMemcpyToSymbolAsync(symbol, src, bytes, 0, cudaMemcpyHostToDevice, stream()), "cudaMemcpyToSymbolAsync");
+#endif
+}
+
 }  // namespace onenip::cuda
 
 namespace onenip::simt {

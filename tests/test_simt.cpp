@@ -114,6 +114,13 @@ __global__ void dynamic_scale(const float* in, float* out, float s) {
   out[threadIdx.x] = buf[blockDim.x - 1 - threadIdx.x];
 }
 
+__constant__ unsigned kMultipliers[4];
+
+// __constant__ memory and __umulhi: out[i] = high 32 bits of x[i] * kMultipliers[i % 4].
+__global__ void mulhi_constant(const unsigned* x, unsigned* out) {
+  out[threadIdx.x] = __umulhi(x[threadIdx.x], kMultipliers[threadIdx.x % 4]);
+}
+
 simt::LaunchConfig config(const char* name, unsigned blocks, unsigned threads) {
   simt::LaunchConfig c;
   c.name = name;
@@ -241,6 +248,17 @@ TEST_CASE("simt: float atomics must be declared non-deterministic") {
   CHECK(dout.host()[0] == 33.0f);
 }
 
+TEST_CASE("simt: __constant__ memory and __umulhi") {
+  const unsigned mult[4] = {0xD2511F53u, 0xCD9E8D57u, 3u, 0xFFFFFFFFu};
+  cuda::copy_to_constant(kMultipliers, mult, sizeof mult);
+  std::vector<unsigned> x(64);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = unsigned(i * 2654435761u);
+  DeviceBuffer<unsigned> dx(64, x), dout(64);
+  simt::launch(config("mulhi_constant", 1, 64), mulhi_constant, dx.p, dout.p);
+  auto out = dout.host();
+  for (size_t i = 0; i < 64; ++i) CHECK(out[i] == unsigned((uint64_t(x[i]) * mult[i % 4]) >> 32));
+}
+
 TEST_CASE("simt: launch configurations beyond the device's limits are refused") {
   DeviceBuffer<float> out(2048);
   CHECK(error_of([&] { simt::launch(config("read_unwritten", 1, 2048), read_unwritten, out.p); })
@@ -285,7 +303,7 @@ TEST_CASE("cuda runtime: the caching allocator reuses blocks, so a repeated step
 
 TEST_CASE("cuda tensors: to(), cpu(), device errors") {
   TensorF x = randn<float>({3, 5});
-  TensorF d = x.to(Device::CUDA);
+  TensorF d = x.cuda();
   CHECK(d.device() == Device::CUDA);
   TensorF back = d.cpu();
   CHECK(std::memcmp(back.data(), x.data(), 15 * sizeof(float)) == 0);

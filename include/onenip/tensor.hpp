@@ -231,6 +231,7 @@ public:
   // A copy on `device` (this tensor itself when it is there already); differentiable.
   Tensor to(Device device) const;
   Tensor cpu() const { return to(Device::CPU); }
+  Tensor cuda() const { return to(Device::CUDA); }  // needs a CUDA backend linked (onenip::cuda)
 
   // ---- in-place, defined in ops/elementwise.hpp (not differentiable; for optimisers and init) ----
   Tensor& fill_(T value);
