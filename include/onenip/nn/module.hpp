@@ -148,6 +148,22 @@ public:
   void set_requires_grad(bool on) {
     for (auto& p : parameters()) p.set_requires_grad(on);
   }
+  // Move every parameter and buffer to `device` in place, as PyTorch's module.to(device): the
+  // handles the module (and anyone else) holds now refer to the copy. Gradients are dropped;
+  // build optimisers after moving.
+  void to(Device device) {
+    auto move = [device](Tensor<T>& t) {
+      if (!t.defined() || t.device() == device) return;
+      Tensor<T> copy = t.detach().to(device).contiguous();
+      auto& impl = *t.impl_ptr();
+      impl.storage = copy.impl_ptr()->storage;
+      impl.shape = copy.shape(), impl.strides = copy.strides(), impl.offset = copy.offset();
+      t.zero_grad();
+    };
+    for (auto& t : parameters()) move(t);
+    for (auto& t : buffers()) move(t);
+  }
+
   int64_t num_parameters(bool trainable_only = false) const {
     int64_t n = 0;
     for (auto& [name, t] : named_parameters())
