@@ -1,7 +1,8 @@
 // GEMM on CUDA: C (= or +=, or = bias +) A @ B for every GemmProblem (kernels/problems/gemm.hpp).
 //
 // Two kernels, both over 64x64 tiles of C, one block per tile (and per product of a batch),
-// stepping through K in 16-deep slices staged in shared memory:
+// stepping through K in 16-deep slices staged in shared memory (the next slice is fetched into
+// registers while the current one is multiplied):
 //   - gemm_simt (float, double, exact): 256 threads, each a 4x4 register tile of C;
 //   - gemm_tensor_core (float with MathPrecision TF32 or BF16): 4 warps, each a 32x32 part of
 //     the tile as 2x2 tensor-core tiles of 16x16 (cuda/mma.cuh); A and B are rounded once, when
@@ -83,6 +84,28 @@ __device__ __forceinline__ void write_c(const GemmArgs<T>& g, T* c, int64_t m, i
   else *p = s;
 }
 
+// One K slice of the block's A and B tiles in registers, kThreads threads each holding its
+// share: the next slice is fetched from global memory while the current one is multiplied.
+template <typename T, int kThreads>
+struct Slice {
+  static constexpr int kA = kTileM * kTileK / kThreads, kB = kTileK * kTileN / kThreads;
+  T a[kA], b[kB];
+
+  __device__ __forceinline__ void fetch(const GemmArgs<T>& g, const T* A, const T* B, int64_t m0, int64_t n0,
+                                        int64_t k0, int tid) {
+    for (int r = 0; r < kA; ++r) {
+      int i, k;
+      a_slot(g.a_cs == 1, tid + r * kThreads, i, k);
+      a[r] = load_or_zero(A, m0 + i, k0 + k, g.M, g.K, g.a_rs, g.a_cs);
+    }
+    for (int r = 0; r < kB; ++r) {
+      int k, j;
+      b_slot(g.b_cs == 1, tid + r * kThreads, k, j);
+      b[r] = load_or_zero(B, k0 + k, n0 + j, g.K, g.N, g.b_rs, g.b_cs);
+    }
+  }
+};
+
 // ---- exact math: 256 threads as 16x16, thread (ty, tx) owns rows ty + 16 i and cols tx + 16 j ----
 constexpr int kSimtThreads = 256, kSimtReg = 4;
 
@@ -92,6 +115,7 @@ __global__ void __launch_bounds__(kSimtThreads) gemm_simt(GemmArgs<T> g) {
   ONENIP_SHARED(T[kTileK][kTileN + 4], bs);
   const int tid = int(threadIdx.x), ty = tid / 16, tx = tid % 16;
   const bool a_k_fast = g.a_cs == 1, b_n_fast = g.b_cs == 1;
+  Slice<T, kSimtThreads> next;
   const int64_t tiles_m = (g.M + kTileM - 1) / kTileM;
   const int64_t n0 = int64_t(blockIdx.x) * kTileN;
   for (int64_t z = blockIdx.z; z < g.batches; z += gridDim.z) {
@@ -103,18 +127,20 @@ __global__ void __launch_bounds__(kSimtThreads) gemm_simt(GemmArgs<T> g) {
       T acc[kSimtReg][kSimtReg];
       for (int i = 0; i < kSimtReg; ++i)
         for (int j = 0; j < kSimtReg; ++j) acc[i][j] = T(0);
+      if (g.K > 0) next.fetch(g, a, b, m0, n0, 0, tid);
       for (int64_t k0 = 0; k0 < g.K; k0 += kTileK) {
-        for (int e = tid; e < kTileM * kTileK; e += kSimtThreads) {
+        for (int r = 0; r < next.kA; ++r) {
           int i, k;
-          a_slot(a_k_fast, e, i, k);
-          as[k][i] = load_or_zero(a, m0 + i, k0 + k, g.M, g.K, g.a_rs, g.a_cs);
+          a_slot(a_k_fast, tid + r * kSimtThreads, i, k);
+          as[k][i] = next.a[r];
         }
-        for (int e = tid; e < kTileK * kTileN; e += kSimtThreads) {
+        for (int r = 0; r < next.kB; ++r) {
           int k, j;
-          b_slot(b_n_fast, e, k, j);
-          bs[k][j] = load_or_zero(b, k0 + k, n0 + j, g.K, g.N, g.b_rs, g.b_cs);
+          b_slot(b_n_fast, tid + r * kSimtThreads, k, j);
+          bs[k][j] = next.b[r];
         }
         __syncthreads();
+        if (k0 + kTileK < g.K) next.fetch(g, a, b, m0, n0, k0 + kTileK, tid);
 #pragma unroll
         for (int k = 0; k < kTileK; ++k) {
           T ar[kSimtReg], br[kSimtReg];
@@ -155,6 +181,7 @@ __global__ void __launch_bounds__(kTcThreads) gemm_tensor_core(GemmArgs<float> g
   constexpr int kK = mma::kK<P>;
   const int tid = int(threadIdx.x), warp = tid / 32, wm = warp / 2, wn = warp % 2;
   const bool a_k_fast = g.a_cs == 1, b_n_fast = g.b_cs == 1;
+  Slice<float, kTcThreads> next;
   const int64_t tiles_m = (g.M + kTileM - 1) / kTileM;
   const int64_t n0 = int64_t(blockIdx.x) * kTileN;
   for (int64_t z = blockIdx.z; z < g.batches; z += gridDim.z) {
@@ -166,18 +193,20 @@ __global__ void __launch_bounds__(kTcThreads) gemm_tensor_core(GemmArgs<float> g
       typename mma::Tile<P>::C acc[2][2];
       for (int i = 0; i < 2; ++i)
         for (int j = 0; j < 2; ++j) mma::fill(acc[i][j], 0.f);
+      if (g.K > 0) next.fetch(g, a, b, m0, n0, 0, tid);
       for (int64_t k0 = 0; k0 < g.K; k0 += kTileK) {
-        for (int e = tid; e < kTileM * kTileK; e += kTcThreads) {
+        for (int r = 0; r < next.kA; ++r) {
           int i, k;
-          a_slot(a_k_fast, e, i, k);
-          s.a[i][k] = mma::to_input<P>(load_or_zero(a, m0 + i, k0 + k, g.M, g.K, g.a_rs, g.a_cs));
+          a_slot(a_k_fast, tid + r * kTcThreads, i, k);
+          s.a[i][k] = mma::to_input<P>(next.a[r]);
         }
-        for (int e = tid; e < kTileK * kTileN; e += kTcThreads) {
+        for (int r = 0; r < next.kB; ++r) {
           int k, j;
-          b_slot(b_n_fast, e, k, j);
-          s.b[k][j] = mma::to_input<P>(load_or_zero(b, k0 + k, n0 + j, g.K, g.N, g.b_rs, g.b_cs));
+          b_slot(b_n_fast, tid + r * kTcThreads, k, j);
+          s.b[k][j] = mma::to_input<P>(next.b[r]);
         }
         __syncthreads();
+        if (k0 + kTileK < g.K) next.fetch(g, a, b, m0, n0, k0 + kTileK, tid);
         for (int kk = 0; kk < kTileK; kk += kK) {
           typename mma::Tile<P>::A fa[2];
           typename mma::Tile<P>::B fb[2];
