@@ -37,6 +37,8 @@ struct CudaKernels {
   static void pointwise(const PointwiseProblem<T, N>& p, const F& f);     // cuda/elementwise.cu
   template <typename U, typename T>
   static void convert(const ConvertProblem<U, T>& p);
+  template <typename T>
+  static void gemm(const GemmProblem<T>& p);                               // cuda/gemm.cu
 };
 
 // CudaKernels seen through a type that depends on the call's arguments, so that a missing member

@@ -4,11 +4,18 @@
 #pragma once
 
 #include "../kernels/gemm.hpp"
+#include "precision.hpp"
 #include "reduce.hpp"
 
 namespace onenip {
 
 namespace detail {
+
+// The precision a product of T is asked for: the process-wide setting for float, exact for double.
+template <typename T>
+MathPrecision gemm_precision() {
+  return std::is_same_v<T, float> ? matmul_precision() : MathPrecision::FP32;
+}
 
 // A view whose last two dims the GEMM kernel reads directly (one unit stride, positive outer
 // stride), copied only when it has to be.
@@ -32,6 +39,7 @@ void gemm_2d(const Tensor<T>& a, const Tensor<T>& b, T* c, int64_t ldc, const T*
   p.a = a.data_ptr(), p.a_rs = a.stride(0), p.a_cs = a.stride(1);
   p.b = b.data_ptr(), p.b_rs = b.stride(0), p.b_cs = b.stride(1);
   p.c = c, p.ldc = ldc, p.bias_row = bias_row;
+  p.precision = gemm_precision<T>();
   kernels::gemm(p);
 }
 
@@ -58,6 +66,7 @@ Tensor<T> bmm_kernel(const Tensor<T>& a_in, const Tensor<T>& b_in) {
   p.batch = batch;
   p.a_batch_strides = broadcast_strides(ab, Shape(a.strides().begin(), a.strides().end() - 2), batch);
   p.b_batch_strides = broadcast_strides(bb, Shape(b.strides().begin(), b.strides().end() - 2), batch);
+  p.precision = gemm_precision<T>();
   kernels::gemm(p);
   return out;
 }

@@ -8,6 +8,12 @@
 
 namespace onenip::kernels {
 
+// The math of a float product. FP32: exact float products and sums. TF32 / BF16: tensor-core
+// products of A and B rounded to TF32 (10 mantissa bits, round to nearest) or BF16 (7 bits,
+// round to nearest even), summed in FP32. Only the CUDA backend honours it, for float; the CPU
+// backend and double products always compute exactly (FP32), whatever is asked.
+enum class MathPrecision { FP32, TF32, BF16 };
+
 // C (= or +=) A @ B for one or more products. A [M, K]: element (i, k) at a[i a_rs + k a_cs];
 // B [K, N] likewise; at least one stride of each is 1, or the operand is a single row or
 // column (any stride then). C [M, N] is row-major with leading dimension ldc (>= N).
@@ -16,6 +22,7 @@ namespace onenip::kernels {
 // Batches: product `i` of `batch` (row-major index over the batch dims) reads A and B at the
 // offsets given by a_batch_strides / b_batch_strides (0 where an operand is broadcast) and
 // writes C at c + i c_batch_stride.
+// precision: see MathPrecision (the ops fill it from onenip::matmul_precision()).
 template <typename T>
 struct GemmProblem {
   Device device = Device::CPU;
@@ -30,6 +37,7 @@ struct GemmProblem {
   const T* bias_row = nullptr;
   Shape batch, a_batch_strides, b_batch_strides;
   int64_t c_batch_stride = 0;
+  MathPrecision precision = MathPrecision::FP32;
 };
 
 }  // namespace onenip::kernels
