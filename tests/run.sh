@@ -23,7 +23,7 @@ cuda() {
   nvcc=$(command -v nvcc || { [ -x /usr/local/cuda/bin/nvcc ] && echo /usr/local/cuda/bin/nvcc; } || true)
   if [ -n "$nvcc" ]; then
     args+=(-DONENIP_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc")
-    targets+=(onenip_cuda)
+    targets+=(onenip_cuda cuda_benchmarks)
   else
     echo "tests/run.sh cuda: no nvcc found: only the emulated kernels are built and run"
   fi
