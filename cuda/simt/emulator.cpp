@@ -92,6 +92,7 @@ Fiber& my_fiber() { return *g_fibers[g_launch->current]; }
 
 // The body of every fiber: run the kernel, then hand back for good.
 void fiber_main() {
+  my_fiber().entered();
   Launch& l = *g_launch;
   try {
     (*l.body)();

@@ -8,6 +8,16 @@
 
 #include "onenip/core/error.hpp"
 
+// Under AddressSanitizer every stack switch is announced, or it takes the fiber's stack for a
+// corrupted one of the scheduler's.
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#define ONENIP_ASAN_FIBERS 1
+#else
+#define ONENIP_ASAN_FIBERS 0
+#endif
+
 #if defined(__x86_64__)
 // switch(save, target): push the callee-saved registers and the SSE/x87 control words, store the
 // stack pointer in *save, load `target` and pop the same from it.
@@ -76,6 +86,10 @@ bool Fiber::contains(const void* p) const {
 
 #if defined(__x86_64__)
 void Fiber::reset(Entry entry) {
+#if ONENIP_ASAN_FIBERS
+  // A fiber abandoned mid-run leaves its frames' redzones poisoned: the stack starts clean.
+  __asan_unpoison_memory_region(mapping_ + page_size(), mapping_bytes_ - page_size());
+#endif
   auto top = reinterpret_cast<uintptr_t>(mapping_ + mapping_bytes_) & ~uintptr_t(15);
   auto* frame = reinterpret_cast<uint64_t*>(top - 72);
   frame[0] = 0x1F80u | (uint64_t(0x037Fu) << 32);  // default MXCSR, x87 control word
@@ -84,8 +98,25 @@ void Fiber::reset(Entry entry) {
   frame[8] = 0;                                      // ... from nowhere (entry never returns)
   sp_ = frame;
 }
-void Fiber::resume() { onenip_simt_switch(&caller_sp_, sp_); }
-void Fiber::yield_to_scheduler() { onenip_simt_switch(&sp_, caller_sp_); }
+void Fiber::resume() {
+#if ONENIP_ASAN_FIBERS
+  void* fake = nullptr;
+  __sanitizer_start_switch_fiber(&fake, mapping_ + page_size(), mapping_bytes_ - page_size());
+#endif
+  onenip_simt_switch(&caller_sp_, sp_);
+#if ONENIP_ASAN_FIBERS
+  __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#endif
+}
+void Fiber::yield_to_scheduler() {
+#if ONENIP_ASAN_FIBERS
+  __sanitizer_start_switch_fiber(&asan_fake_stack_, caller_bottom_, caller_size_);
+#endif
+  onenip_simt_switch(&sp_, caller_sp_);
+#if ONENIP_ASAN_FIBERS
+  __sanitizer_finish_switch_fiber(asan_fake_stack_, &caller_bottom_, &caller_size_);
+#endif
+}
 #else
 void Fiber::reset(Entry entry) {
   auto* ctx = static_cast<ucontext_t*>(ucontext_);
@@ -104,5 +135,11 @@ void Fiber::yield_to_scheduler() {
   swapcontext(&ctx[0], &ctx[1]);
 }
 #endif
+
+void Fiber::entered() {
+#if ONENIP_ASAN_FIBERS
+  __sanitizer_finish_switch_fiber(nullptr, &caller_bottom_, &caller_size_);
+#endif
+}
 
 }  // namespace onenip::simt

@@ -22,6 +22,8 @@ public:
   void reset(Entry entry);
   // Run this fiber until it yields.
   void resume();
+  // First thing a fresh fiber's entry calls (AddressSanitizer learns the stack it came from).
+  void entered();
   // From inside a fiber: back to the resume() that ran it.
   void yield_to_scheduler();
 
@@ -33,6 +35,10 @@ private:
   char* mapping_ = nullptr;   // guard page + stack
   size_t mapping_bytes_ = 0;
   void* ucontext_ = nullptr;  // the fallback's contexts
+  // AddressSanitizer's view of the switches (unused without it).
+  void* asan_fake_stack_ = nullptr;
+  const void* caller_bottom_ = nullptr;
+  size_t caller_size_ = 0;
 };
 
 }  // namespace onenip::simt
