@@ -37,6 +37,12 @@ struct CudaKernels {
   static void pointwise(const PointwiseProblem<T, N>& p, const F& f);     // cuda/elementwise.cu
   template <typename U, typename T>
   static void convert(const ConvertProblem<U, T>& p);
+  template <typename T>
+  static void random_fill(const RandomFillProblem<T>& p);                  // cuda/random.cu
+  template <typename T>
+  static void dropout(const DropoutProblem<T>& p);
+  template <typename T>
+  static void adamw_step(const AdamWProblem<T>& p);                        // cuda/optim.cu
 };
 
 // CudaKernels seen through a type that depends on the call's arguments, so that a missing member
