@@ -195,3 +195,52 @@ TEST_CASE("clip_grad_norm_: global L2 norm, scaled only above max_norm") {
   a.set_grad(tensor<double>({std::nan(""), 1}));
   CHECK_THROWS_WITH_AS(optim::clip_grad_norm_<double>({a}, 1.0, true), doctest::Contains("total gradient norm is nan"), Error);
 }
+
+#if defined(ONENIP_WITH_CUDA)
+// The fused CUDA kernel against the CPU's: the same formula in the same order, so under the
+// emulator (host compiler, same flags) bit for bit; on a GPU nvcc forms its own fused
+// multiply-adds, so a few ulp per step.
+template <typename T>
+void adamw_cuda_vs_cpu(typename optim::AdamW<T>::Options o) {
+  Generator gen(7);
+  // Sizes that leave a partial thread block, and one over several blocks.
+  std::vector<Tensor<T>> cpu, dev;
+  for (int64_t n : {1, 37, 3001}) {
+    Tensor<T> p = randn<T>({n}, T(0), T(1), gen);
+    cpu.push_back(p.clone().set_requires_grad());
+    dev.push_back(p.to(Device::CUDA).set_requires_grad());
+  }
+  optim::AdamW<T> a(cpu, o), b(dev, o);
+  for (int step = 0; step < 5; ++step) {
+    for (size_t i = 0; i < cpu.size(); ++i) {
+      // No gradient for the middle parameter at step 2: skipped on both devices.
+      Tensor<T> g = i == 1 && step == 2 ? Tensor<T>() : randn<T>(cpu[i].shape(), T(0), T(0.1), gen);
+      cpu[i].set_grad(g);
+      dev[i].set_grad(g.defined() ? g.to(Device::CUDA) : g);
+    }
+    a.step(), b.step();
+  }
+#if defined(ONENIP_CUDA_EMULATED)
+  const double tol = 0;
+#else
+  const double tol = sizeof(T) == 4 ? 1e-6 : 1e-14;
+#endif
+  for (size_t i = 0; i < cpu.size(); ++i) {
+    INFO("parameter ", i);
+    CHECK(b.step_count(i) == a.step_count(i));
+    testing::check_close(dev[i].cpu(), cpu[i], tol, tol);
+    testing::check_close(b.exp_avg()[i].cpu(), a.exp_avg()[i], tol, tol);
+    testing::check_close(b.exp_avg_sq()[i].cpu(), a.exp_avg_sq()[i], tol, tol);
+  }
+}
+
+TEST_CASE("AdamW and Adam on cuda follow the CPU step for step") {
+  using AF = optim::AdamW<float>;
+  using AD = optim::AdamW<double>;
+  adamw_cuda_vs_cpu<float>(AF::Options{.lr = 1e-2, .weight_decay = 1e-2});
+  adamw_cuda_vs_cpu<float>(AF::Options{.lr = 5e-2, .beta1 = 0.8, .beta2 = 0.99, .eps = 1e-6, .weight_decay = 0.1});
+  adamw_cuda_vs_cpu<float>(AF::Options{.lr = 1e-3, .weight_decay = 1e-2, .decoupled = false});
+  adamw_cuda_vs_cpu<double>(AD::Options{.lr = 1e-2, .weight_decay = 1e-2});
+  adamw_cuda_vs_cpu<double>(AD::Options{.lr = 1e-3, .weight_decay = 1e-2, .decoupled = false});
+}
+#endif

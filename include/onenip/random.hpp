@@ -10,6 +10,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "core/philox.hpp"
+
 namespace onenip {
 
 class Generator {
@@ -27,18 +29,10 @@ public:
     return start;
   }
 
-  // The 4 uint32 of block `counter` (pure: same inputs, same outputs).
+  // The 4 uint32 of block `counter` (pure: same inputs, same outputs; core/philox.hpp).
   std::array<uint32_t, 4> block(uint64_t counter) const {
-    std::array<uint32_t, 4> c{uint32_t(counter), uint32_t(counter >> 32), 0u, 0u};
-    uint32_t k0 = uint32_t(seed_), k1 = uint32_t(seed_ >> 32);
-    for (int round = 0; round < 10; ++round) {
-      uint64_t p0 = uint64_t(0xD2511F53u) * c[0];
-      uint64_t p1 = uint64_t(0xCD9E8D57u) * c[2];
-      c = {uint32_t(p1 >> 32) ^ c[1] ^ k0, uint32_t(p1), uint32_t(p0 >> 32) ^ c[3] ^ k1, uint32_t(p0)};
-      k0 += 0x9E3779B9u;
-      k1 += 0xBB67AE85u;
-    }
-    return c;
+    const PhiloxBlock b = philox4x32_10(counter, seed_);
+    return {b.w[0], b.w[1], b.w[2], b.w[3]};
   }
 
   // Convenience draws for host-side decisions (data order, synthesis parameters).
@@ -54,7 +48,7 @@ public:
     return box_muller(b[0], b[1]);
   }
 
-  static double to_unit(uint32_t x) { return (double(x) + 0.5) * (1.0 / 4294967296.0); }  // (0,1)
+  static double to_unit(uint32_t x) { return philox_unit(x); }  // (0,1)
   static double box_muller(uint32_t a, uint32_t b) {
     double u1 = to_unit(a), u2 = to_unit(b);
     return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);

@@ -39,6 +39,12 @@ struct CudaKernels {
   static void convert(const ConvertProblem<U, T>& p);
   template <typename T>
   static void gemm(const GemmProblem<T>& p);                               // cuda/gemm.cu
+  template <typename T>
+  static void random_fill(const RandomFillProblem<T>& p);                  // cuda/random.cu
+  template <typename T>
+  static void dropout(const DropoutProblem<T>& p);
+  template <typename T>
+  static void adamw_step(const AdamWProblem<T>& p);                        // cuda/optim.cu
 };
 
 // CudaKernels seen through a type that depends on the call's arguments, so that a missing member

@@ -8,16 +8,14 @@ namespace onenip::kernels::cpu {
 
 template <typename T>
 void random_fill(const RandomFillProblem<T>& p) {
-  const Generator gen(p.seed);
   const int64_t n = p.n;
   T* out = p.out;
   if (p.dist == Distribution::Uniform) {
     const T lo = p.a, hi = p.b;
     parallel_for((n + 3) / 4, 4096, [&](int64_t b, int64_t e) {
       for (int64_t blk = b; blk < e; ++blk) {
-        auto r = gen.block(p.base + uint64_t(blk));
-        for (int64_t j = 0; j < 4 && blk * 4 + j < n; ++j)
-          out[blk * 4 + j] = lo + (hi - lo) * T(Generator::to_unit(r[size_t(j)]));
+        const PhiloxBlock r = philox4x32_10(p.base + uint64_t(blk), p.seed);
+        for (int64_t j = 0; j < 4 && blk * 4 + j < n; ++j) out[blk * 4 + j] = lo + (hi - lo) * T(philox_unit(r.w[j]));
       }
     });
     return;
@@ -25,11 +23,10 @@ void random_fill(const RandomFillProblem<T>& p) {
   const T mean = p.a, std = p.b;
   parallel_for((n + 1) / 2, 4096, [&](int64_t b, int64_t e) {
     for (int64_t blk = b; blk < e; ++blk) {
-      auto r = gen.block(p.base + uint64_t(blk));
-      double u1 = Generator::to_unit(r[0]), u2 = Generator::to_unit(r[1]);
-      double rad = std::sqrt(-2.0 * std::log(u1)), th = 6.283185307179586 * u2;
-      out[blk * 2] = mean + std * T(rad * std::cos(th));
-      if (blk * 2 + 1 < n) out[blk * 2 + 1] = mean + std * T(rad * std::sin(th));
+      double z[2];
+      box_muller_pair(philox4x32_10(p.base + uint64_t(blk), p.seed), z);
+      out[blk * 2] = mean + std * T(z[0]);
+      if (blk * 2 + 1 < n) out[blk * 2 + 1] = mean + std * T(z[1]);
     }
   });
 }

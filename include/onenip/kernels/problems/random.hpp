@@ -14,6 +14,15 @@ namespace onenip::kernels {
 
 enum class Distribution { Uniform, Normal };
 
+// The two normal numbers of a block (Box-Muller in double on its first two words), for the host
+// and device kernels: z[0] = rad cos(th) for the even element, z[1] = rad sin(th) for the odd.
+ONENIP_HOST_DEVICE inline void box_muller_pair(const PhiloxBlock& r, double z[2]) {
+  const double u1 = philox_unit(r.w[0]), u2 = philox_unit(r.w[1]);
+  const double rad = std::sqrt(-2.0 * std::log(u1)), th = 6.283185307179586 * u2;
+  z[0] = rad * std::cos(th);
+  z[1] = rad * std::sin(th);
+}
+
 // out [n] (contiguous): Uniform in [a, b) from block (base + i / 4), word i % 4; or Normal(mean
 // a, std b), Box-Muller on the first two words of block (base + i / 2) (cos for even i, sin
 // for odd).
@@ -52,6 +61,12 @@ struct DropoutMask {
     return drop_all ? T(0) : T(65536.0 / double(65536u - threshold));
   }
 
+  // Whether element j (0..7) of a block is kept: 16 bits of the block's words, half j % 2 of
+  // word j / 2, against the threshold. The one decision rule, for the host and device kernels.
+  ONENIP_HOST_DEVICE static bool keeps(const PhiloxBlock& r, int64_t j, uint32_t threshold) {
+    return ((r.w[j / 2] >> (16 * (j % 2))) & 0xffffu) >= threshold;
+  }
+
   // f[k] = scale if element first + k is kept, else 0, for k < n.
   template <typename T>
   void factors(int64_t first, int64_t n, T scale, T* f) const {
@@ -60,27 +75,22 @@ struct DropoutMask {
       return;
     }
     // Branch-free: a drop happens at random, so a branch would mispredict often.
-    auto decide = [&](uint32_t word, T* out) {
-      out[0] = scale * T((word & 0xffffu) >= threshold);
-      out[1] = scale * T((word >> 16) >= threshold);
+    auto decide = [&](int64_t blk, T* out) {
+      const PhiloxBlock r = philox4x32_10(base + uint64_t(blk), key.seed());
+      for (int64_t j = 0; j < kPerBlock; ++j) out[j] = scale * T(keeps(r, j, threshold));
     };
     int64_t i = first, end = first + n;
     if (i % kPerBlock != 0) {  // partial first block
       T tmp[kPerBlock];
-      auto r = key.block(base + uint64_t(i / kPerBlock));
-      for (int w = 0; w < 4; ++w) decide(r[size_t(w)], tmp + 2 * w);
+      decide(i / kPerBlock, tmp);
       int64_t j0 = i % kPerBlock, j1 = std::min(kPerBlock, j0 + n);
       f = std::copy(tmp + j0, tmp + j1, f);
       i += j1 - j0;
     }
-    for (; i + kPerBlock <= end; i += kPerBlock, f += kPerBlock) {
-      auto r = key.block(base + uint64_t(i / kPerBlock));
-      for (int w = 0; w < 4; ++w) decide(r[size_t(w)], f + 2 * w);
-    }
+    for (; i + kPerBlock <= end; i += kPerBlock, f += kPerBlock) decide(i / kPerBlock, f);
     if (i < end) {  // partial last block
       T tmp[kPerBlock];
-      auto r = key.block(base + uint64_t(i / kPerBlock));
-      for (int w = 0; w < 4; ++w) decide(r[size_t(w)], tmp + 2 * w);
+      decide(i / kPerBlock, tmp);
       std::copy(tmp, tmp + (end - i), f);
     }
   }
