@@ -34,11 +34,6 @@ template <typename T> struct DropoutProblem;
 
 struct CudaKernels {
   static void transfer(const TransferProblem& p);                          // cuda/runtime.cu
-  template <typename T, size_t N, typename F>
-    requires fn::is_listed_functor<F, T>  // a lambda has no device code: the CPU only
-  static void pointwise(const PointwiseProblem<T, N>& p, const F& f);     // cuda/elementwise.cu
-  template <typename U, typename T>
-  static void convert(const ConvertProblem<U, T>& p);
   template <typename T> static void sum(const SumProblem<T>& p);                          // cuda/reduce.cu
   template <typename T> static void arg_extreme(const ArgExtremeProblem<T>& p);
   template <typename T> static double sum_of_squares(const SumOfSquaresProblem<T>& p);
@@ -48,6 +43,11 @@ struct CudaKernels {
   template <typename T> static void layer_norm_backward(const LayerNormBackwardProblem<T>& p);
   template <typename T> static void rms_norm(const RMSNormProblem<T>& p);
   template <typename T> static void rms_norm_backward(const RMSNormBackwardProblem<T>& p);
+  template <typename T, size_t N, typename F>
+    requires fn::is_listed_functor<F, T>  // a lambda has no device code: the CPU only
+  static void pointwise(const PointwiseProblem<T, N>& p, const F& f);     // cuda/elementwise.cu
+  template <typename U, typename T>
+  static void convert(const ConvertProblem<U, T>& p);
 };
 
 // CudaKernels seen through a type that depends on the call's arguments, so that a missing member
