@@ -241,3 +241,61 @@ TEST_CASE("dropout through the op harness (a fixed mask)") {
     return dropout(x[0], 0.4, true, g);
   }).in({4, 6}).check();
 }
+
+namespace {
+// An additive attention mask: 0, and -inf at the given flat positions. Added to the scores as a
+// constant input, so the finite differences never step from -inf.
+testing::Draw mask_at(std::vector<int64_t> at) {
+  return [at](const Shape& s, Generator&) {
+    TensorD t = zeros<double>(s);
+    for (int64_t i : at) t.data()[i] = -std::numeric_limits<double>::infinity();
+    return t;
+  };
+}
+}  // namespace
+
+// Shapes that take the device kernels' other paths: a block per row (rows longer than 1024),
+// length-1 rows, many rows, and -inf entries and whole -inf rows on both the row and the
+// column (inner > 1) kernels.
+TEST_CASE("softmax and log_softmax through the op harness: long, length-1, many and masked rows") {
+  const auto sm = [](int64_t dim) { return [dim]<class T>(const In<T>& x) { return softmax(x[0], dim); }; };
+  const auto lsm = [](int64_t dim) { return [dim]<class T>(const In<T>& x) { return log_softmax(x[0], dim); }; };
+  Op("softmax rows of 3000", sm(-1)).in({2, 3000}, normal(0, 3)).ftol(1e-6, 1e-6).directions(4).check();
+  Op("log_softmax rows of 3000", lsm(-1)).in({2, 3000}, normal(0, 3)).directions(4).check();
+  Op("softmax length 1", sm(1)).in({5, 1}).check();
+  Op("log_softmax length 1, inner 4", lsm(1)).in({3, 1, 4}).check();
+  Op("softmax 300 rows", sm(-1)).in({300, 7}, normal(0, 3)).ftol(1e-6, 1e-6).directions(4).check();
+  Op("log_softmax 300 rows", lsm(-1)).in({300, 7}, normal(0, 3)).directions(4).check();
+  // row 1 of [4, 9] entirely -inf, two -inf entries in row 2
+  std::vector<int64_t> masked = {20, 23};
+  for (int64_t i = 9; i < 18; ++i) masked.push_back(i);
+  const auto masked_sm = [](int64_t dim) {
+    return [dim]<class T>(const In<T>& x) { return softmax(x[0] + x[1], dim); };
+  };
+  Op("softmax with a fully masked row", masked_sm(-1)).in({4, 9}, normal(0, 2)).constant({4, 9}, mask_at(masked))
+      .ftol(1e-6, 1e-6).check();
+  // column 2 of [6, 5] entirely -inf (softmax along dim 0: the column kernel)
+  Op("softmax dim 0 with a fully masked column", masked_sm(0)).in({6, 5}, normal(0, 2))
+      .constant({6, 5}, mask_at({2, 7, 12, 17, 22, 27, 1})).ftol(1e-6, 1e-6).check();
+}
+
+// log_softmax of an all -inf row is -inf (no finite differences there): every device as the CPU.
+TEST_CASE_TEMPLATE("log_softmax of all -inf rows and columns on every device", T, float, double) {
+  const T inf = std::numeric_limits<T>::infinity();
+  auto x = tensor<T>({1, 2, -inf, -inf, -inf, -inf, 0.5, -inf, -inf}, {3, 3});  // row 1, column 2 all -inf
+  auto g = tensor<T>({1, -2, 3, 4, 5, 6, -1, 0.5, 2}, {3, 3});
+  for (Device dev : available_devices()) {
+    if (dev == Device::CPU) continue;
+    for (int64_t dim : {0, 1}) {
+      for (bool log : {false, true}) {
+        auto f = [&](const Tensor<T>& t) { return log ? log_softmax(t, dim) : softmax(t, dim); };
+        auto [yc, dc] = value_and_grad<T>(f, x, g);
+        auto [yd, dd] = value_and_grad<T>(f, x.to(dev), g.to(dev));
+        CAPTURE(dim);
+        CAPTURE(log);
+        check_close(yd.cpu(), yc, 1e-6, 1e-6);
+        check_close(dd.cpu(), dc, 1e-6, 1e-6);
+      }
+    }
+  }
+}

@@ -194,3 +194,24 @@ TEST_CASE("batch_norm: running stats untouched by backward, argument errors") {
   CHECK_THROWS_WITH_AS(batch_norm(randn<float>({4}), rm, rv, TensorF(), TensorF(), true), doctest::Contains("[4]"), Error);
   CHECK_THROWS_WITH_AS(layer_norm(x, ones<float>({3}), TensorF()), doctest::Contains("[4, 3, 5]"), Error);
 }
+
+// Shapes that take the device kernels' other paths: a block per row (C > 1024), C = 1, and
+// enough rows for several parameter-gradient parts (32 rows each).
+TEST_CASE("layer_norm and rms_norm through the op harness: long rows, C = 1, many rows") {
+  const auto rms = []<class T>(const In<T>& x) { return rms_norm(x[0], x[1], 1e-6); };
+  Op("layer_norm rows of 3000", ln).in({2, 3000}, normal(1, 3)).in({3000}).in({3000}).ftol(2e-5, 2e-5).directions(4)
+      .check();
+  Op("rms_norm rows of 3000", rms).in({2, 3000}, normal(1, 3)).in({3000}).ftol(2e-5, 2e-5).directions(4).check();
+  // C = 1: x - mean = 0 and rstd = 1 / sqrt(eps); a contracted g w - mean(g w) (an FMA, on the
+  // GPU as under the emulator) leaves g w's rounding error times rstd, so eps is not tiny here
+  Op("layer_norm C 1, eps 0.1", []<class T>(const In<T>& x) { return layer_norm(x[0], x[1], x[2], 0.1); })
+      .in({5, 1}).in({1}).in({1}).check();
+  Op("rms_norm C 1", rms).in({5, 1}).in({1}).check();
+  Op("layer_norm 300 rows", ln).in({300, 40}).in({40}).in({40}).directions(4).check();
+  Op("layer_norm 300 rows, weight only", []<class T>(const In<T>& x) { return layer_norm(x[0], x[1], none(x)); })
+      .in({300, 40}).in({40}).directions(4).check();
+  Op("rms_norm 300 rows", rms).in({300, 40}).in({40}).directions(4).check();
+  // gradient of x only (the parameters are constants: no dw, db)
+  Op("layer_norm constant parameters", ln).in({7, 6}).constant({6}).constant({6}).check();
+  Op("rms_norm constant weight", rms).in({7, 6}).constant({6}).check();
+}

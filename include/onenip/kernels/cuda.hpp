@@ -25,6 +25,8 @@ template <typename T> struct SoftmaxProblem;
 template <typename T> struct SoftmaxBackwardProblem;
 template <typename T> struct LayerNormProblem;
 template <typename T> struct LayerNormBackwardProblem;
+template <typename T> struct RMSNormProblem;
+template <typename T> struct RMSNormBackwardProblem;
 template <typename T> struct GemmProblem;
 template <typename T> struct AdamWProblem;
 template <typename T> struct RandomFillProblem;
@@ -32,6 +34,15 @@ template <typename T> struct DropoutProblem;
 
 struct CudaKernels {
   static void transfer(const TransferProblem& p);                          // cuda/runtime.cu
+  template <typename T> static void sum(const SumProblem<T>& p);                          // cuda/reduce.cu
+  template <typename T> static void arg_extreme(const ArgExtremeProblem<T>& p);
+  template <typename T> static double sum_of_squares(const SumOfSquaresProblem<T>& p);
+  template <typename T> static void softmax(const SoftmaxProblem<T>& p);                  // cuda/softmax.cu
+  template <typename T> static void softmax_backward(const SoftmaxBackwardProblem<T>& p);
+  template <typename T> static void layer_norm(const LayerNormProblem<T>& p);             // cuda/norm.cu
+  template <typename T> static void layer_norm_backward(const LayerNormBackwardProblem<T>& p);
+  template <typename T> static void rms_norm(const RMSNormProblem<T>& p);
+  template <typename T> static void rms_norm_backward(const RMSNormBackwardProblem<T>& p);
   template <typename T, size_t N, typename F>
     requires fn::is_listed_functor<F, T>  // a lambda has no device code: the CPU only
   static void pointwise(const PointwiseProblem<T, N>& p, const F& f);     // cuda/elementwise.cu

@@ -19,7 +19,8 @@ struct SumProblem {
 };
 
 // values [rows] and index [rows] = the max (want_max) or min of each row of in [rows, len] and
-// the position of the first such element (NaN wins: the first NaN). len >= 1.
+// the position of the first such element (NaN wins: the first NaN). len >= 1. index is host
+// memory (an IndexTensor's) whatever the device: a device kernel copies its indices back.
 template <typename T>
 struct ArgExtremeProblem {
   Device device = Device::CPU;
