@@ -19,7 +19,7 @@ build() {
 # the harness runs every op on "cuda" as well; with nvcc, onenip_cuda (sm_80, sm_90) and the GPU
 # benchmarks are compiled and linked too (they run in bench/gpu_check.sh on a GPU).
 cuda() {
-  local nvcc args=(-DONENIP_CUDA_TESTS=emulated -DONENIP_BUILD_EXAMPLES=OFF) targets=(test_simt test_ops_basic test_ops_nn test_optim)
+  local nvcc args=(-DONENIP_CUDA_TESTS=emulated -DONENIP_BUILD_EXAMPLES=OFF) targets=(onenip_cuda_tests)
   nvcc=$(command -v nvcc || { [ -x /usr/local/cuda/bin/nvcc ] && echo /usr/local/cuda/bin/nvcc; } || true)
   if [ -n "$nvcc" ]; then
     args+=(-DONENIP_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc")
