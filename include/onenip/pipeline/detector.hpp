@@ -39,6 +39,9 @@ public:
     auto meta = io::read_checkpoint_metadata(ckpt);
     cfg_.update(meta.at("config"));
     if (!weights_override.empty()) cfg_.weights = weights_override;
+    ONENIP_CHECK(cfg_.weights.empty() || fs::is_regular_file(cfg_.weights), "detector: backbone weights file '",
+                 cfg_.weights, "' does not exist", weights_override.empty() ? " (the path the run was trained with)" : "",
+                 "; pass --weights PATH to say where the weights file is now");
     extractor_ = models::make_backbone<float>(cfg_.backbone, cfg_.weights);
     model_ = std::make_shared<models::OneNIP<float>>(cfg_.model);
     io::TrainingState<float> state;  // the model alone: the optimiser's state stays in the file

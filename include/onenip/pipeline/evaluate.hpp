@@ -68,6 +68,7 @@ inline EvalResult evaluate(Detector& det, const std::vector<data::ClassData>& cl
   std::vector<std::vector<TestCase>> cases(classes.size());
   std::vector<int> right(classes.size(), 0);
   double lo = 1e300, hi = -1e300;
+  const bool tty = progress && isatty(fileno(progress));
   for (size_t c = 0; c < classes.size(); ++c) {
     const auto& tests = classes[c].test;
     ONENIP_CHECK(!tests.empty(), "evaluate: class '", classes[c].name, "' has no test images");
@@ -96,10 +97,13 @@ inline EvalResult evaluate(Detector& det, const std::vector<data::ClassData>& cl
         hi = std::max(hi, double(max(r.rec).item()));
         raw[c].push_back(std::move(r));
       }
+      // on a terminal one line redrawn; in a log file one line per step, as train does
       if (progress)
-        std::fprintf(progress, "\reval %s: %zu/%zu", classes[c].name.c_str(), e, tests.size()), std::fflush(progress);
+        std::fprintf(progress, "%seval %s: %zu/%zu%s", tty ? "\r" : "", classes[c].name.c_str(), e, tests.size(),
+                     tty ? "" : "\n"),
+            std::fflush(progress);
     }
-    if (progress) std::fprintf(progress, "\n");
+    if (progress && tty) std::fprintf(progress, "\n");
   }
   res.fusion_scale = opt.reference_fusion ? (lo + hi) / 2 : det.fusion_scale();
   double saved = det.fusion_scale();
