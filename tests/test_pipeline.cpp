@@ -326,6 +326,13 @@ TEST_CASE("decisions: calibrated thresholds, normalised scores, masks and region
   CHECK(k.tp + k.fp + k.tn + k.fn == 18);
   CHECK(k.tp + k.fn == 12);
   CHECK(r.defects.size() == 12);  // 3 classes x 4 defect kinds
+  pipeline::write_report(r, run, "decisions");
+  pipeline::write_metrics(r, run);
+  std::string html = testing::read_bytes(run + "/report.html");
+  CHECK(html.find("id='thr'") != std::string::npos);
+  CHECK(html.find("optimistic") != std::string::npos);
+  CHECK(html.find("<script src") == std::string::npos);  // self-contained
+  CHECK(pipeline::metrics_table(r).find("optimistic") != std::string::npos);
 
   // normal images only: percentiles of their scores
   co.method = "percentile";
