@@ -78,7 +78,7 @@ inline std::string decision_section(const EvalResult& r, double threshold, doubl
       << " evaluated images were used to fit these thresholds, so the counts at them are optimistic.</b></p>";
   lo = std::min(lo, threshold), hi = std::max(hi, threshold);  // a range input clamps its value
   h << "<p>Image threshold <input type='range' id='thr' min='" << lo << "' max='" << hi << "' step='any' value='"
-    << threshold << "' style='width:30em'> <span id='thr-value'></span> (a score at or above it is anomalous)</p>"
+    << threshold << "' data-exact='" << threshold << "' style='width:30em'> <span id='thr-value'></span> (a score at or above it is anomalous)</p>"
     << "<table><tr><th>class</th><th>TP</th><th>FP</th><th>TN</th><th>FN</th></tr>";
   eval::Confusion all;
   std::vector<double> s;
@@ -128,8 +128,10 @@ inline const char* decision_script() {
 (function () {
   const D = JSON.parse(document.getElementById('scores').textContent);
   const thr = document.getElementById('thr'), pthr = document.getElementById('pthr');
+  // a range input keeps 15 significant digits: until it moves, count at the exact threshold
+  let exact = Number(thr.dataset.exact);
   function recount() {
-    const t = Number(thr.value), n = D.classes.length;
+    const t = exact !== null ? exact : Number(thr.value), n = D.classes.length;
     const k = [...Array(n + 1)].map(() => ({tp: 0, fp: 0, tn: 0, fn: 0})), det = D.defects.map(() => 0);
     for (const [c, d, label, s] of D.cases) {
       const hit = s >= t, key = label ? (hit ? 'tp' : 'fn') : (hit ? 'fp' : 'tn');
@@ -158,7 +160,7 @@ inline const char* decision_script() {
       g.putImageData(px, 0, 0);
     }
   }
-  thr.addEventListener('input', recount);
+  thr.addEventListener('input', () => { exact = null; recount(); });
   pthr.addEventListener('input', redraw);
   const set = location.hash.match(/set=([^&]+)/);
   if (set) { thr.value = decodeURIComponent(set[1]); thr.dispatchEvent(new Event('input')); } else recount();
