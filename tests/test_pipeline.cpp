@@ -299,6 +299,7 @@ TEST_CASE("decisions: calibrated thresholds, normalised scores, masks and region
                              io::load_image(classes[2].test.back().image, 3)};
   auto batch = calibrated.score(ims);
   REQUIRE(batch.size() == 3);
+  CHECK(calibrated.score(std::vector<io::Image>{}).empty());
   for (size_t i = 0; i < ims.size(); ++i) {
     INFO("image ", i);
     auto one = calibrated.score(ims[i]);

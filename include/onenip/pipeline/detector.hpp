@@ -148,6 +148,7 @@ public:
   // gets the same result as alone (the model treats the images of a batch independently).
   std::vector<Score> score(const std::vector<io::Image>& images, PromptSelection how = PromptSelection::Cosine,
                            const std::string& known = "") {
+    if (images.empty()) return {};
     TensorF fq = features(images);
     std::vector<size_t> prompt(images.size());
     for (size_t i = 0; i < images.size(); ++i) prompt[i] = choose_prompt(fq.narrow(0, int64_t(i), 1), how, known);
