@@ -87,6 +87,9 @@ expect("${out}" "\"decision\":\"normal\"")
 # normal images only: a percentile
 run(0 calibrate --checkpoint ${run} --normal ${data}/disc/test/good --class disc --percentile 90)
 expect("${out}" "percentile 90 / 99.9 of normal scores")
+# --percentile with labelled images: percentiles of their normal ones
+run(0 calibrate --checkpoint ${run} --data ${data} --pixel-percentile 99)
+expect("${out}" "percentile 99 / 99 of normal scores, fitted on 30 images (0 anomalous)")
 file(MAKE_DIRECTORY ${WORK}/empty)
 run(1 calibrate --checkpoint ${run} --normal ${WORK}/empty)
 expect("${err}" "no images (PNG, JPEG, BMP) in --normal '${WORK}/empty'")

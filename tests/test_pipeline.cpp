@@ -345,6 +345,9 @@ TEST_CASE("decisions: calibrated thresholds, normalised scores, masks and region
   for (auto& c : r.cases)
     if (!c.label) normal.push_back(c.score);
   CHECK(p.image == doctest::Approx(eval::percentile(normal, 50)).epsilon(1e-6));
+  auto trained_on = classes;
+  trained_on[0].test = trained_on[0].train;
+  CHECK_THROWS_WITH_AS(pipeline::calibrate(det, trained_on, co, {}), doctest::Contains("6 of the images are training"), Error);
   co.method = "sideways";
   CHECK_THROWS_WITH_AS(pipeline::calibrate(det, classes, co, {}), doctest::Contains("sideways"), Error);
   std::ofstream(pipeline::Thresholds::path(run)) << "{\"image\": 1}";

@@ -18,8 +18,9 @@ Action add_calibrate(CLI::App& app) {
   app.add_option("--class", *cls, "class of the --normal images (default: chosen per image by cosine similarity)");
   app.add_option("--method", opt->method, "auto (f1 when some images have defects) | f1 | percentile")
       ->check(CLI::IsMember({"auto", "f1", "percentile"}))->capture_default_str();
-  app.add_option("--percentile", opt->image_percentile, "percentile of normal image scores")->capture_default_str();
-  app.add_option("--pixel-percentile", opt->pixel_percentile, "percentile of normal pixel scores")->capture_default_str();
+  auto* pi = app.add_option("--percentile", opt->image_percentile, "percentile of normal image scores (given: percentile method)")->capture_default_str();
+  auto* pp = app.add_option("--pixel-percentile", opt->pixel_percentile, "percentile of normal pixel scores (given: percentile method)")
+                 ->capture_default_str();
   app.add_option("--batch", opt->batch, "images per model pass")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--weights", *weights, "backbone weights, if they moved since training");
   return [=]() {
@@ -28,6 +29,7 @@ Action add_calibrate(CLI::App& app) {
     det.set_thresholds(std::nullopt);
     std::vector<data::ClassData> classes;
     pipeline::CalibrateOptions o = *opt;
+    if (o.method == "auto" && (pi->count() || pp->count())) o.method = "percentile";  // asked for by name
     if (!normal->empty()) {
       data::ClassData c;
       c.name = cls->empty() ? "normal" : *cls;

@@ -21,6 +21,19 @@ inline Thresholds calibrate(Detector& det, const std::vector<data::ClassData>& c
                             const std::vector<std::string>& sources, std::FILE* progress = nullptr) {
   ONENIP_CHECK(opt.method == "auto" || opt.method == "f1" || opt.method == "percentile",
                "calibrate: method must be auto, f1 or percentile; got '", opt.method, "'");
+  {  // never the training images: the model has learnt them, so their scores are too low
+    std::set<std::string> train;
+    try {
+      for (auto& c : data::discover_datasets(det.config().data, {}))
+        for (auto& smp : c.train) train.insert(Thresholds::absolute(smp.image));
+    } catch (const Error&) {  // the training data is not here (any more): nothing to compare
+    }
+    size_t n = 0;
+    for (auto& c : classes)
+      for (auto& smp : c.test) n += train.count(Thresholds::absolute(smp.image));
+    ONENIP_CHECK(n == 0, "calibrate: ", n, " of the images are training images of this run; fit thresholds on "
+                 "images it was not trained on");
+  }
   EvalOptions eo;
   eo.batch = opt.batch;
   eo.prompt = opt.prompt;
