@@ -8,17 +8,7 @@
 #     selection when that picked the same class;
 #   - on a corrupt image, exit non-zero naming the file and leave the earlier results.jsonl intact.
 include(${CMAKE_CURRENT_LIST_DIR}/check_helpers.cmake)
-
-# PNG width and height from the IHDR chunk (bytes 16..23, big-endian).
-function(png_size file w h)
-  file(READ ${file} hex OFFSET 16 LIMIT 8 HEX)
-  string(SUBSTRING "${hex}" 0 8 wx)
-  string(SUBSTRING "${hex}" 8 8 hx)
-  math(EXPR wv "0x${wx}")
-  math(EXPR hv "0x${hx}")
-  set(${w} ${wv} PARENT_SCOPE)
-  set(${h} ${hv} PARENT_SCOPE)
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/png_size.cmake)
 
 file(REMOVE_RECURSE ${WORK})
 run(0 demo --out ${WORK}/demo --dataset-only)

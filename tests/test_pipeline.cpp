@@ -1,6 +1,7 @@
 // The whole pipeline on a tiny generated dataset: train, checkpoint, resume, detector, evaluate,
 // report. A small model and 64 x 64 inputs keep it fast.
 #include <onenip/data/demo_dataset.hpp>
+#include <onenip/pipeline/calibrate.hpp>
 #include <onenip/pipeline/report.hpp>
 
 #include <algorithm>
@@ -250,6 +251,107 @@ TEST_CASE("detector from a run folder: one image scores the same alone and in a 
   CHECK(fs::file_size(run + "/report.html") > 1000);
   CHECK(fs::exists(run + "/metrics.csv"));
   CHECK(pipeline::metrics_table(r).find("| mean |") != std::string::npos);
+}
+
+TEST_CASE("decisions: calibrated thresholds, normalised scores, masks and regions, batched = one at a time") {
+  testing::TempDir scratch;
+  std::string run = scratch / "run";
+  auto cfg = tiny_config(run);
+  cfg.epochs = 1;
+  {
+    pipeline::Trainer t(cfg);
+    t.run(nullptr);
+    pipeline::Detector live(t.model(), t.extractor(), t.config());
+    live.build_from_training(t.loader(), t.features(), 4);
+    live.save_pool(run);
+  }
+  pipeline::Detector det(run);
+  CHECK(!det.thresholds());  // not calibrated yet
+  auto classes = data::discover_datasets({tiny_dataset()}, {});
+  pipeline::CalibrateOptions co;
+  auto t = pipeline::calibrate(det, classes, co, {tiny_dataset()});
+  CHECK(t.method == "f1");  // the test sets have defects
+  CHECK(t.images.size() == 18);
+  CHECK(t.anomalous == 12);
+  CHECK(t.image_min <= t.image);
+  CHECK(t.image <= t.image_max);
+  CHECK(t.normalize_image(t.image) == 0.5);
+  CHECK(t.normalize_image(t.image_max + 10 * (t.image_max - t.image_min)) == 1.0);
+  CHECK(t.normalize_image(t.image_min - 10 * (t.image_max - t.image_min)) == 0.0);
+  {  // the F1-optimal image threshold, recomputed from evaluate's scores
+    pipeline::EvalOptions eo;
+    auto r = pipeline::evaluate(det, classes, eo);
+    std::vector<double> s;
+    std::vector<int> l;
+    for (auto& c : r.cases) s.push_back(c.score), l.push_back(c.label);
+    CHECK(t.image == eval::f1_optimal_threshold(s, l).threshold);
+  }
+  t.save(run);
+  pipeline::Detector calibrated(run);
+  REQUIRE(calibrated.thresholds());
+  CHECK(calibrated.thresholds()->image == t.image);  // JSON keeps doubles exactly
+  CHECK(calibrated.thresholds()->pixel == t.pixel);
+  CHECK(calibrated.thresholds()->date == t.date);
+
+  // batched scoring equals one image at a time: scores, decisions, masks, regions
+  std::vector<io::Image> ims{io::load_image(classes[0].test.back().image, 3),
+                             data::resize_image(io::load_image(classes[1].test[0].image, 3), 80, 48),
+                             io::load_image(classes[2].test.back().image, 3)};
+  auto batch = calibrated.score(ims);
+  REQUIRE(batch.size() == 3);
+  CHECK(calibrated.score(std::vector<io::Image>{}).empty());
+  for (size_t i = 0; i < ims.size(); ++i) {
+    INFO("image ", i);
+    auto one = calibrated.score(ims[i]);
+    CHECK(one.cls == batch[i].cls);
+    CHECK(one.image_score == doctest::Approx(batch[i].image_score).epsilon(1e-6));
+    CHECK(batch[i].decided);
+    CHECK(one.anomalous == batch[i].anomalous);
+    CHECK(batch[i].anomalous == (batch[i].image_score >= t.image));
+    CHECK(batch[i].normalized == doctest::Approx(t.normalize_image(batch[i].image_score)));
+    CHECK(batch[i].mask.width == ims[i].width);  // at the original size
+    CHECK(batch[i].mask.height == ims[i].height);
+    CHECK(one.mask.pixels == batch[i].mask.pixels);
+    int64_t area = 0;
+    for (auto& reg : batch[i].regions) area += reg.area;
+    CHECK(area == std::count(batch[i].mask.pixels.begin(), batch[i].mask.pixels.end(), uint8_t(255)));
+    for (auto& reg : batch[i].regions) CHECK(reg.peak >= t.pixel);
+  }
+
+  // evaluation at the stored thresholds says it was fitted on these images
+  pipeline::EvalOptions eo;
+  auto r = pipeline::evaluate(calibrated, classes, eo);
+  REQUIRE(r.thresholds);
+  CHECK(r.fitted_on == 18);
+  auto& k = r.mean.counts;
+  CHECK(k.tp + k.fp + k.tn + k.fn == 18);
+  CHECK(k.tp + k.fn == 12);
+  CHECK(r.defects.size() == 12);  // 3 classes x 4 defect kinds
+  pipeline::write_report(r, run, "decisions");
+  pipeline::write_metrics(r, run);
+  std::string html = testing::read_bytes(run + "/report.html");
+  CHECK(html.find("id='thr'") != std::string::npos);
+  CHECK(html.find("optimistic") != std::string::npos);
+  CHECK(html.find("<script src") == std::string::npos);  // self-contained
+  CHECK(pipeline::metrics_table(r).find("optimistic") != std::string::npos);
+
+  // normal images only: percentiles of their scores
+  co.method = "percentile";
+  co.image_percentile = 50;
+  auto p = pipeline::calibrate(det, classes, co, {tiny_dataset()});
+  CHECK(p.images.size() == 6);
+  CHECK(p.anomalous == 0);
+  std::vector<double> normal;
+  for (auto& c : r.cases)
+    if (!c.label) normal.push_back(c.score);
+  CHECK(p.image == doctest::Approx(eval::percentile(normal, 50)).epsilon(1e-6));
+  auto trained_on = classes;
+  trained_on[0].test = trained_on[0].train;
+  CHECK_THROWS_WITH_AS(pipeline::calibrate(det, trained_on, co, {}), doctest::Contains("6 of the images are training"), Error);
+  co.method = "sideways";
+  CHECK_THROWS_WITH_AS(pipeline::calibrate(det, classes, co, {}), doctest::Contains("sideways"), Error);
+  std::ofstream(pipeline::Thresholds::path(run)) << "{\"image\": 1}";
+  CHECK_THROWS_WITH_AS(pipeline::Detector{run}, doctest::Contains("thresholds.json"), Error);
 }
 
 TEST_CASE("bad input: missing data folder, a NaN loss, unknown config keys") {

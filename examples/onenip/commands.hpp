@@ -12,6 +12,7 @@ using Action = std::function<int()>;
 Action add_train(CLI::App& app);
 Action add_eval(CLI::App& app);
 Action add_infer(CLI::App& app);
+Action add_calibrate(CLI::App& app);
 Action add_demo(CLI::App& app);
 Action add_synth(CLI::App& app);
 

@@ -2,6 +2,7 @@
 //   onenip demo                      generate a small dataset, train, evaluate, write a report
 //   onenip train --data ROOT... ...  train one model for all classes found
 //   onenip eval --checkpoint RUN --data ROOT...
+//   onenip calibrate --checkpoint RUN --data ROOT...   (or --normal DIR): thresholds.json
 //   onenip infer --checkpoint RUN --out DIR IMAGE...
 //   onenip synth --data ROOT --out grid.png   look at synthesised anomalies
 #include <onenip/core/error.hpp>
@@ -21,7 +22,10 @@ int main(int argc, char** argv) {
   add("demo", "generate a seeded dataset, train one model for its classes, evaluate, write the report", onenip::cli::add_demo);
   add("train", "train one model for every class under the given folders", onenip::cli::add_train);
   add("eval", "evaluate a trained run on test sets", onenip::cli::add_eval);
-  add("infer", "score new images and write heat-map overlays", onenip::cli::add_infer);
+  add("calibrate", "fit the run's image and pixel thresholds on held-out images (thresholds.json)",
+      onenip::cli::add_calibrate);
+  add("infer", "decide on new images: score, normal / anomalous, defect mask and regions, overlay",
+      onenip::cli::add_infer);
   add("synth", "write a grid of synthesised anomalies and their masks as a PNG", onenip::cli::add_synth);
   CLI11_PARSE(app, argc, argv);
   try {

@@ -34,11 +34,20 @@ inline void train_run(const pipeline::TrainConfig& cfg, bool resume) {
                cfg.out.c_str());
 }
 
-// Evaluate a run on `data` and write metrics.{json,csv} and report.html into `out`.
+// Evaluate a run on `data` and write metrics.{json,csv} and report.html into `out`, with counts
+// at the run's thresholds or at `threshold` (NaN: the run's).
 inline pipeline::EvalResult evaluate_run(const std::string& run, const std::vector<std::string>& data,
                                          const std::string& out, const pipeline::EvalOptions& opt,
-                                         const std::string& weights = "") {
+                                         const std::string& weights = "", double threshold = NAN) {
   pipeline::Detector det(run, weights);
+  if (!std::isnan(threshold)) {  // another image threshold than the stored one (or none)
+    auto t = det.thresholds().value_or(pipeline::Thresholds{});
+    if (!det.thresholds()) t.pixel = threshold;
+    t.image = threshold, t.method = "flag";
+    t.images.clear();  // not fitted on any image
+    det.set_thresholds(t);
+  }
+  if (det.thresholds()) std::fprintf(stderr, "thresholds: %s\n", det.thresholds()->describe().c_str());
   auto classes = data::discover_datasets(data, {});
   auto result = pipeline::evaluate(det, classes, opt, stderr);
   std::filesystem::create_directories(out);

@@ -11,7 +11,10 @@
 // does (Evaluator). Image score: max of the 16 x 16 stride-1 average pool of the map.
 #pragma once
 
+#include "../eval/decision.hpp"
 #include "../ops/pool.hpp"
+#include "../ops/resize.hpp"
+#include "thresholds.hpp"
 #include "trainer.hpp"
 
 namespace onenip::pipeline {
@@ -23,6 +26,12 @@ struct Score {
   TensorF map;        // [S, S] fused anomaly map
   TensorF rec, ref;   // [S, S] S_rec and S_ref (ref undefined without refiner)
   std::string cls;    // the prompt's class
+  // The decision, when the detector has thresholds (thresholds.json, or set_thresholds):
+  bool decided = false, anomalous = false;
+  double normalized = NAN;           // normalised image score; 0.5 is the boundary (NaN: uncalibrated)
+  TensorF full_map;                  // the map at the image's original size [H, W]
+  io::Image mask;                    // H x W grey, 255 where the pixel score >= the pixel threshold
+  std::vector<eval::Region> regions; // its connected components, largest first
 };
 
 class Detector {
@@ -39,6 +48,9 @@ public:
     auto meta = io::read_checkpoint_metadata(ckpt);
     cfg_.update(meta.at("config"));
     if (!weights_override.empty()) cfg_.weights = weights_override;
+    ONENIP_CHECK(cfg_.weights.empty() || fs::is_regular_file(cfg_.weights), "detector: backbone weights file '",
+                 cfg_.weights, "' does not exist", weights_override.empty() ? " (the path the run was trained with)" : "",
+                 "; pass --weights PATH to say where the weights file is now");
     extractor_ = models::make_backbone<float>(cfg_.backbone, cfg_.weights);
     model_ = std::make_shared<models::OneNIP<float>>(cfg_.model);
     io::TrainingState<float> state;  // the model alone: the optimiser's state stays in the file
@@ -50,6 +62,7 @@ public:
     auto names = nlohmann::json::parse(pool.metadata().at("classes")).get<std::vector<std::string>>();
     scale_ = std::stod(pool.metadata().at("fusion_scale"));
     for (auto& n : names) add_prompt(n, pool.get<float>("features." + n));
+    thresholds_ = Thresholds::load(run);
   }
 
   // Build from live objects, e.g. a Trainer's model() and extractor() after training: the
@@ -68,6 +81,9 @@ public:
   const std::vector<std::string>& classes() const { return names_; }
   double fusion_scale() const { return scale_; }
   void set_fusion_scale(double s) { scale_ = s; }
+  // The operating point of score(): from the run folder's thresholds.json, or set here.
+  const std::optional<Thresholds>& thresholds() const { return thresholds_; }
+  void set_thresholds(std::optional<Thresholds> t) { thresholds_ = std::move(t); }
 
   // Register a class's prompt by its backbone features [C, h, w].
   void add_prompt(const std::string& cls, const TensorF& features) {
@@ -125,12 +141,49 @@ public:
 
   // Score one image (any size); `known` is used with KnownClass.
   Score score(const io::Image& image, PromptSelection how = PromptSelection::Cosine, const std::string& known = "") {
-    TensorF fq = features({image});
-    size_t p = choose_prompt(fq, how, known);
-    auto m = raw_maps(fq, p);
-    Score s = fuse(m.rec.select(0, 0), m.ref.defined() ? m.ref.select(0, 0) : TensorF());
-    s.cls = names_[p];
-    return s;
+    return std::move(score(std::vector<io::Image>{image}, how, known).front());
+  }
+
+  // Score images (any sizes) in one backbone pass and one model pass per chosen prompt; each
+  // gets the same result as alone (the model treats the images of a batch independently).
+  std::vector<Score> score(const std::vector<io::Image>& images, PromptSelection how = PromptSelection::Cosine,
+                           const std::string& known = "") {
+    if (images.empty()) return {};
+    TensorF fq = features(images);
+    std::vector<size_t> prompt(images.size());
+    for (size_t i = 0; i < images.size(); ++i) prompt[i] = choose_prompt(fq.narrow(0, int64_t(i), 1), how, known);
+    std::vector<Score> out(images.size());
+    for (size_t p = 0; p < names_.size(); ++p) {
+      std::vector<int64_t> members;
+      for (size_t i = 0; i < images.size(); ++i)
+        if (prompt[i] == p) members.push_back(int64_t(i));
+      if (members.empty()) continue;
+      auto m = raw_maps(index_select(fq, 0, members), p);
+      for (size_t k = 0; k < members.size(); ++k) {
+        size_t i = size_t(members[k]);
+        out[i] = fuse(m.rec.select(0, int64_t(k)), m.ref.defined() ? m.ref.select(0, int64_t(k)) : TensorF());
+        out[i].cls = names_[p];
+        if (thresholds_) decide(out[i], images[i].width, images[i].height);
+      }
+    }
+    return out;
+  }
+
+  // The decision at the detector's thresholds: verdict, normalised score, and the mask and its
+  // regions at the original size W x H (the map resized bilinearly, as the overlays show it).
+  void decide(Score& s, int W, int H) const {
+    ONENIP_CHECK(thresholds_, "detector: no thresholds (run `onenip calibrate`, or give a threshold)");
+    const Thresholds& t = *thresholds_;
+    s.decided = true;
+    s.anomalous = s.image_score >= t.image;
+    s.normalized = t.normalize_image(s.image_score);
+    s.full_map = resize_bilinear(s.map.reshape({1, 1, s.map.size(0), s.map.size(1)}), H, W, false)
+                     .reshape({H, W}).contiguous();
+    const float* v = s.full_map.data();
+    s.mask = io::Image(W, H, 1, 0);
+    std::vector<uint8_t> bin(size_t(W) * size_t(H));
+    for (size_t p = 0; p < bin.size(); ++p) bin[p] = v[p] >= t.pixel, s.mask.pixels[p] = bin[p] ? 255 : 0;
+    s.regions = eval::regions(bin, std::vector<float>(v, v + bin.size()), H, W);
   }
 
   // The authors' image score: max over the 16 x 16 stride-1 average pool (the window clipped to
@@ -186,6 +239,7 @@ private:
   std::vector<std::string> names_;
   std::vector<TensorF> prompt_features_, prompt_tokens_, prompt_signature_;
   double scale_ = 1.0;
+  std::optional<Thresholds> thresholds_;
 };
 
 }  // namespace onenip::pipeline

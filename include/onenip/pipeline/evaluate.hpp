@@ -4,6 +4,7 @@
 // and pixel). Both prompt selections and both fusion modes (section 7).
 #pragma once
 
+#include "../eval/decision.hpp"
 #include "../eval/metrics.hpp"
 #include "detector.hpp"
 
@@ -14,6 +15,7 @@ struct EvalOptions {
   bool reference_fusion = false;  // true: scale from this run's S_rec, as the authors' code
   int batch = 8;
   bool keep_maps = true;          // keep fused maps for the report's cases
+  bool metrics = true;            // false: scores and maps only (calibration)
 };
 
 struct ClassMetrics {
@@ -23,7 +25,15 @@ struct ClassMetrics {
   double image_auroc = NAN, image_ap = NAN, pixel_auroc = NAN, pixel_ap = NAN, aupro = NAN, image_f1 = NAN,
          pixel_f1 = NAN;
   double prompt_accuracy = NAN;  // cosine selection: share of test images given their own class
+  eval::Confusion counts;        // images at the detector's image threshold (when it has one)
   std::vector<std::string> notes;
+};
+
+// One defect type of a class against the class's normal images.
+struct DefectMetrics {
+  std::string cls, defect;
+  int images = 0, detected = -1;  // detected: at the image threshold (-1: no threshold)
+  double image_auroc = NAN, mean_score = NAN;
 };
 
 struct TestCase {
@@ -41,6 +51,9 @@ struct EvalResult {
   std::vector<TestCase> cases;
   double fusion_scale = 1.0;
   std::string prompt_mode, fusion_mode;
+  std::vector<DefectMetrics> defects;
+  std::optional<Thresholds> thresholds;  // the detector's, that counts and decisions use
+  size_t fitted_on = 0;                  // how many evaluated images the thresholds were fitted on
 };
 
 namespace detail {
@@ -55,6 +68,32 @@ double guarded(F f, std::vector<std::string>& notes) {
 }
 }  // namespace detail
 
+// Per defect type of one class's cases: AUROC against the class's normal images, mean score,
+// and how many the image threshold catches.
+inline void add_defects(EvalResult& res, const std::vector<TestCase>& cases, const std::optional<Thresholds>& t) {
+  std::vector<std::string> kinds;
+  for (auto& tc : cases)
+    if (tc.label && std::find(kinds.begin(), kinds.end(), tc.defect) == kinds.end()) kinds.push_back(tc.defect);
+  for (auto& k : kinds) {
+    DefectMetrics d;
+    d.cls = cases.front().cls, d.defect = k;
+    std::vector<double> s;
+    std::vector<int> l;
+    double sum = 0;
+    int detected = 0;
+    for (auto& tc : cases) {
+      if (tc.label && tc.defect != k) continue;
+      s.push_back(tc.score), l.push_back(tc.label);
+      if (tc.label) d.images += 1, sum += tc.score, detected += t && tc.score >= t->image;
+    }
+    d.detected = t ? detected : -1;
+    d.mean_score = sum / d.images;
+    std::vector<std::string> ignored;
+    d.image_auroc = detail::guarded([&] { return eval::roc_auc(s, l); }, ignored);
+    res.defects.push_back(d);
+  }
+}
+
 inline EvalResult evaluate(Detector& det, const std::vector<data::ClassData>& classes, const EvalOptions& opt,
                            std::FILE* progress = nullptr) {
   const int S = int(det.image_size());
@@ -68,6 +107,7 @@ inline EvalResult evaluate(Detector& det, const std::vector<data::ClassData>& cl
   std::vector<std::vector<TestCase>> cases(classes.size());
   std::vector<int> right(classes.size(), 0);
   double lo = 1e300, hi = -1e300;
+  const bool tty = progress && isatty(fileno(progress));
   for (size_t c = 0; c < classes.size(); ++c) {
     const auto& tests = classes[c].test;
     ONENIP_CHECK(!tests.empty(), "evaluate: class '", classes[c].name, "' has no test images");
@@ -96,10 +136,13 @@ inline EvalResult evaluate(Detector& det, const std::vector<data::ClassData>& cl
         hi = std::max(hi, double(max(r.rec).item()));
         raw[c].push_back(std::move(r));
       }
+      // on a terminal one line redrawn; in a log file one line per step, as train does
       if (progress)
-        std::fprintf(progress, "\reval %s: %zu/%zu", classes[c].name.c_str(), e, tests.size()), std::fflush(progress);
+        std::fprintf(progress, "%seval %s: %zu/%zu%s", tty ? "\r" : "", classes[c].name.c_str(), e, tests.size(),
+                     tty ? "" : "\n"),
+            std::fflush(progress);
     }
-    if (progress) std::fprintf(progress, "\n");
+    if (progress && tty) std::fprintf(progress, "\n");
   }
   res.fusion_scale = opt.reference_fusion ? (lo + hi) / 2 : det.fusion_scale();
   double saved = det.fusion_scale();
@@ -131,6 +174,13 @@ inline EvalResult evaluate(Detector& det, const std::vector<data::ClassData>& cl
     }
     cm.test_images = int(img_labels.size());
     cm.anomalous = int(std::count(img_labels.begin(), img_labels.end(), 1));
+    if (det.thresholds()) cm.counts = eval::confusion_at(img_scores, img_labels, det.thresholds()->image);
+    if (!opt.metrics) {
+      res.classes.push_back(std::move(cm));
+      for (auto& tc : cases[c]) res.cases.push_back(std::move(tc));
+      continue;
+    }
+    add_defects(res, cases[c], det.thresholds());
     cm.image_auroc = detail::guarded([&] { return eval::roc_auc(img_scores, img_labels); }, cm.notes);
     cm.image_ap = detail::guarded([&] { return eval::average_precision(img_scores, img_labels); }, cm.notes);
     cm.image_f1 = detail::guarded([&] { return eval::f1_max(img_scores, img_labels); }, cm.notes);
@@ -143,6 +193,14 @@ inline EvalResult evaluate(Detector& det, const std::vector<data::ClassData>& cl
     for (auto& tc : cases[c]) res.cases.push_back(std::move(tc));
   }
   det.set_fusion_scale(saved);
+  if ((res.thresholds = det.thresholds())) {
+    std::vector<std::string> paths;
+    for (auto& tc : res.cases) paths.push_back(tc.path);
+    res.fitted_on = res.thresholds->overlap(paths);
+    if (opt.reference_fusion)
+      res.mean.notes.push_back("the thresholds were fitted with the stored fusion scale; with reference fusion the "
+                               "scores are on another scale, so counts at the threshold are not comparable");
+  }
   // unweighted mean over classes, as the authors report it, over the classes where a metric is defined
   res.mean.cls = "mean";
   auto avg = [&](double ClassMetrics::*f) {
@@ -156,7 +214,11 @@ inline EvalResult evaluate(Detector& det, const std::vector<data::ClassData>& cl
                  &ClassMetrics::pixel_ap, &ClassMetrics::aupro, &ClassMetrics::image_f1, &ClassMetrics::pixel_f1,
                  &ClassMetrics::prompt_accuracy})
     res.mean.*f = avg(f);
-  for (auto& cm : res.classes) res.mean.test_images += cm.test_images, res.mean.anomalous += cm.anomalous;
+  for (auto& cm : res.classes) {
+    res.mean.test_images += cm.test_images, res.mean.anomalous += cm.anomalous;
+    res.mean.counts.tp += cm.counts.tp, res.mean.counts.fp += cm.counts.fp;
+    res.mean.counts.tn += cm.counts.tn, res.mean.counts.fn += cm.counts.fn;
+  }
   return res;
 }
 

@@ -86,6 +86,8 @@ class Trainer {
 public:
   explicit Trainer(TrainConfig cfg) : cfg_(std::move(cfg)) {
     cfg_.validate();
+    // stored absolute in config.json, so the run folder works from any working directory
+    if (!cfg_.weights.empty()) cfg_.weights = std::filesystem::absolute(cfg_.weights).lexically_normal().string();
     classes_ = data::discover_datasets(cfg_.data, {});
     extractor_ = models::make_backbone<float>(cfg_.backbone, cfg_.weights);
     cfg_.model.feature_channels = extractor_->channels();
