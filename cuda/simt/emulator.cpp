@@ -90,12 +90,18 @@ std::string label(const LaunchConfig& c) {
 Thread& me() { return g_launch->threads[g_launch->current]; }
 Fiber& my_fiber() { return *g_fibers[g_launch->current]; }
 
+// Thrown by a failed check inside kernel code: unwinds the fiber's stack (so its temporaries
+// are freed) down to fiber_main.
+struct KernelAbort {};
+
 // The body of every fiber: run the kernel, then hand back for good.
 void fiber_main() {
   my_fiber().entered();
   Launch& l = *g_launch;
   try {
     (*l.body)();
+  } catch (const KernelAbort&) {
+    // the error is recorded already
   } catch (const std::exception& e) {
     if (l.error.empty()) l.error = std::string("exception in kernel code: ") + e.what();
   }
@@ -103,12 +109,11 @@ void fiber_main() {
   for (;;) my_fiber().yield_to_scheduler();
 }
 
-// A failing check inside kernel code: recorded, and the fiber is abandoned.
+// A failing check inside kernel code: recorded, and the thread ends.
 [[noreturn]] void fail_here(const std::string& what) {
   Launch& l = *g_launch;
   if (l.error.empty()) l.error = "thread " + thread_str(me().idx) + ": " + what;
-  me().state = State::Done;
-  for (;;) my_fiber().yield_to_scheduler();
+  throw KernelAbort{};
 }
 
 void wait(State s, Site site) {
