@@ -2,6 +2,7 @@
 # Builds and runs the whole test suite on a fresh Debian machine:
 #   bash tests/run.sh          installs missing Debian packages, configures into build/, builds, runs ctest
 #   bash tests/run.sh deps     only the install step (likewise: build, test), for CI's timed tiers
+#   bash tests/run.sh sanitize AddressSanitizer + UndefinedBehaviorSanitizer over a subset (build-asan/)
 #   bash tests/run.sh cuda     the CUDA kernels: run by the SIMT emulator (build-cuda/, tests labelled
 #                              "cuda"), and, where nvcc exists, the GPU library compiled and linked
 set -euo pipefail
@@ -31,6 +32,20 @@ cuda() {
   cmake --build build-cuda -j "$jobs" --target "${targets[@]}"
   OMP_NUM_THREADS=1 ctest --test-dir build-cuda -L cuda -j "$jobs" --output-on-failure
 }
+# ASan + UBSan (any finding fails) over the tests of the code that handles raw memory and
+# untrusted bytes: tensors and views, autograd, the file readers, modules and losses, the SIMT
+# emulator and the CUDA runtime on it. A subset, because a sanitized build of every test would
+# double CI's build time; the op and model tests exercise the same tensor code at larger sizes.
+sanitize() {
+  local tests=(test_tensor test_autograd test_io test_nn_core test_simt test_cuda)
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DONENIP_BUILD_EXAMPLES=OFF -DONENIP_CUDA_TESTS=emulated \
+    "-DCMAKE_CXX_FLAGS=-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+  cmake --build build-asan -j "$jobs" --target "${tests[@]}"
+  for t in "${tests[@]}"; do
+    echo "== $t (ASan + UBSan)"
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 OMP_NUM_THREADS=1 "build-asan/tests/$t" --no-version
+  done
+}
 run_tests() { OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" ctest --test-dir build -j "$jobs" --output-on-failure; }
 
 case "${1:-all}" in
@@ -38,6 +53,7 @@ case "${1:-all}" in
   build) build ;;
   test) run_tests ;;
   cuda) cuda ;;
+  sanitize) sanitize ;;
   all) deps && build && run_tests ;;
-  *) echo "usage: bash tests/run.sh [deps|build|test|cuda]" >&2; exit 2 ;;
+  *) echo "usage: bash tests/run.sh [deps|build|test|cuda|sanitize]" >&2; exit 2 ;;
 esac
