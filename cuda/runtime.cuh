@@ -36,8 +36,8 @@ void copy(void* dst, const void* src, size_t bytes, Device from, Device to);
 // or the emulator's): flat in the steady state of a training loop.
 CachingAllocator& caching_allocator();
 uint64_t raw_allocations();
-// Every CUDA-backed tensor's storage must be freed before the program ends its static
-// destructors; the registration is done once, on first use (core/device.hpp).
+// What core/device.hpp registers for Device::CUDA on first use: the caching allocator, or null
+// when no GPU is present. Never destroyed, so tensors with static storage may outlive main.
 Allocator* device_allocator();
 
 // Fill a __constant__ variable from host memory (cudaMemcpyToSymbol, ordered on the stream).

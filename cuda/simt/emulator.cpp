@@ -142,13 +142,10 @@ std::vector<size_t> pass_order(size_t n, uint64_t& rng) {
 
 // Nobody can run: release a barrier that every live thread reached, or report the deadlock.
 void resolve_stall(Launch& l) {
-  size_t done = 0, at_barrier = 0;
-  const Thread* first_done = nullptr;
+  size_t at_barrier = 0;
   const Thread* first_barrier = nullptr;
   for (const Thread& t : l.threads) {
-    if (t.state == State::Done && !first_done) first_done = &t;
     if (t.state == State::AtBarrier && !first_barrier) first_barrier = &t;
-    done += t.state == State::Done;
     at_barrier += t.state == State::AtBarrier;
   }
   const size_t n = l.threads.size();
@@ -171,7 +168,6 @@ void resolve_stall(Launch& l) {
   std::ostringstream os;
   os << label(*l.cfg) << " block " << thread_str(l.block) << ": deadlock, a meeting point some threads never reach:";
   for (auto& [w, g] : groups) os << " " << g.first << " thread(s) " << w << " (first " << g.second << ");";
-  (void)done;
   throw Error(os.str());
 }
 
@@ -189,11 +185,10 @@ void run_block(Launch& l, uint64_t& rng) {
   blockIdx = l.block;
 
   for (;;) {
-    bool ran = false, all_done = true;
+    bool all_done = true;
     for (size_t i : pass_order(l.threads.size(), rng)) {
       Thread& t = l.threads[i];
       if (t.state != State::Ready) continue;
-      ran = true;
       l.current = i;
       set_builtins(t);
       g_fibers[i]->resume();
@@ -205,7 +200,6 @@ void run_block(Launch& l, uint64_t& rng) {
     bool any_ready = false;
     for (const Thread& t : l.threads) any_ready |= t.state == State::Ready;
     if (!any_ready) resolve_stall(l);
-    (void)ran;
   }
 }
 
