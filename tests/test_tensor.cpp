@@ -3,6 +3,8 @@
 
 #include "helpers.hpp"
 
+#include <onenip/core/caching_allocator.hpp>
+
 using namespace onenip;
 using testing::check_values;
 
@@ -118,4 +120,46 @@ TEST_CASE("printing shows shape, dtype and values") {
   std::ostringstream big;
   big << arange<double>(0, 100);
   CHECK(big.str().find("...") != std::string::npos);
+}
+
+namespace {
+// An upstream allocator with a fixed budget, to see the cache give memory back.
+struct BudgetAllocator final : Allocator {
+  size_t budget, used = 0;
+  explicit BudgetAllocator(size_t b) : budget(b) {}
+  void* allocate(size_t bytes) override {
+    ONENIP_CHECK(used + bytes <= budget, "budget allocator: out of memory");
+    used += bytes;
+    return std::malloc(bytes);
+  }
+  void deallocate(void* p, size_t bytes) noexcept override {
+    used -= bytes;
+    std::free(p);
+  }
+  Device device() const override { return Device::CPU; }
+};
+}  // namespace
+
+TEST_CASE("caching allocator: reuses blocks, and gives its cache back when upstream runs out") {
+  BudgetAllocator upstream(8192);
+  CachingAllocator cache(upstream);
+  void* a = cache.allocate(4000);  // size class 4096
+  cache.deallocate(a, 4000);
+  CHECK(cache.bytes_cached() == 4096);
+  void* b = cache.allocate(4096);
+  CHECK(b == a);
+  CHECK(cache.upstream_allocations() == 1);
+  cache.deallocate(b, 4096);
+  // 8192 does not fit beside the cached 4096: the cache is released and the request retried.
+  void* big = cache.allocate(8192);
+  CHECK(cache.bytes_cached() == 0);
+  CHECK(cache.bytes_in_use() == 8192);
+  CHECK(upstream.used == 8192);
+  // Nothing left to release: the error propagates and the accounting is unchanged.
+  CHECK_THROWS_AS(cache.allocate(512), Error);
+  CHECK(cache.bytes_in_use() == 8192);
+  CHECK(cache.upstream_allocations() == 2);
+  cache.deallocate(big, 8192);
+  cache.release_cached();
+  CHECK(upstream.used == 0);
 }

@@ -31,20 +31,22 @@ public:
     const size_t size = size_class(bytes);
     std::lock_guard<std::mutex> lock(mutex_);
     auto& list = free_[size];
-    in_use_ += size;
+    void* p;
     if (!list.empty()) {
-      void* p = list.back();
+      p = list.back();
       list.pop_back();
       cached_ -= size;
-      return p;
+    } else {
+      try {
+        p = upstream_.allocate(size);
+      } catch (const Error&) {  // give the cache back and try once more; a second failure propagates
+        release_locked();
+        p = upstream_.allocate(size);
+      }
+      ++upstream_allocations_;
     }
-    ++upstream_allocations_;
-    try {
-      return upstream_.allocate(size);
-    } catch (const Error&) {
-      release_locked();
-      return upstream_.allocate(size);
-    }
+    in_use_ += size;  // counted only once the memory is really handed out
+    return p;
   }
 
   void deallocate(void* p, size_t bytes) noexcept override {
