@@ -3,7 +3,7 @@
 // conv_gemm_kernel: conv2d's three passes as implicit GEMMs, per group, the column matrix never
 // stored: each 16-deep slice of the operands is gathered from x, w or y straight into shared
 // memory (zero where a tap reads padding or a stride skips a pixel), then multiplied like the
-// exact GEMM (64x64 tiles of the output, 256 threads, a 4x4 register tile each):
+// exact GEMM (64x64 tiles of the output, or 16x256 for few rows; 256 threads, each a register tile):
 //   Forward     y[n, o, p]   = sum over (c, ki, kj) of w[o, c, ki, kj] x̂[(c, ki, kj), (n, p)]
 //               rows o, columns (n, p), then + bias, activation, + residual (the fused epilogue)
 //   GradInput   gx[n, c, q]  = sum over (o, ki, kj) of w[o, c, ki, kj] gy at the output pixel tap
@@ -116,60 +116,74 @@ __device__ __forceinline__ void store(const ConvGemmArgs<T>& a, int64_t grp, int
   }
 }
 
-constexpr int kTile = 64, kSlice = 16, kGemmThreads = 256, kReg = 4;
+constexpr int kSlice = 16, kGemmThreads = 256;
 
-// Thread (ty, tx) of 16x16 owns rows ty + 16 i and columns tx + 16 j of the block's 64x64 tile.
-template <ConvPass Pass, typename T>
+// Tiles of the output: 64x64, or 16x256 when a group has at most 16 rows (a pointwise conv to few
+// channels, the stem's input gradient), where a square tile would compute mostly padding.
+// Thread (ty, tx) of 16x16 owns rows ty + 16 i and columns tx + 16 j of the block's tile.
+template <ConvPass Pass, typename T, int TileM, int TileN>
 __global__ void __launch_bounds__(kGemmThreads) conv_gemm_kernel(ConvGemmArgs<T> a) {
-  ONENIP_SHARED(T[kSlice][kTile + 4], as);  // as[r][m]
-  ONENIP_SHARED(T[kSlice][kTile + 4], bs);  // bs[r][j]
+  constexpr int RegM = TileM / 16, RegN = TileN / 16;
+  ONENIP_SHARED(T[kSlice][TileM + 4], as);  // as[r][m]
+  ONENIP_SHARED(T[kSlice][TileN + 4], bs);  // bs[r][j]
   const int tid = int(threadIdx.x), ty = tid / 16, tx = tid % 16;
-  const int64_t j0 = int64_t(blockIdx.x) * kTile, m0 = int64_t(blockIdx.y) * kTile;
+  const int64_t j0 = int64_t(blockIdx.x) * TileN, m0 = int64_t(blockIdx.y) * TileM;
   const int64_t grp = blockIdx.z / a.parts, part = blockIdx.z % a.parts;
   const int64_t r_begin = part * a.part_len, r_end = simt::min_of(a.depth, r_begin + a.part_len);
-  T acc[kReg][kReg] = {};
+  T acc[RegM][RegN] = {};
   for (int64_t r0 = r_begin; r0 < r_end; r0 += kSlice) {
-    for (int e = tid; e < kTile * kSlice; e += kGemmThreads) {
-      // A's rows are contiguous along r in every pass; B's along j, except GradWeight's (along r).
-      const int ia = e / kSlice, ka = e % kSlice;
-      const bool b_j_fast = Pass != ConvPass::GradWeight;
-      const int kb = b_j_fast ? e / kTile : e % kSlice, jb = b_j_fast ? e % kTile : e / kSlice;
-      as[ka][ia] = m0 + ia < a.rows && r0 + ka < r_end ? operand_a<Pass>(a, grp, m0 + ia, r0 + ka) : T(0);
-      bs[kb][jb] = j0 + jb < a.cols && r0 + kb < r_end ? operand_b<Pass>(a, grp, r0 + kb, j0 + jb) : T(0);
+    // A's rows are contiguous along r in every pass; B's along j, except GradWeight's (along r).
+    for (int e = tid; e < TileM * kSlice; e += kGemmThreads) {
+      const int i = e / kSlice, k = e % kSlice;
+      as[k][i] = m0 + i < a.rows && r0 + k < r_end ? operand_a<Pass>(a, grp, m0 + i, r0 + k) : T(0);
+    }
+    for (int e = tid; e < TileN * kSlice; e += kGemmThreads) {
+      const bool j_fast = Pass != ConvPass::GradWeight;
+      const int k = j_fast ? e / TileN : e % kSlice, j = j_fast ? e % TileN : e / kSlice;
+      bs[k][j] = j0 + j < a.cols && r0 + k < r_end ? operand_b<Pass>(a, grp, r0 + k, j0 + j) : T(0);
     }
     __syncthreads();
 #pragma unroll
     for (int k = 0; k < kSlice; ++k) {
-      T av[kReg], bv[kReg];
+      T av[RegM], bv[RegN];
 #pragma unroll
-      for (int i = 0; i < kReg; ++i) av[i] = as[k][ty + 16 * i], bv[i] = bs[k][tx + 16 * i];
+      for (int i = 0; i < RegM; ++i) av[i] = as[k][ty + 16 * i];
 #pragma unroll
-      for (int i = 0; i < kReg; ++i)
+      for (int j = 0; j < RegN; ++j) bv[j] = bs[k][tx + 16 * j];
 #pragma unroll
-        for (int j = 0; j < kReg; ++j) acc[i][j] += av[i] * bv[j];
+      for (int i = 0; i < RegM; ++i)
+#pragma unroll
+        for (int j = 0; j < RegN; ++j) acc[i][j] += av[i] * bv[j];
     }
     __syncthreads();
   }
-  for (int i = 0; i < kReg; ++i)
-    for (int j = 0; j < kReg; ++j) {
+  for (int i = 0; i < RegM; ++i)
+    for (int j = 0; j < RegN; ++j) {
       const int64_t m = m0 + ty + 16 * i, col = j0 + tx + 16 * j;
       if (m < a.rows && col < a.cols) store<Pass>(a, grp, part, m, col, acc[i][j]);
     }
 }
 
-template <ConvPass Pass, typename T>
-void launch_conv_gemm(const char* name, const ConvGemmArgs<T>& a) {
-  const int64_t col_tiles = simt::ceil_div(a.cols, kTile), row_tiles = simt::ceil_div(a.rows, kTile);
+template <ConvPass Pass, int TileM, int TileN, typename T>
+void launch_conv_gemm_tiles(const char* name, const ConvGemmArgs<T>& a) {
+  const int64_t col_tiles = simt::ceil_div(a.cols, TileN), row_tiles = simt::ceil_div(a.rows, TileM);
   const int64_t z = a.g.groups * a.parts;
   ONENIP_CHECK(col_tiles < (int64_t(1) << 31) && row_tiles <= 65535 && z <= 65535, name,
                ": the GEMM grid is too large: ", col_tiles, " x ", row_tiles, " x ", z);
   simt::LaunchConfig cfg;
   cfg.name = name;
   cfg.problem = "rows " + std::to_string(a.rows) + ", cols " + std::to_string(a.cols) + ", depth " +
-                std::to_string(a.depth) + ", groups " + std::to_string(a.g.groups) + ", parts " + std::to_string(a.parts);
+                std::to_string(a.depth) + ", groups " + std::to_string(a.g.groups) + ", parts " +
+                std::to_string(a.parts) + ", tile " + std::to_string(TileM) + "x" + std::to_string(TileN);
   cfg.grid = dim3(unsigned(col_tiles), unsigned(row_tiles), unsigned(z));
   cfg.block = dim3(kGemmThreads);
-  simt::launch(cfg, conv_gemm_kernel<Pass, T>, a);
+  simt::launch(cfg, conv_gemm_kernel<Pass, T, TileM, TileN>, a);
+}
+
+template <ConvPass Pass, typename T>
+void launch_conv_gemm(const char* name, const ConvGemmArgs<T>& a) {
+  if (a.rows <= 16) launch_conv_gemm_tiles<Pass, 16, 256>(name, a);
+  else launch_conv_gemm_tiles<Pass, 64, 64>(name, a);
 }
 
 // ---- depthwise ----
