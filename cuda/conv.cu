@@ -1,6 +1,7 @@
 // conv2d on CUDA: forward, input gradient (also conv_transpose2d's forward) and weight gradient
-// as implicit GEMMs, depthwise convs by their own kernels (both in conv_kernels.cuh), and the
-// bias gradient (channel_sum). Exact FP32 / FP64 math; deterministic: no atomics anywhere.
+// as implicit GEMMs (a small weight's gradient a block per element), depthwise convs by their own
+// kernels (all in conv_kernels.cuh), and the bias gradient (channel_sum). Exact FP32 / FP64 math;
+// deterministic: no atomics anywhere.
 #include "conv_kernels.cuh"
 #include "onenip/kernels/cuda.hpp"
 #include "onenip/kernels/problems/conv.hpp"
@@ -71,6 +72,18 @@ void CudaKernels::conv2d_grad_weight(const ConvProblem<T>& p) {
   conv_cuda::ConvGemmArgs<T> a = conv_cuda::gemm_args(p);
   const int64_t weight_size = g.O * g.K(), depth = g.N * g.P();
   a.rows = g.Og(), a.cols = g.K(), a.depth = depth;
+  if (a.rows * a.cols <= conv_cuda::kDotMaxWeights) {
+    a.out = p.w;
+    simt::LaunchConfig cfg;
+    cfg.name = "conv2d_grad_weight (a block per weight)";
+    cfg.problem = std::to_string(a.rows * a.cols) + " weights per group, " + std::to_string(g.groups) +
+                  " groups, depth " + std::to_string(depth);
+    ONENIP_CHECK(g.groups <= 65535, "conv2d_grad_weight: ", g.groups, " groups exceed the grid");
+    cfg.grid = dim3(unsigned(a.rows * a.cols), unsigned(g.groups));
+    cfg.block = dim3(conv_cuda::kGemmThreads);
+    simt::launch(cfg, conv_cuda::weight_grad_dot_kernel<T>, a);
+    return;
+  }
   a.part_len = conv_cuda::weight_grad_part_len(depth, simt::max_of<int64_t>(weight_size, 1));
   a.parts = simt::max_of<int64_t>(1, simt::ceil_div(depth, a.part_len));
   if (a.parts == 1) {

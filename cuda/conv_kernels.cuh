@@ -12,6 +12,7 @@
 //   GradWeight  gw[o, (c, ki, kj)] = sum over (n, p) of gy[n, o, p] x̂[(c, ki, kj), (n, p)];
 //               the N*P-long sum is split into fixed runs (blockIdx.z), each written to its own
 //               slice of scratch, then summed over runs in order: the same bits on every run.
+//               A weight too small for a tile gets a block per element instead (weight_grad_dot_kernel).
 // x̂ is the im2col matrix of x. Every output element is summed by one thread in a fixed order.
 //
 // Depthwise convs (groups == C == O) waste a GEMM (one row per group), so they get direct
@@ -184,6 +185,22 @@ template <ConvPass Pass, typename T>
 void launch_conv_gemm(const char* name, const ConvGemmArgs<T>& a) {
   if (a.rows <= 16) launch_conv_gemm_tiles<Pass, 16, 256>(name, a);
   else launch_conv_gemm_tiles<Pass, 64, 64>(name, a);
+}
+
+// GradWeight of a small weight (at most kDotMaxWeights elements per group): a tile would compute
+// mostly padding, so each weight element gets a block that sums its whole N*P-long dot product,
+// each thread a strided share in order, then a fixed-tree block sum. blockIdx.x = element, y = group.
+constexpr int64_t kDotMaxWeights = 256;
+
+template <typename T>
+__global__ void weight_grad_dot_kernel(ConvGemmArgs<T> a) {
+  ONENIP_SHARED(T[32], buf);
+  const int64_t grp = blockIdx.y, m = blockIdx.x / a.cols, j = blockIdx.x % a.cols;
+  T s = T(0);
+  for (int64_t r = threadIdx.x; r < a.depth; r += blockDim.x)
+    s += operand_a<ConvPass::GradWeight>(a, grp, m, r) * operand_b<ConvPass::GradWeight>(a, grp, r, j);
+  s = cuda::group_allreduce<false>(s, cuda::SumOp{}, buf);
+  if (threadIdx.x == 0) store<ConvPass::GradWeight>(a, grp, int64_t(0), m, j, s);
 }
 
 // ---- depthwise ----
