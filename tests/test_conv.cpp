@@ -4,6 +4,8 @@
 #include "conv_fixture.hpp"
 #include "op_harness.hpp"
 
+#include <onenip/ops/fused_conv.hpp>
+
 using namespace onenip;
 using testing::check_case_all;
 using testing::check_close;
@@ -107,6 +109,12 @@ TEST_CASE("conv2d through the op harness: float, gradients, every path") {
       {"depthwise, general loops", {1, 2, 7, 8}, {2, 1, 3, 2}, {{2, 1}, {1, 0, 2, 1}, {2, 2}, 2}, true},
       {"pointwise", {2, 3, 4, 3}, {5, 3, 1, 1}, {}, false},
       {"1x1 strided, padded", {1, 3, 5, 4}, {2, 3, 1, 1}, {{2, 2}, {1, 0, 0, 1}, {1, 1}, 1}, true},
+      // Odd sizes: the weight gradient (270 > 256 elements: by tiles) sums its 144 pixels in
+      // several runs on cuda.
+      {"odd sizes, 144 pixels", {2, 3, 9, 8}, {10, 3, 3, 3}, {{1, 1}, {1, 1, 1, 1}, {1, 1}, 1}, true},
+      // Over 64 input and output channels: several row tiles of cuda's implicit GEMMs.
+      {"65 -> 66 channels", {1, 65, 2, 3}, {66, 65, 1, 1}, {}, false},
+      {"depthwise, planes over 256 pixels", {1, 2, 17, 16}, {2, 1, 3, 3}, {{1, 1}, {1, 1, 1, 1}, {1, 1}, 2}, true},
   };
   for (const auto& c : cases) {
     Conv2dOptions opt = c.opt;
@@ -207,7 +215,7 @@ TEST_CASE("conv2d over several column blocks, serial and batch-parallel, equals 
   for (int64_t N : {1, 3}) {
     Conv2dOptions opt{{1, 1}, {1, 1, 1, 1}, {1, 1}, 1};
     Op("two column blocks, N = " + std::to_string(N), [opt]<class T>(const In<T>& x) {
-      return conv2d(x[0], cat<T>({x[1], zeros<T>({1, 1, 3, 3})}, 1), none(x), opt);
+      return conv2d(x[0], cat<T>({x[1], zeros<T>({1, 1, 3, 3}).to(x[1].device())}, 1), none(x), opt);
     }).in({N, 2, 250, 250}).in({1, 1, 3, 3})
         .ref([opt](const In<double>& x) { return conv2d(x[0].narrow(1, 0, 1), x[1], TensorD(), opt); }, true)
         .dtol(1e-9, 1e-9).ftol(2e-5, 2e-5, 1e-4).directions(4).seed(5).check();  // float sums of 190k terms
@@ -253,4 +261,46 @@ TEST_CASE("conv argument errors name the problem and show the shapes") {
   CHECK_THROWS_WITH_AS(conv_transpose2d(x, zeros<float>({4, 2, 2, 2}), zeros<float>({4})), doctest::Contains("bias must have shape [2]"), Error);
   CHECK_THROWS_WITH_AS(conv_transpose2d(zeros<float>({1, 4, 1, 1}), zeros<float>({4, 2, 1, 1}), none, {{1, 1}, {1, 1}, {0, 0}, {1, 1}, 1}),
                        doctest::Contains("is empty"), Error);
+}
+
+// The fused inference kernels (ops/fused_conv.hpp): no autograd, so forward only; the harness
+// checks float against double and every other device against the CPU.
+TEST_CASE("fused inference convolutions through the op harness") {
+  const std::pair<Activation, const char*> acts[] = {
+      {Activation::None, "none"}, {Activation::ReLU6, "relu6"}, {Activation::Swish, "swish"}};
+  for (auto [act, name] : acts) {
+    Op(std::string("fused_activation_ ") + name, [act]<class T>(const In<T>& x) {
+      NoGradGuard ng;
+      Tensor<T> y = x[0].clone();
+      fused_activation_(y, act);
+      return y;
+    }).constant({3, 5, 7}, normal(2, 4)).no_grad().check();
+    // 66 outputs, 70 pixels: two row and two column tiles of the GEMM, with tails.
+    Op(std::string("fused_pointwise_conv_ ") + name + ", residual", [act]<class T>(const In<T>& x) {
+      NoGradGuard ng;
+      Tensor<T> y = zeros<T>({66, 7, 10}).to(x[0].device());
+      fused_pointwise_conv_(y, x[0], x[1], x[2], act, x[3]);
+      return y;
+    }).constant({17, 7, 10}).constant({66, 17}).constant({66}, normal(2, 2)).constant({66, 7, 10}).no_grad().check();
+    for (bool means : {false, true}) {
+      Op(std::string("fused_depthwise_conv_ ") + name + (means ? ", means" : ""), [act, means]<class T>(const In<T>& x) {
+        NoGradGuard ng;
+        Tensor<T> y = zeros<T>({3, 9, 8}).to(x[0].device()), m = zeros<T>({3}).to(x[0].device());
+        fused_depthwise_conv_(y, x[0], x[1], x[2], 2, {1, 1, 0, 1}, act, m);  // TF same, stride 2
+        return means ? m : y;
+      }).constant({3, 17, 16}).constant({3, 1, 3, 3}).constant({3}, normal(1, 2)).no_grad().check();
+    }
+  }
+  Op("fused_squeeze_excite_gate_", []<class T>(const In<T>& x) {
+    NoGradGuard ng;
+    Tensor<T> gate = zeros<T>({260}).to(x[0].device());
+    fused_squeeze_excite_gate_(gate, x[0], x[1], x[2], x[3], x[4]);
+    return gate;
+  }).constant({260}).constant({5, 260}).constant({5}).constant({260, 5}).constant({260}).no_grad().check();
+  Op("fused_scale_columns_", []<class T>(const In<T>& x) {
+    NoGradGuard ng;
+    Tensor<T> out = zeros<T>({4, 6}).to(x[0].device());
+    fused_scale_columns_(out, x[0], x[1]);
+    return out;
+  }).constant({4, 6, 1, 1}).constant({6}).no_grad().check();
 }

@@ -21,10 +21,12 @@
 #include "onenip/kernels/cuda.hpp"
 #include "onenip/kernels/problems/gemm.hpp"
 #include "runtime.cuh"
+#include "timing.cuh"
 
 using onenip::kernels::CudaKernels;
 using onenip::kernels::GemmProblem;
 using onenip::kernels::MathPrecision;
+using onenip::bench::time_ms;
 
 namespace {
 
@@ -33,29 +35,6 @@ void cublas_check(cublasStatus_t s, const char* what) {
     std::fprintf(stderr, "cuBLAS error %d in %s\n", int(s), what);
     std::exit(1);
   }
-}
-
-// Milliseconds per call of f, on the library's stream, after warm-up calls.
-template <typename F>
-double time_ms(F&& f) {
-  cudaStream_t s = onenip::cuda::stream();
-  for (int i = 0; i < 3; ++i) f();
-  cudaEvent_t t0, t1;
-  cudaEventCreate(&t0), cudaEventCreate(&t1);
-  int iters = 0;
-  float ms = 0;
-  cudaEventRecord(t0, s);
-  // Repeat until 200 ms have passed (at least 5 calls), so small sizes are timed as well as large.
-  do {
-    for (int i = 0; i < 5; ++i) f();
-    iters += 5;
-    cudaEventRecord(t1, s);
-    cudaEventSynchronize(t1);
-    cudaEventElapsedTime(&ms, t0, t1);
-  } while (ms < 200 && iters < 1000);
-  cudaEventDestroy(t0), cudaEventDestroy(t1);
-  onenip::cuda::synchronize();
-  return double(ms) / iters;
 }
 
 struct Shape3 {

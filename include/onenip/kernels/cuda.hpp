@@ -31,6 +31,13 @@ template <typename T> struct GemmProblem;
 template <typename T> struct AdamWProblem;
 template <typename T> struct RandomFillProblem;
 template <typename T> struct DropoutProblem;
+template <typename T> struct ConvProblem;
+template <typename T> struct ChannelSumProblem;
+template <typename T> struct ActivationProblem;
+template <typename T> struct PointwiseConvProblem;
+template <typename T> struct DepthwiseConvProblem;
+template <typename T> struct SqueezeExciteProblem;
+template <typename T> struct ScaleColumnsProblem;
 
 struct CudaKernels {
   static void transfer(const TransferProblem& p);                          // cuda/runtime.cu
@@ -56,6 +63,15 @@ struct CudaKernels {
   static void dropout(const DropoutProblem<T>& p);
   template <typename T>
   static void adamw_step(const AdamWProblem<T>& p);                        // cuda/optim.cu
+  template <typename T> static void conv2d(const ConvProblem<T>& p);                      // cuda/conv.cu
+  template <typename T> static void conv2d_grad_input(const ConvProblem<T>& p);
+  template <typename T> static void conv2d_grad_weight(const ConvProblem<T>& p);
+  template <typename T> static void channel_sum(const ChannelSumProblem<T>& p);
+  template <typename T> static void activation_inplace(const ActivationProblem<T>& p);    // cuda/fused_conv.cu
+  template <typename T> static void pointwise_conv_fused(const PointwiseConvProblem<T>& p);
+  template <typename T> static void depthwise_conv_fused(const DepthwiseConvProblem<T>& p);
+  template <typename T> static void squeeze_excite_gate(const SqueezeExciteProblem<T>& p);
+  template <typename T> static void scale_columns(const ScaleColumnsProblem<T>& p);
 };
 
 // CudaKernels seen through a type that depends on the call's arguments, so that a missing member
