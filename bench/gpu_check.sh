@@ -91,11 +91,17 @@ log "nvcc: $NVCC, $("$NVCC" --version | grep -i release)"
 log "cmake: $(cmake --version | head -1), ninja $(ninja --version), $(c++ --version | head -1)"
 SANITIZER=$(command -v compute-sanitizer || ls "$(dirname "$NVCC")/compute-sanitizer" 2>/dev/null || true)
 
+# NCCL's communicator when the toolkit has NCCL; with MPI on the machine, its 2-GPU check too
+DISTRIBUTED=()
+[[ -f "$(dirname "$NVCC")/../include/nccl.h" ]] && DISTRIBUTED+=(-DONENIP_NCCL=ON)
+[[ ${#DISTRIBUTED[@]} -gt 0 ]] && command -v mpicxx >/dev/null && DISTRIBUTED+=(-DONENIP_MPI=ON)
+
 # ---- configure and build ----
 step configure 60 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DONENIP_CUDA=ON \
   -DONENIP_CUDA_TESTS=gpu -DONENIP_BUILD_BENCHMARKS=ON -DONENIP_BUILD_EXAMPLES=OFF -DONENIP_BUILD_TESTS=ON \
-  -DCMAKE_CUDA_COMPILER="$NVCC" || finish
+  -DCMAKE_CUDA_COMPILER="$NVCC" "${DISTRIBUTED[@]}" || finish
 TARGETS=(onenip_cuda_tests)
+[[ ${#DISTRIBUTED[@]} -gt 0 ]] && TARGETS+=(nccl_check)
 # Every target of bench/cuda (Ninja's per-folder phony target), when that folder is in the build.
 if [[ -d "$BUILD/bench/cuda" ]]; then
   TARGETS+=(bench/cuda/all)
@@ -108,6 +114,18 @@ step build 200 cmake --build "$BUILD" -j "$JOBS" --target "${TARGETS[@]}" || fin
 # Test cases run as separate processes: a few at a time, each with a share of the cores.
 CTEST_JOBS=$(((JOBS + 3) / 4))
 OMP_NUM_THREADS=4 step "ctest -L cuda" 120 ctest --test-dir "$BUILD" -L cuda --output-on-failure -j "$CTEST_JOBS"
+
+# ---- NCCL: one rank on one GPU; 2 ranks when 2 GPUs and MPI are here ----
+if [[ -x "$BUILD/cuda/nccl_check" ]]; then
+  step "nccl_check 1 rank" 60 "$BUILD/cuda/nccl_check"
+  if (($(nvidia-smi -L | wc -l) >= 2)) && [[ " ${DISTRIBUTED[*]} " == *ONENIP_MPI* ]]; then
+    step "nccl_check 2 ranks" 60 mpiexec --allow-run-as-root -n 2 "$BUILD/cuda/nccl_check"
+  else
+    log "==== nccl_check 2 ranks: not run (needs 2 GPUs and MPI)"
+  fi
+else
+  log "==== nccl_check: not built (no nccl.h in the CUDA toolkit)"
+fi
 
 # ---- benchmarks ----
 shopt -s nullglob

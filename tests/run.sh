@@ -5,6 +5,8 @@
 #   bash tests/run.sh sanitize AddressSanitizer + UndefinedBehaviorSanitizer over a subset (build-asan/)
 #   bash tests/run.sh cuda     the CUDA kernels: run by the SIMT emulator (build-cuda/, tests labelled
 #                              "cuda"), and, where nvcc exists, the GPU library compiled and linked
+#   bash tests/run.sh mpi      data-parallel training: Open MPI installed if missing, build-mpi/, the
+#                              tests labelled "mpi" (2 ranks on this machine); with nvcc, NCCL compiled
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -46,6 +48,23 @@ sanitize() {
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 OMP_NUM_THREADS=1 "build-asan/tests/$t" --no-version
   done
 }
+# Data parallelism (ONENIP_MPI): its own build of only what the MPI tests run (the test program,
+# the scaling benchmark, the CLI), then the "mpi" tests one at a time (each takes 2 ranks, one
+# OpenMP thread each). With nvcc, the NCCL communicator and its check are compiled and linked too
+# (they run in bench/gpu_check.sh on a GPU).
+mpi() {
+  local nvcc args=(-DONENIP_MPI=ON -DONENIP_BUILD_EXAMPLES=ON) targets=(test_distributed bench_distributed onenip-cli)
+  dpkg -s libopenmpi-dev openmpi-bin >/dev/null 2>&1 ||
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libopenmpi-dev openmpi-bin; }
+  nvcc=$(command -v nvcc || { [ -x /usr/local/cuda/bin/nvcc ] && echo /usr/local/cuda/bin/nvcc; } || true)
+  if [ -n "$nvcc" ]; then
+    args+=(-DONENIP_CUDA=ON -DONENIP_NCCL=ON -DCMAKE_CUDA_COMPILER="$nvcc")
+    targets+=(nccl_check)
+  fi
+  cmake -S . -B build-mpi -G Ninja -DCMAKE_BUILD_TYPE=Release "${args[@]}"
+  cmake --build build-mpi -j "$jobs" --target "${targets[@]}"
+  OMP_NUM_THREADS=1 ctest --test-dir build-mpi -L mpi --output-on-failure --no-tests=error
+}
 run_tests() { OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" ctest --test-dir build -j "$jobs" --output-on-failure; }
 
 case "${1:-all}" in
@@ -54,6 +73,7 @@ case "${1:-all}" in
   test) run_tests ;;
   cuda) cuda ;;
   sanitize) sanitize ;;
+  mpi) mpi ;;
   all) deps && build && run_tests ;;
-  *) echo "usage: bash tests/run.sh [deps|build|test|cuda|sanitize]" >&2; exit 2 ;;
+  *) echo "usage: bash tests/run.sh [deps|build|test|cuda|sanitize|mpi]" >&2; exit 2 ;;
 esac

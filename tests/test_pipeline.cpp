@@ -12,6 +12,7 @@
 
 #include "file_helpers.hpp"
 #include "helpers.hpp"
+#include "tiny_train_config.hpp"
 
 using namespace onenip;
 namespace fs = std::filesystem;
@@ -30,20 +31,11 @@ std::string tiny_dataset() {
   return root;
 }
 pipeline::TrainConfig tiny_config(const std::string& out) {
-  pipeline::TrainConfig c;
-  c.data = {tiny_dataset()};
-  c.out = out;
+  pipeline::TrainConfig c = testing::tiny_train_config(tiny_dataset(), out);
   c.epochs = 2;
   c.batch_size = 4;
   c.save_every = 1;
   c.workers = 2;
-  c.lr = 1e-3;
-  c.model.image_size = 64;
-  c.model.hidden = 32;
-  c.model.heads = 4;
-  c.model.ff = 64;
-  c.model.encoder_layers = 1;
-  c.model.decoder_layers = 1;
   return c;
 }
 std::vector<std::pair<std::string, TensorF>> params(pipeline::Trainer& t) { return t.model()->named_parameters(); }
@@ -79,7 +71,7 @@ TEST_CASE("config: the JSON keys and defaults that config.json files already use
   const auto saved = nlohmann::json::parse(R"({
     "data": [], "backbone": "mobilenetv2", "weights": "", "out": "runs/onenip", "textures": "", "epochs": 1000,
     "batch_size": 8, "lr": 0.0001, "weight_decay": 0.0001, "clip": 0.1, "lr_step": 800, "lr_gamma": 0.1,
-    "save_every": 10, "max_steps": -1, "workers": 2, "fixed_prompt": false, "seed": 133,
+    "save_every": 10, "max_steps": -1, "workers": 2, "fixed_prompt": false, "sync_bn": false, "seed": 133,
     "model": {"feature_channels": 168, "image_size": 224, "hidden": 256, "heads": 8, "ff": 1024,
               "encoder_layers": 4, "decoder_layers": 4, "dropout": 0.1, "jitter_scale": 20.0, "jitter_prob": 1.0,
               "decoder": "bidirectional", "restoration": true, "refiner": true, "dice": "reference",

@@ -4,6 +4,10 @@
 #include "config_flags.hpp"
 #include "workflow.hpp"
 
+#ifdef ONENIP_WITH_MPI
+#include <onenip/distributed/mpi.hpp>
+#endif
+
 namespace onenip::cli {
 
 Action add_train(CLI::App& app) {
@@ -24,6 +28,19 @@ Action add_train(CLI::App& app) {
       }
     }
     flags.apply(c);  // flags given on the command line override the file
+#ifdef ONENIP_WITH_MPI
+    if (distributed::MpiCommunicator::launched()) {  // started by mpirun: one rank of a data-parallel job
+      auto world = std::make_shared<distributed::MpiCommunicator>();
+      try {
+        train_run(c, *resume, world);
+      } catch (const std::exception& e) {
+        // the other ranks wait in a collective for this one: stop the whole job
+        std::fprintf(stderr, "onenip: rank %d: error: %s\n", world->rank(), e.what());
+        MPI_Abort(MPI_COMM_WORLD, 1);
+      }
+      return 0;
+    }
+#endif
     train_run(c, *resume);
     return 0;
   };

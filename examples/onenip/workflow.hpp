@@ -9,15 +9,26 @@
 namespace onenip::cli {
 
 // Train (or resume) `cfg`, then write the prompt pool and fusion scale beside the checkpoint.
-inline void train_run(const pipeline::TrainConfig& cfg, bool resume) {
-  pipeline::Trainer trainer(cfg);
+// With a communicator of N ranks every rank trains its shard; rank 0 alone prints and writes.
+inline void train_run(const pipeline::TrainConfig& cfg, bool resume,
+                      std::shared_ptr<distributed::Communicator> comm = nullptr) {
+  pipeline::Trainer trainer(cfg, comm);
+  const bool root = trainer.communicator().is_root();
+  if (resume) trainer.resume(trainer.checkpoint_path());
+  if (!root) {
+    trainer.run(nullptr);
+    return;
+  }
+  if (trainer.communicator().size() > 1)
+    std::fprintf(stderr, "data parallel: %d ranks over %s, %d images per rank per step%s\n", trainer.communicator().size(),
+                 trainer.communicator().name().c_str(), cfg.batch_size / trainer.communicator().size(),
+                 cfg.sync_bn ? ", synchronised batch norm" : "");
   std::fprintf(stderr, "classes: ");
   for (auto& c : trainer.classes()) std::fprintf(stderr, "%s (%zu train) ", c.name.c_str(), c.train.size());
   std::fprintf(stderr, "\nbackbone %s%s, %lld trainable parameters\n", cfg.backbone.c_str(),
                cfg.weights.empty() ? " (untrained stand-in weights: no --weights given)" : "",
                (long long)trainer.model()->num_parameters(true));
   if (resume) {
-    trainer.resume(trainer.checkpoint_path());
     std::fprintf(stderr, "resumed from %s at epoch %lld\n", trainer.checkpoint_path().c_str(), (long long)trainer.epoch());
   }
   auto t0 = std::chrono::steady_clock::now();

@@ -5,6 +5,7 @@
 #include "../ops/conv.hpp"
 #include "../ops/dropout.hpp"
 #include "../ops/linear.hpp"
+#include "../distributed/sync_batch_norm.hpp"
 #include "../ops/norm.hpp"
 #include "init.hpp"
 #include "module.hpp"
@@ -78,8 +79,12 @@ public:
       NoGradGuard ng;
       num_batches_tracked.add_(ones<T>({}));
     }
+    if (this->is_training() && sync_group)
+      return distributed::sync_batch_norm(x, running_mean, running_var, weight, bias, momentum, eps, *sync_group);
     return batch_norm(x, running_mean, running_var, weight, bias, this->is_training(), momentum, eps);
   }
+  // Set: training statistics over every rank of this group's batch (synchronised batch norm).
+  std::shared_ptr<distributed::Communicator> sync_group;
   Tensor<T> operator()(const Tensor<T>& x) { return forward(x); }
 };
 

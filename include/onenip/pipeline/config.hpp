@@ -134,6 +134,7 @@ struct TrainConfig {
   int64_t max_steps = -1;               // per epoch, for quick runs; -1 = all
   int workers = 2;
   bool fixed_prompt = false;
+  bool sync_bn = false;                 // data parallel: batch-norm statistics over all ranks
   uint64_t seed = 133;
   models::OneNIPConfig model;
 
@@ -194,7 +195,7 @@ private:
     f(ConfigField{"out", "--out", "run folder"}, c.out);
     f(ConfigField{"textures", "--textures", "folder of texture images for the Perlin paste"}, c.textures);
     f(ConfigField{"epochs", "--epochs", "training epochs"}, c.epochs);
-    f(ConfigField{"batch_size", "--batch", "query images per step"}, c.batch_size);
+    f(ConfigField{"batch_size", "--batch", "query images per step (with N ranks, the global batch: each takes 1/N)"}, c.batch_size);
     f(ConfigField{"lr", "--lr", "AdamW learning rate"}, c.lr);
     f(ConfigField{"weight_decay", "--weight-decay", "AdamW weight decay"}, c.weight_decay);
     f(ConfigField{"clip", "--clip", "global gradient-norm clip (0: off)"}, c.clip);
@@ -205,6 +206,8 @@ private:
     f(ConfigField{"workers", "--workers", "data loader threads"}, c.workers);
     f(ConfigField{"fixed_prompt", "--fixed-prompt", "the first training image of each class is every prompt"},
       c.fixed_prompt);
+    f(ConfigField{"sync_bn", "--sync-bn", "data parallel: batch-norm statistics over all ranks (default: per rank)"},
+      c.sync_bn);
     f(ConfigField{"seed", "--seed", "seed of data order and synthesis; the flag sets model.seed too"}, c.seed);
     // set from the backbone's taps when training starts, so no flag
     f(ConfigField{"model.feature_channels", nullptr, "backbone feature channels C"}, m.feature_channels);

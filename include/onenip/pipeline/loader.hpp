@@ -8,7 +8,9 @@
 //
 // Determinism: the epoch's order comes from a generator keyed by (seed, epoch), and every
 // sample's prompt and synthesis from one keyed by (seed, epoch, position): the batches are the
-// same whatever the number of workers or how the threads interleave.
+// same whatever the number of workers or how the threads interleave. Data parallelism: rank r
+// of N builds only its shard of each global batch (distributed::shard_of), with the same keys,
+// so the global batch is the same whatever the number of ranks.
 #pragma once
 
 #include <condition_variable>
@@ -21,11 +23,13 @@
 #include "../core/parallel.hpp"
 #include "../autograd.hpp"
 #include "../data/synthesis.hpp"
+#include "../distributed/communicator.hpp"
 
 namespace onenip::pipeline {
 
 struct TrainBatch {
   int64_t epoch = 0, step = 0;
+  size_t global_size = 0;              // samples in the global batch (all ranks); query.size() is this rank's
   std::vector<size_t> query;           // indices into TrainLoader::images()
   std::vector<size_t> prompt;          // one per query, same class
   std::vector<io::Image> synthetic;    // S x S x 3, made from the query image
@@ -41,6 +45,7 @@ struct LoaderOptions {
   int prefetch = 4;        // batches ready ahead at most
   bool fixed_prompt = false;  // true: every query of a class gets the class's first image
   std::string textures;    // folder of texture images for the Perlin paste ("" = generated)
+  int shard_rank = 0, shard_count = 1;  // this rank's shard of every batch, of shard_count
 };
 
 class TrainLoader {
@@ -108,7 +113,9 @@ public:
     b.step = step;
     size_t begin = size_t(step) * size_t(opt_.batch_size), end = std::min(order.size(), begin + size_t(opt_.batch_size));
     ONENIP_CHECK(begin < end, "loader: step ", step, " is past the end of epoch ", epoch);
-    for (size_t pos = begin; pos < end; ++pos) {
+    b.global_size = end - begin;
+    const distributed::Shard mine = distributed::shard_of(end - begin, opt_.shard_rank, opt_.shard_count);
+    for (size_t pos = begin + mine.begin; pos < begin + mine.end; ++pos) {
       size_t q = order[pos];
       Generator g(opt_.seed + 1);
       g.set_state(opt_.seed + 1, (uint64_t(epoch) << 40) | (uint64_t(pos) << 20));

@@ -5,6 +5,12 @@
 // features; loss = MSE + lambda Dice (Eq. 8); AdamW, global-norm clipping, step schedule per
 // epoch. The backbone is frozen and clean images are never augmented, so their features are
 // computed once and cached (the synthetic images change every step and always go through it).
+//
+// Data parallel (a Communicator of N ranks): every rank holds the whole model and takes its
+// shard of each global batch; each rank's loss is weighted by its share of the global batch,
+// and one all-reduce per step sums the gradients (and the reported losses) in one bucket, so
+// every rank applies the same update to the same weights and optimiser state. Only rank 0
+// writes files or prints progress.
 #pragma once
 
 #include <chrono>
@@ -14,6 +20,7 @@
 #include <unistd.h>
 
 #include "../data/transforms.hpp"
+#include "../distributed/tensor_ops.hpp"
 #include "../io/checkpoint.hpp"
 #include "../models/backbone.hpp"
 #include "../models/onenip.hpp"
@@ -84,7 +91,8 @@ struct EpochStats {
 
 class Trainer {
 public:
-  explicit Trainer(TrainConfig cfg) : cfg_(std::move(cfg)) {
+  explicit Trainer(TrainConfig cfg, std::shared_ptr<distributed::Communicator> comm = nullptr)
+      : cfg_(std::move(cfg)), comm_(comm ? std::move(comm) : std::make_shared<distributed::SingleProcess>()) {
     cfg_.validate();
     // stored absolute in config.json, so the run folder works from any working directory
     if (!cfg_.weights.empty()) cfg_.weights = std::filesystem::absolute(cfg_.weights).lexically_normal().string();
@@ -99,7 +107,13 @@ public:
     lo.workers = cfg_.workers;
     lo.textures = cfg_.textures;
     lo.fixed_prompt = cfg_.fixed_prompt;
+    lo.shard_rank = comm_->rank(), lo.shard_count = comm_->size();
     loader_ = std::make_unique<TrainLoader>(classes_, lo);
+    check_shards();
+    if (cfg_.sync_bn && comm_->size() > 1 && model_->refiner)  // the refiner holds the model's only batch norms
+      for (auto& bn : {model_->refiner->bn1, model_->refiner->bn2}) bn->sync_group = comm_;
+    distributed::broadcast_(model_->parameters(), *comm_);  // the same start everywhere, whatever seeded it
+    separate_noise();
     optimizer_ = std::make_unique<optim::AdamW<float>>(
         model_->parameters(), optim::AdamW<float>::Options{.lr = cfg_.lr, .weight_decay = cfg_.weight_decay});
     schedule_ = std::make_unique<optim::StepLR<float>>(*optimizer_, cfg_.lr_step, cfg_.lr_gamma);
@@ -116,8 +130,11 @@ public:
   const TrainConfig& config() const { return cfg_; }
   int64_t epoch() const { return epoch_; }
   int64_t global_step() const { return global_step_; }
+  distributed::Communicator& communicator() const { return *comm_; }
+  const optim::AdamW<float>& optimizer() const { return *optimizer_; }
 
-  // One optimisation step on a batch; returns (total, mse, dice).
+  // One optimisation step on (this rank's shard of) a batch; returns the global batch's
+  // (total, mse, dice).
   std::array<double, 3> step(const TrainBatch& b) {
     model_->train();
     TensorF fq = features_->lookup(*loader_, b.query);
@@ -139,18 +156,27 @@ public:
     ONENIP_CHECK(std::isfinite(total), "training diverged: the loss is ", total, " at epoch ", epoch_, " step ",
                  b.step, " (mse ", loss.mse.item(), "); the last checkpoint in '", cfg_.out, "' is intact");
     optimizer_->zero_grad();
-    loss.total.backward();
+    // this rank's share of the global batch's mean loss (the losses are means over samples)
+    const double share = double(b.query.size()) / double(std::max<size_t>(b.global_size, 1));
+    (comm_->size() > 1 ? loss.total * float(share) : loss.total).backward();
+    std::array<double, 3> losses{total, loss.mse.item(), loss.dice.defined() ? loss.dice.item() : 0.0};
+    if (comm_->size() > 1) losses = sum_gradients(losses, share);
     if (cfg_.clip > 0) optim::clip_grad_norm_(optimizer_->params(), cfg_.clip);
     optimizer_->step();
     ++global_step_;
-    return {total, loss.mse.item(), loss.dice.defined() ? loss.dice.item() : 0.0};
+    return losses;
   }
 
   // Train epochs [epoch(), cfg.epochs), checkpointing every cfg.save_every and at the end.
   std::vector<EpochStats> run(std::FILE* progress = stderr) {
-    std::filesystem::create_directories(cfg_.out);
-    save_config();
-    std::ofstream log(cfg_.out + "/train.log", std::ios::app);
+    const bool writer = comm_->is_root();
+    if (!writer) progress = nullptr;
+    if (writer) {
+      std::filesystem::create_directories(cfg_.out);
+      save_config();
+    }
+    std::ofstream log;
+    if (writer) log.open(cfg_.out + "/train.log", std::ios::app);
     std::vector<EpochStats> history;
     while (epoch_ < cfg_.epochs) {
       schedule_->step(epoch_);
@@ -164,7 +190,7 @@ public:
       while (st.steps < total_steps && loader_->next(b)) {
         auto l = step(b);
         st.steps++;
-        st.images += int64_t(b.query.size());
+        st.images += int64_t(b.global_size);
         st.loss += l[0], st.mse += l[1], st.dice += l[2];
         double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         report(progress, st, total_steps, secs, l);
@@ -182,7 +208,7 @@ public:
       log.flush();
       history.push_back(st);
       ++epoch_;
-      if (epoch_ % cfg_.save_every == 0 || epoch_ == cfg_.epochs) save_checkpoint(checkpoint_path());
+      if (writer && (epoch_ % cfg_.save_every == 0 || epoch_ == cfg_.epochs)) save_checkpoint(checkpoint_path());
     }
     return history;
   }
@@ -200,9 +226,42 @@ public:
     io::load_checkpoint(path, s);
     epoch_ = s.epoch;
     global_step_ = s.global_step;
+    separate_noise();  // the file holds rank 0's dropout / jitter stream
   }
 
 private:
+  // Every rank needs at least one sample of every batch (the last one of an epoch may be short).
+  void check_shards() const {
+    const size_t n = loader_->size(), B = size_t(cfg_.batch_size), last = n % B == 0 ? B : n % B;
+    const size_t ranks = size_t(comm_->size());
+    ONENIP_CHECK(last >= ranks, "train: ", ranks, " ranks need at least ", ranks,
+                 " samples in every batch; the batch size ", B, " over ", n,
+                 " training images leaves a last batch of ", last, ": change --batch or the number of ranks");
+  }
+
+  // Rank r > 0 draws dropout and jitter from its own stream (rank 0 keeps the single-process
+  // one), so the ranks' masks are not copies of each other.
+  void separate_noise() {
+    Generator& g = model_->noise_generator();
+    if (comm_->rank() > 0) g.set_state(g.seed() ^ (0x9E3779B97F4A7C15ull * uint64_t(comm_->rank())), g.offset());
+  }
+
+  // One all-reduce over the gradients and the share-weighted losses together: afterwards every
+  // rank holds the global batch's gradient and losses.
+  std::array<double, 3> sum_gradients(const std::array<double, 3>& losses, double share) {
+    std::vector<TensorF> grads;
+    for (auto& p : optimizer_->params())  // every rank runs the same graph: the same parameters have gradients
+      if (p.grad().defined()) grads.push_back(p.grad());
+    distributed::flatten_into(grads, bucket_);
+    for (double l : losses) bucket_.push_back(float(l * share));
+    comm_->all_reduce_sum(bucket_.data(), bucket_.size());
+    const size_t at = bucket_.size() - 3;
+    std::array<double, 3> global{bucket_[at], bucket_[at + 1], bucket_[at + 2]};
+    bucket_.resize(at);
+    distributed::unflatten_from(bucket_, grads);
+    return global;
+  }
+
   io::TrainingState<float> state() {
     io::TrainingState<float> s;
     s.model = model_.get();
@@ -232,6 +291,8 @@ private:
   }
 
   TrainConfig cfg_;
+  std::shared_ptr<distributed::Communicator> comm_;
+  std::vector<float> bucket_;  // the flattened gradients of a step (kept: one allocation per run)
   std::vector<data::ClassData> classes_;
   std::shared_ptr<models::FeatureExtractor<float>> extractor_;
   std::shared_ptr<models::OneNIP<float>> model_;
