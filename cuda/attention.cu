@@ -143,6 +143,22 @@ struct Tile {
   __device__ U& operator()(int r, int c) const { return p[r * ld + c]; }
 };
 
+// Whole-tile element loops of the block (rows x cols of a tile).
+template <typename T>
+__device__ __forceinline__ void zero_tile(Tile<T> t, int rows, int cols) {
+  for (int e = int(threadIdx.x); e < rows * cols; e += int(blockDim.x)) t(e / cols, e % cols) = T(0);
+}
+// acc += factor c.
+template <typename T>
+__device__ __forceinline__ void add_tile(Tile<T> acc, Tile<T> c, T factor, int rows, int cols) {
+  for (int e = int(threadIdx.x); e < rows * cols; e += int(blockDim.x)) acc(e / cols, e % cols) += factor * c(e / cols, e % cols);
+}
+// The first `rows` rows of t to dst [rows, cols] (contiguous).
+template <typename T>
+__device__ __forceinline__ void write_tile(T* dst, Tile<T> t, int rows, int cols) {
+  for (int e = int(threadIdx.x); e < rows * cols; e += int(blockDim.x)) dst[e] = t(e / cols, e % cols);
+}
+
 // x[b, h, t0 + r, c] into dst (r, c) (or (c, r) when Transposed) for r < rows, c < cols, as
 // Math::In; zeros beyond the valid rows and cols, up to the padded ones.
 template <bool Transposed, typename M, typename T>
@@ -227,7 +243,7 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(Args<T> a) 
   for (int64_t bh = blockIdx.y; bh < a.B * a.H; bh += gridDim.y) {
     const int64_t b = bh / a.H, h = bh % a.H;
     stage<false, M>(sm.q, a.q, b, h, i0, rq, d.bq, d.D, d.Dp);
-    for (int e = tid; e < d.bq * d.Dv; e += kThreads) sm.o(e / d.Dv, e % d.Dv) = T(0);
+    zero_tile(sm.o, d.bq, d.Dv);
     for (int r = tid; r < d.bq; r += kThreads) sm.m[r] = -inf, sm.l[r] = T(0);
     for (int64_t j0 = 0; j0 < a.Tk; j0 += d.bk) {
       const int rk = int(simt::min_of<int64_t>(d.bk, a.Tk - j0));
@@ -364,13 +380,11 @@ __global__ void __launch_bounds__(kThreads) attention_key_grad_kernel(Args<T> a)
   ONENIP_DYNAMIC_SHARED(char, smem);
   const Dims<kD, M::kPad> d(a);
   const KeyGradSmem<M, T> sm(smem, d);
-  const int tid = int(threadIdx.x);
   const int64_t j0 = int64_t(blockIdx.x) * d.bk;
   const int rk = int(simt::min_of<int64_t>(d.bk, a.Tk - j0));
   for (int64_t bh = blockIdx.y; bh < a.B * a.H; bh += gridDim.y) {
     sm.t.stage_keys(a, d, bh, j0, rk);
-    for (int e = tid; e < d.bk * d.D; e += kThreads) sm.dk(e / d.D, e % d.D) = T(0);
-    for (int e = tid; e < d.bk * d.Dv; e += kThreads) sm.dv(e / d.Dv, e % d.Dv) = T(0);
+    zero_tile(sm.dk, d.bk, d.D), zero_tile(sm.dv, d.bk, d.Dv);
     for (int64_t i0 = 0; i0 < a.Tq; i0 += d.bq) {
       const int rq = int(simt::min_of<int64_t>(d.bq, a.Tq - i0));
       sm.t.stage_queries(a, d, bh, i0, rq);
@@ -378,17 +392,15 @@ __global__ void __launch_bounds__(kThreads) attention_key_grad_kernel(Args<T> a)
       sm.t.gradients(a, d, bh, i0, j0, rq, rk, sm.pdt.p, 1, sm.pdt.ld, sm.dst.p, 1, sm.dst.ld);
       M::product(sm.c.p, sm.c.ld, sm.pdt.p, sm.pdt.ld, sm.t.go.p, sm.t.go.ld, d.bk, d.Dvp, d.bq);
       __syncthreads();
-      for (int e = tid; e < d.bk * d.Dv; e += kThreads) sm.dv(e / d.Dv, e % d.Dv) += sm.c(e / d.Dv, e % d.Dv);
+      add_tile(sm.dv, sm.c, T(1), d.bk, d.Dv);
       __syncthreads();
       M::product(sm.c.p, sm.c.ld, sm.dst.p, sm.dst.ld, sm.t.q.p, sm.t.q.ld, d.bk, d.Dp, d.bq);
       __syncthreads();
-      for (int e = tid; e < d.bk * d.D; e += kThreads) sm.dk(e / d.D, e % d.D) += a.scale * sm.c(e / d.D, e % d.D);
+      add_tile(sm.dk, sm.c, a.scale, d.bk, d.D);
       __syncthreads();
     }
-    T* dk = a.dk + (bh * a.Tk + j0) * d.D;
-    T* dv = a.dv + (bh * a.Tk + j0) * d.Dv;
-    for (int e = tid; e < rk * d.D; e += kThreads) dk[e] = sm.dk(e / d.D, e % d.D);
-    for (int e = tid; e < rk * d.Dv; e += kThreads) dv[e] = sm.dv(e / d.Dv, e % d.Dv);
+    write_tile(a.dk + (bh * a.Tk + j0) * d.D, sm.dk, rk, d.D);
+    write_tile(a.dv + (bh * a.Tk + j0) * d.Dv, sm.dv, rk, d.Dv);
     __syncthreads();
   }
 }
@@ -415,12 +427,11 @@ __global__ void __launch_bounds__(kThreads) attention_query_grad_kernel(Args<T> 
   ONENIP_DYNAMIC_SHARED(char, smem);
   const Dims<kD, M::kPad> d(a);
   const QueryGradSmem<M, T> sm(smem, d);
-  const int tid = int(threadIdx.x);
   const int64_t i0 = int64_t(blockIdx.x) * d.bq;
   const int rq = int(simt::min_of<int64_t>(d.bq, a.Tq - i0));
   for (int64_t bh = blockIdx.y; bh < a.B * a.H; bh += gridDim.y) {
     sm.t.stage_queries(a, d, bh, i0, rq);
-    for (int e = tid; e < d.bq * d.D; e += kThreads) sm.dq(e / d.D, e % d.D) = T(0);
+    zero_tile(sm.dq, d.bq, d.D);
     for (int64_t j0 = 0; j0 < a.Tk; j0 += d.bk) {
       const int rk = int(simt::min_of<int64_t>(d.bk, a.Tk - j0));
       sm.t.stage_keys(a, d, bh, j0, rk);
@@ -429,12 +440,11 @@ __global__ void __launch_bounds__(kThreads) attention_query_grad_kernel(Args<T> 
       sm.t.gradients(a, d, bh, i0, j0, rq, rk, nullptr, 0, 0, sm.ds.p, sm.ds.ld, 1);
       M::product(sm.c.p, sm.c.ld, sm.ds.p, sm.ds.ld, sm.k.p, sm.k.ld, d.bq, d.Dp, d.bk);
       __syncthreads();
-      for (int e = tid; e < d.bq * d.D; e += kThreads) sm.dq(e / d.D, e % d.D) += a.scale * sm.c(e / d.D, e % d.D);
+      add_tile(sm.dq, sm.c, a.scale, d.bq, d.D);
       // The next writes of c come after two barriers: no barrier needed here.
     }
     __syncthreads();
-    T* dq = a.dq + (bh * a.Tq + i0) * d.D;
-    for (int e = tid; e < rq * d.D; e += kThreads) dq[e] = sm.dq(e / d.D, e % d.D);
+    write_tile(a.dq + (bh * a.Tq + i0) * d.D, sm.dq, rq, d.D);
     __syncthreads();
   }
 }
