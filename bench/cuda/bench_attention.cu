@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -20,11 +21,15 @@
 #include "onenip/kernels/cuda.hpp"
 #include "onenip/kernels/problems/attention.hpp"
 #include "runtime.cuh"
+#include "timing.cuh"
 
 using onenip::kernels::AttentionProblem;
 using onenip::kernels::CudaKernels;
 using onenip::kernels::DropoutMask;
 using onenip::kernels::MathPrecision;
+
+// 100 ms per measurement, so that every shape stays well inside gpu_check.sh's limit.
+double time_ms(const std::function<void()>& f) { return onenip::bench::time_ms(f, 100); }
 
 namespace {
 
@@ -48,29 +53,6 @@ double peak_tflops(MathPrecision p) {
   if (p == MathPrecision::FP32) per_clock = major == 8 && minor == 0 ? 128 : 256;
   else per_clock = (major >= 9 ? 4096 : 2048) / (p == MathPrecision::TF32 ? 2 : 1);
   return sms * (clock_khz * 1e3) * per_clock * 1e-12;
-}
-
-// Milliseconds per call of f after one warm-up call: repeated until 100 ms have passed (at
-// least 2 calls), so every shape stays well inside gpu_check.sh's limit.
-template <typename F>
-double time_ms(F&& f) {
-  cudaStream_t s = onenip::cuda::stream();
-  f();
-  cudaEvent_t t0, t1;
-  check(cudaEventCreate(&t0), "event"), check(cudaEventCreate(&t1), "event");
-  int iters = 0;
-  float ms = 0;
-  check(cudaEventRecord(t0, s), "record");
-  do {
-    f(), f();
-    iters += 2;
-    check(cudaEventRecord(t1, s), "record");
-    check(cudaEventSynchronize(t1), "sync");
-    check(cudaEventElapsedTime(&ms, t0, t1), "elapsed");
-  } while (ms < 100 && iters < 200);
-  cudaEventDestroy(t0), cudaEventDestroy(t1);
-  onenip::cuda::synchronize();
-  return double(ms) / iters;
 }
 
 // n device floats in [-1, 1).

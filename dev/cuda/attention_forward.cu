@@ -18,6 +18,9 @@
 #include "onenip/kernels/cuda.hpp"
 #include "onenip/kernels/problems/attention.hpp"
 #include "runtime.cuh"
+#if !ONENIP_SIMT_EMULATED
+#include "../../bench/cuda/timing.cuh"
+#endif
 
 using onenip::Device;
 using onenip::kernels::AttentionProblem;
@@ -149,21 +152,7 @@ double time_ms(F&& f) {
   (void)f;
   return 0;
 #else
-  f();
-  cudaEvent_t t0, t1;
-  cudaEventCreate(&t0), cudaEventCreate(&t1);
-  int iters = 0;
-  float ms = 0;
-  cudaEventRecord(t0, onenip::cuda::stream());
-  do {
-    f();
-    ++iters;
-    cudaEventRecord(t1, onenip::cuda::stream());
-    cudaEventSynchronize(t1);
-    cudaEventElapsedTime(&ms, t0, t1);
-  } while (ms < 200 && iters < 1000);
-  cudaEventDestroy(t0), cudaEventDestroy(t1);
-  return double(ms) / iters;
+  return onenip::bench::time_ms(f);
 #endif
 }
 
