@@ -135,6 +135,13 @@ for b in "$BUILD"/bench/cuda/bench_*; do
     --benchmark_out_format=json
 done
 
+# ---- PyTorch's attention at bench_cuda_attention's shapes, when python3 has torch with CUDA ----
+if python3 -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1; then
+  step "pytorch sdpa (bench/compare_attention_pytorch.py)" 40 python3 bench/compare_attention_pytorch.py
+else
+  log "==== pytorch sdpa: skipped (python3 has no torch with CUDA)"
+fi
+
 # ---- compute-sanitizer on the CUDA test executables (the smallest first) ----
 if [[ -n "$SANITIZER" ]]; then
   log "compute-sanitizer: $SANITIZER"

@@ -2,7 +2,9 @@
 // attention against PyTorch fixtures (no mask, neighbour mask, fully masked rows, Tq != Tk,
 // strided q/k/v); through the op harness fused vs composite forward and backward (masks,
 // several tiles, dropout with the same generator state) and gradient checks; determinism;
-// argument errors.
+// argument errors. The shapes the CUDA kernels specialise or pad (head dims 32, 64, 128 and
+// others, tails, broadcast masks, dead rows, dropout) and their TF32 / BF16 tensor-core path
+// with stated tolerances (the op harness runs every case on cuda when it is linked).
 #include "nn_fixtures.hpp"
 #include "op_harness.hpp"
 
@@ -267,4 +269,118 @@ TEST_CASE("attention argument errors name the tensors and shapes") {
   // broadcast masks that are fine
   CHECK(scaled_dot_product_attention(q, k, v, zeros<float>({2, 1, 5, 6})).shape() == Shape{2, 4, 5, 3});
   CHECK(scaled_dot_product_attention(q, k, v, zeros<float>({1, 6})).shape() == Shape{2, 4, 5, 3});
+}
+
+// ---- shapes the CUDA kernels specialise or pad (every case also runs on the CPU) ----
+namespace {
+
+const double kInf = std::numeric_limits<double>::infinity();
+
+// Additive mask of shape s: -inf on about a third of the entries, on every key of query row 1
+// (a dead row) and of the last key (a dead column), else small values.
+testing::Draw holey_mask() {
+  return [](const Shape& s, Generator& g) {
+    auto m = map_unary(rand<double>(s, 0, 1, g), [](double u) { return u < 0.3 ? -kInf : u - 0.6; });
+    auto rows = m.view({-1, s[s.size() - 2], s.back()});
+    for (int64_t r = 0; r < rows.size(0); ++r) {
+      if (s[s.size() - 2] > 1)
+        for (int64_t j = 0; j < s.back(); ++j) rows.at_ref({r, 1, j}) = -kInf;
+      if (s.back() > 1)
+        for (int64_t i = 0; i < s[s.size() - 2]; ++i) rows.at_ref({r, i, s.back() - 1}) = -kInf;
+    }
+    return m;
+  };
+}
+
+// q [B, H, Tq, D], k [B, H, Tk, D], v [B, H, Tk, Dv], the mask (when given) of shape `mask`.
+Op attn_op(const std::string& name, int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, int64_t Dv,
+           const Shape& mask = {}) {
+  Op op(name, sdpa_masked);
+  op.in({B, H, Tq, D}).in({B, H, Tk, D}).in({B, H, Tk, Dv}).ref(composite_masked, true).ftol(2e-5, 2e-5)
+      .dtol(1e-11, 1e-11).directions(4);
+  if (!mask.empty()) op.constant(mask, holey_mask());
+  return op;
+}
+
+// Dropout 0.25 from a fixed generator state: the same decisions in the op and its reference.
+const auto sdpa_dropout = []<class T>(const In<T>& x) {
+  Generator g(91);
+  return scaled_dot_product_attention(x[0], x[1], x[2], mask_of(x), 0.25, &g);
+};
+const auto composite_dropout = [](const In<double>& x) {
+  Generator g(91);
+  return attention_composite(x[0], x[1], x[2], mask_of(x), 0.25, &g);
+};
+
+}  // namespace
+
+TEST_CASE("fused attention, head dims 32, 64, 128 and others: tails, Tq != Tk, dead rows, masks that broadcast") {
+  // 37 queries and 45 keys: two tiles each with a tail at 32-row tiles, one tail at 16.
+  for (int64_t D : {32, 64, 128}) {
+    const std::string d = "D " + std::to_string(D);
+    attn_op("head dim " + d + ", mask [B, 1, Tq, Tk]", 2, 2, 37, 45, D, D, {2, 1, 37, 45}).check();
+  }
+  // run-time dims: D != Dv, dims that are no multiple of 16 (padded for tensor cores)
+  attn_op("D 24, Dv 40, mask [Tq, Tk]", 1, 2, 21, 50, 24, 40, {21, 50}).check();
+  attn_op("D 5, Dv 3, odd T, no mask", 1, 3, 7, 9, 5, 3).check();
+  attn_op("D 64, Dv 32, one key", 1, 2, 5, 1, 64, 32).check();
+  // broadcast: one mask row for every query (stride 0 along queries), one value per query row
+  // (stride 0 along keys: a -inf row masks every key), per-head masks of batch 0 only
+  attn_op("D 32, mask [1, Tk] (rows broadcast)", 2, 2, 19, 33, 32, 32, {1, 33}).check();
+  attn_op("D 32, mask [Tq, 1] (keys broadcast)", 2, 2, 19, 33, 32, 32, {19, 1}).check();
+  attn_op("D 32, mask [1, H, Tq, Tk]", 2, 2, 19, 33, 32, 32, {1, 2, 19, 33}).check();
+}
+
+TEST_CASE("fused attention with dropout at each head dim: the composite's decisions") {
+  for (auto [D, Dv] : {std::pair<int64_t, int64_t>{32, 32}, {64, 64}, {128, 128}, {24, 40}}) {
+    const std::string name = "dropout 0.25, D " + std::to_string(D) + ", Dv " + std::to_string(Dv);
+    Op op(name, sdpa_dropout);
+    op.in({1, 2, 35, D}).in({1, 2, 41, D}).in({1, 2, 41, Dv}).constant({35, 41}, holey_mask())
+        .ref(composite_dropout, true).ftol(2e-5, 2e-5).dtol(1e-11, 1e-11).directions(4).check();
+  }
+}
+
+namespace {
+// TF32 and BF16 round the operands of every product to p significant bits (unit roundoff
+// u = 2^-p: 2^-11, 2^-8) and sum in FP32, as the GEMM's tensor-core path does. As in its tests,
+// K errors of random sign add up like sqrt(K), K the largest inner size of the products (D, Dv,
+// Tq, Tk); the weights are rounded too, but they lie in [0, 1] and sum to 1 per row (an error
+// of order u). The worst errors seen here are about 3.3 u: atol 2 u sqrt(K) (over 13 u at these
+// sizes) keeps a margin of 4, a quarter of the GEMM tests' 8 u sqrt(K); rtol 2u.
+testing::Tol attention_tol(MathPrecision p, int64_t K) {
+  const double u = p == MathPrecision::TF32 ? std::ldexp(1.0, -11) : std::ldexp(1.0, -8);
+  return {2 * u * std::sqrt(double(K)), 2 * u};
+}
+}  // namespace
+
+TEST_CASE("fused attention with TF32 and BF16 tensor cores on cuda, the CPU stays exact") {
+  for (MathPrecision p : {MathPrecision::TF32, MathPrecision::BF16}) {
+    MatmulPrecisionGuard guard(p);  // forward and backward run inside the scope
+    const std::string tag = std::string(precision_name(p)) + " ";
+    for (auto [D, Dv] : {std::pair<int64_t, int64_t>{32, 32}, {64, 64}, {128, 128}, {24, 40}}) {
+      const testing::Tol t = attention_tol(p, std::max<int64_t>({D, Dv, 37, 45}));
+      attn_op(tag + "D " + std::to_string(D) + ", Dv " + std::to_string(Dv), 1, 2, 37, 45, D, Dv, {37, 45})
+          .ftol(t.atol, t.rtol).check();
+    }
+    const testing::Tol t = attention_tol(p, 45);
+    Op(tag + "dropout 0.25, D 32", sdpa_dropout).in({1, 2, 37, 32}).in({1, 2, 45, 32}).in({1, 2, 45, 32})
+        .constant({37, 45}, holey_mask()).ref(composite_dropout, true).ftol(t.atol, t.rtol).dtol(1e-11, 1e-11)
+        .directions(4).check();
+  }
+}
+
+TEST_CASE("the tensor-core path rounds: TF32 and BF16 results differ from FP32 on cuda, by less than the bound") {
+  const auto devices = available_devices();
+  if (std::find(devices.begin(), devices.end(), Device::CUDA) == devices.end()) return;
+  Generator g(92);
+  auto q = randn<float>({1, 2, 37, 64}, 0, 1, g).to(Device::CUDA), k = randn<float>({1, 2, 45, 64}, 0, 1, g).to(Device::CUDA);
+  auto v = randn<float>({1, 2, 45, 64}, 0, 1, g).to(Device::CUDA);
+  const TensorF exact = scaled_dot_product_attention(q, k, v).cpu();
+  for (MathPrecision p : {MathPrecision::TF32, MathPrecision::BF16}) {
+    CAPTURE(precision_name(p));
+    MatmulPrecisionGuard guard(p);
+    const float diff = max(abs(scaled_dot_product_attention(q, k, v).cpu() - exact)).item();
+    CHECK(diff > 0.f);
+    CHECK(diff < attention_tol(p, 64).atol);
+  }
 }

@@ -38,6 +38,7 @@ template <typename T> struct PointwiseConvProblem;
 template <typename T> struct DepthwiseConvProblem;
 template <typename T> struct SqueezeExciteProblem;
 template <typename T> struct ScaleColumnsProblem;
+template <typename T> struct AttentionProblem;
 
 struct CudaKernels {
   static void transfer(const TransferProblem& p);                          // cuda/runtime.cu
@@ -72,6 +73,10 @@ struct CudaKernels {
   template <typename T> static void depthwise_conv_fused(const DepthwiseConvProblem<T>& p);
   template <typename T> static void squeeze_excite_gate(const SqueezeExciteProblem<T>& p);
   template <typename T> static void scale_columns(const ScaleColumnsProblem<T>& p);
+  template <typename T>
+  static void attention(const AttentionProblem<T>& p);                     // cuda/attention.cu
+  template <typename T>
+  static void attention_backward(const AttentionProblem<T>& p);
 };
 
 // CudaKernels seen through a type that depends on the call's arguments, so that a missing member

@@ -108,6 +108,7 @@ Tensor<T> scaled_dot_product_attention(const Tensor<T>& q, const Tensor<T>& k, c
   P.device = device;
   P.B = q.size(0), P.H = q.size(1), P.Tq = q.size(2), P.Tk = k.size(2), P.D = q.size(3), P.Dv = v.size(3);
   P.scale = s;
+  P.precision = detail::gemm_precision<T>();  // the products follow set_matmul_precision, as matmul does
   std::shared_ptr<kernels::DropoutMask> drop;
   if (gen && dropout_p > 0) {
     drop = std::make_shared<kernels::DropoutMask>(*gen, dropout_p, P.B * P.H * P.Tq * P.Tk);

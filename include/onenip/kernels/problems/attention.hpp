@@ -5,6 +5,7 @@
 #include "../../core/device.hpp"
 #include "../../core/error.hpp"
 #include "../../core/shape.hpp"
+#include "gemm.hpp"
 #include "random.hpp"
 
 namespace onenip::kernels {
@@ -22,7 +23,8 @@ struct AttnOperand {
 // weights from `drop` (null: none), kept weights scaled by drop_scale.
 // Forward writes out [B, H, Tq, Dv] (contiguous) and lse [B H Tq], each row's log-sum-exp
 // (+inf for a row with every key masked). Backward reads out, lse and grad_out [B, H, Tq, Dv]
-// and overwrites dq, dk, dv (contiguous, the shapes of q, k, v). Tk >= 1.
+// and overwrites dq, dk, dv (contiguous, the shapes of q, k, v). Tk >= 1. precision: the
+// products' (MathPrecision; the CUDA backend's tensor cores for float, the CPU ignores it).
 template <typename T>
 struct AttentionProblem {
   Device device = Device::CPU;
@@ -39,6 +41,7 @@ struct AttentionProblem {
   T* dq = nullptr;
   T* dk = nullptr;
   T* dv = nullptr;
+  MathPrecision precision = MathPrecision::FP32;
 };
 
 }  // namespace onenip::kernels
