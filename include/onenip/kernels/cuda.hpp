@@ -39,6 +39,8 @@ template <typename T> struct DepthwiseConvProblem;
 template <typename T> struct SqueezeExciteProblem;
 template <typename T> struct ScaleColumnsProblem;
 template <typename T> struct AttentionProblem;
+template <typename T> struct BatchNormProblem;
+template <typename T> struct BatchNormBackwardProblem;
 
 struct CudaKernels {
   static void transfer(const TransferProblem& p);                          // cuda/runtime.cu
@@ -77,6 +79,8 @@ struct CudaKernels {
   static void attention(const AttentionProblem<T>& p);                     // cuda/attention.cu
   template <typename T>
   static void attention_backward(const AttentionProblem<T>& p);
+  template <typename T> static void batch_norm(const BatchNormProblem<T>& p);             // cuda/batch_norm.cu
+  template <typename T> static void batch_norm_backward(const BatchNormBackwardProblem<T>& p);
 };
 
 // CudaKernels seen through a type that depends on the call's arguments, so that a missing member
