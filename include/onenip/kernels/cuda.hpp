@@ -41,6 +41,7 @@ template <typename T> struct ScaleColumnsProblem;
 template <typename T> struct AttentionProblem;
 template <typename T> struct BatchNormProblem;
 template <typename T> struct BatchNormBackwardProblem;
+template <typename T> struct MaxPoolProblem;
 
 struct CudaKernels {
   static void transfer(const TransferProblem& p);                          // cuda/runtime.cu
@@ -81,6 +82,8 @@ struct CudaKernels {
   static void attention_backward(const AttentionProblem<T>& p);
   template <typename T> static void batch_norm(const BatchNormProblem<T>& p);             // cuda/batch_norm.cu
   template <typename T> static void batch_norm_backward(const BatchNormBackwardProblem<T>& p);
+  template <typename T> static void max_pool2d(const MaxPoolProblem<T>& p);               // cuda/pool.cu
+  template <typename T> static void max_pool2d_backward(const MaxPoolProblem<T>& p);
 };
 
 // CudaKernels seen through a type that depends on the call's arguments, so that a missing member
