@@ -170,10 +170,15 @@ TEST_CASE("pool, resize and blur argument errors show the shapes") {
   CHECK_THROWS_WITH_AS(gaussian_blur2d(x, 0.0), doctest::Contains("sigma must be positive"), Error);
 }
 
-TEST_CASE("max pooling through the op harness: gaps between windows, wide padding") {
+TEST_CASE("pooling and resize through the op harness: gaps between windows, wide padding, odd ratios") {
   pool_op("max_pool2d 2x2 s3 (gaps between windows)", []<class T>(const In<T>& x) { return max_pool2d(x[0], {2, 2}, {3, 3}); });
   pool_op("max_pool2d 5x4 s2 p2", []<class T>(const In<T>& x) { return max_pool2d(x[0], {5, 4}, {2, 2}, {2, 2}); });
   pool_op("max_pool2d 1x1 s2", []<class T>(const In<T>& x) { return max_pool2d(x[0], {1, 1}, {2, 2}); });
+  for (bool ac : {true, false}) {
+    std::string tag = ac ? " align_corners" : " half_pixel";
+    pool_op("resize_bilinear 7x6 -> 16x4" + tag, [ac]<class T>(const In<T>& x) { return resize_bilinear(x[0], 16, 4, ac); });
+    pool_op("resize_bilinear 7x6 -> 1x1" + tag, [ac]<class T>(const In<T>& x) { return resize_bilinear(x[0], 1, 1, ac); });
+  }
 }
 
 TEST_CASE("max_pool2d with ties and NaN gives the CPU's values and gradients on every device") {

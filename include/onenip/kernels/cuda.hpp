@@ -42,6 +42,7 @@ template <typename T> struct AttentionProblem;
 template <typename T> struct BatchNormProblem;
 template <typename T> struct BatchNormBackwardProblem;
 template <typename T> struct MaxPoolProblem;
+template <typename T> struct SeparableProblem;
 
 struct CudaKernels {
   static void transfer(const TransferProblem& p);                          // cuda/runtime.cu
@@ -84,6 +85,7 @@ struct CudaKernels {
   template <typename T> static void batch_norm_backward(const BatchNormBackwardProblem<T>& p);
   template <typename T> static void max_pool2d(const MaxPoolProblem<T>& p);               // cuda/pool.cu
   template <typename T> static void max_pool2d_backward(const MaxPoolProblem<T>& p);
+  template <typename T> static void separable(const SeparableProblem<T>& p);              // cuda/separable.cu
 };
 
 // CudaKernels seen through a type that depends on the call's arguments, so that a missing member
