@@ -43,6 +43,8 @@ template <typename T> struct BatchNormProblem;
 template <typename T> struct BatchNormBackwardProblem;
 template <typename T> struct MaxPoolProblem;
 template <typename T> struct SeparableProblem;
+template <typename T> struct IndexSelectProblem;
+template <typename T> struct GatherProblem;
 
 struct CudaKernels {
   static void transfer(const TransferProblem& p);                          // cuda/runtime.cu
@@ -86,6 +88,10 @@ struct CudaKernels {
   template <typename T> static void max_pool2d(const MaxPoolProblem<T>& p);               // cuda/pool.cu
   template <typename T> static void max_pool2d_backward(const MaxPoolProblem<T>& p);
   template <typename T> static void separable(const SeparableProblem<T>& p);              // cuda/separable.cu
+  template <typename T> static void index_select(const IndexSelectProblem<T>& p);         // cuda/index.cu
+  template <typename T> static void index_add(const IndexSelectProblem<T>& p);
+  template <typename T> static void gather(const GatherProblem<T>& p);
+  template <typename T> static void scatter_add(const GatherProblem<T>& p);
 };
 
 // CudaKernels seen through a type that depends on the call's arguments, so that a missing member
