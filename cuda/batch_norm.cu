@@ -171,6 +171,7 @@ std::string sizes(int64_t N, int64_t C, int64_t S) {
 template <typename T, typename Term>
 void channel_parts(const char* name, const std::string& what, const Term& term, int64_t N, int64_t C, int64_t S,
                    const Parts& parts, Pair<T, T>* out) {
+  ONENIP_CHECK(C <= 65535, name, ": ", C, " channels exceed the grid's y limit of 65535 (", sizes(N, C, S), ")");
   simt::LaunchConfig cfg;
   cfg.name = name;
   cfg.problem = sizes(N, C, S) + ", " + what + " in " + std::to_string(parts.count) + " parts";
