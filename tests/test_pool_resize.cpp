@@ -183,9 +183,11 @@ TEST_CASE("pooling and resize through the op harness: gaps between windows, wide
 
 TEST_CASE("max_pool2d with ties and NaN gives the CPU's values and gradients on every device") {
   Generator gen(21);
-  // values in {0, 1, 2}: most windows hold ties; one NaN
+  // values in {0, 1, 2}: most windows hold ties; one NaN; window (1, 1) of plane (0, 1) all -inf
   TensorD x = map_unary(rand<double>({2, 3, 7, 6}, 0.0, 3.0, gen), [](double v) { return std::floor(v); });
   x.at_ref({1, 2, 3, 3}) = std::nan("");
+  for (int64_t i = 1; i < 4; ++i)
+    for (int64_t j = 1; j < 4; ++j) x.at_ref({0, 1, i, j}) = -std::numeric_limits<double>::infinity();
   const TensorD up = randn<double>({2, 3, 4, 3}, 0.0, 1.0, gen);
   auto run_on = [&](Device d) {
     TensorD xd = x.to(d).detach();
@@ -195,6 +197,8 @@ TEST_CASE("max_pool2d with ties and NaN gives the CPU's values and gradients on 
     return std::pair{y.detach().cpu(), xd.grad().cpu()};
   };
   const auto want = run_on(Device::CPU);
+  // the all -inf window's gradient goes to its first tap, (1, 1), which no other window picks
+  CHECK(want.second.at({0, 1, 1, 1}) == up.at({0, 1, 1, 1}));
   auto same = [](const TensorD& a, const TensorD& b) {
     REQUIRE(a.shape() == b.shape());
     for (int64_t i = 0; i < a.numel(); ++i) {
