@@ -114,7 +114,7 @@ int main(int argc, char** argv) {
   cudaDeviceProp prop{};
   check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
   const double peak = peak_gbs();
-  std::printf("%s: peak memory bandwidth %.0f GB/s; %d iterations each\n", prop.name, peak, iters);
+  std::printf("%s: peak memory bandwidth %.0f GB/s; at most %d calls timed each\n", prop.name, peak, iters);
   // the frozen backbone's batch norms (eval), batch 8 at 224x224
   bench_batch_norm(8, 32, 112 * 112, false, iters, peak);
   bench_batch_norm(8, 144, 56 * 56, false, iters, peak);

@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
   cudaDeviceProp prop{};
   bench::check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
   const double peak = peak_gbs();
-  std::printf("%s: peak memory bandwidth %.0f GB/s; %d iterations each\n", prop.name, peak, iters);
+  std::printf("%s: peak memory bandwidth %.0f GB/s; at most %d calls timed each\n", prop.name, peak, iters);
   bench_softmax(8 * 8 * 196, 196, iters, peak);  // attention scores [B*H*T, T]
   bench_softmax(16384, 4096, iters, peak);
   bench_layer_norm(8 * 196, 256, iters, peak);   // tokens [B*T, C]

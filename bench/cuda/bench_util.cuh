@@ -1,5 +1,5 @@
-// What the GPU benchmarks share: error checks, the device's peak memory bandwidth, device
-// buffers with fixed pseudo-random contents, and a timed, printed measurement.
+// What the bandwidth benchmarks share: error checks, the device's peak memory bandwidth, device
+// buffers with fixed pseudo-random contents, and a timed (timing.cuh), printed measurement.
 #pragma once
 
 #include <cstdio>
@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "runtime.cuh"
+#include "timing.cuh"
 
 namespace onenip::bench {
 
@@ -36,23 +37,11 @@ inline float* device_floats(size_t n, unsigned seed, float lo = -2.0f) {
   return p;
 }
 
-// Mean time of `run` over `iters` calls after 3 warm-up ones, timed with events on the backend's
-// stream; prints one line: time, GB/s for `bytes` moved, share of the peak.
+// Time per call of `run` (timing.cuh's time_ms: at most `iters` calls or 200 ms after warm-up);
+// prints one line: time, GB/s for `bytes` moved, share of the peak.
 inline void report(const char* what, double bytes, int iters, double peak, const std::function<void()>& run) {
-  for (int i = 0; i < 3; ++i) run();
-  cudaEvent_t start, stop;
-  check(cudaEventCreate(&start), "cudaEventCreate");
-  check(cudaEventCreate(&stop), "cudaEventCreate");
-  check(cudaEventRecord(start, cuda::stream()), "cudaEventRecord");
-  for (int i = 0; i < iters; ++i) run();
-  check(cudaEventRecord(stop, cuda::stream()), "cudaEventRecord");
-  check(cudaEventSynchronize(stop), "cudaEventSynchronize");
-  float ms = 0;
-  check(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
-  const double s = ms / 1e3 / iters, gbs = bytes / s / 1e9;
+  const double s = time_ms(run, 200, iters) / 1e3, gbs = bytes / s / 1e9;
   std::printf("%-52s %9.1f us %9.1f GB/s %6.1f %% of peak\n", what, s * 1e6, gbs, 100.0 * gbs / peak);
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
 }
 
 // The iteration count from argv[1]; `fallback` when absent or not a positive number
