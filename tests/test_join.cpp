@@ -39,3 +39,33 @@ TEST_CASE("join ops through the op harness") {
       .in({2, 3}).check();
   Op("split", []<class T>(const In<T>& x) { return split(x[0], 2, 1)[1]; }).in({2, 3}).check();
 }
+
+TEST_CASE("index ops with repeated indices and middle dims through the op harness") {
+  using testing::In;
+  // dim 1 of [2, 4, 3]: outer and inner > 1; row 2 picked three times, row 0 never
+  Op("index_select dim 1, repeats", []<class T>(const In<T>& x) { return index_select(x[0], 1, {2, 1, 2, 3, 2}); })
+      .in({2, 4, 3}).check();
+  Op("gather dim 0 of 3-D, repeats", []<class T>(const In<T>& x) {
+    return gather(x[0], 0, IndexTensor{{2, 2, 3}, {1, 1, 0, 2, 1, 1, 1, 1, 0, 0, 2, 2}});
+  }).in({3, 2, 3}).check();
+  Op("gather dim 2, index narrower than the input", []<class T>(const In<T>& x) {
+    return gather(x[0], 2, IndexTensor{{2, 2, 3}, {3, 3, 0, 1, 1, 1, 2, 0, 3, 3, 3, 3}});
+  }).in({2, 3, 4}).check();
+  // their gradients go back through scatter_add
+  Op("max dim 1 with gradient", []<class T>(const In<T>& x) { return max(x[0], 1); }).in({3, 5}).check();
+  Op("min dim 0 keepdim with gradient", []<class T>(const In<T>& x) { return min(x[0], 0, true); }).in({4, 3, 2}).check();
+}
+
+TEST_CASE("index kernels name an out-of-range index on every device that checks it") {
+  for (Device d : available_devices()) {
+    if (d == Device::CPU) continue;  // the CPU kernels trust the op's check
+    INFO("device ", device_name(d));
+    TensorF src = zeros<float>({4, 3}, d), dst = zeros<float>({2, 3}, d);
+    const std::vector<int64_t> bad{1, 4};
+    CHECK_THROWS_WITH_AS(kernels::index_add<float>({d, 1, 4, 3, 2, bad.data(), src.data_ptr(), dst.data_ptr()}),
+                         doctest::Contains("index_add: index 4 (position 1) out of range for a dim of size 4"), Error);
+    CHECK_THROWS_WITH_AS(kernels::index_select<float>({d, 1, 4, 3, 2, bad.data(), src.data_ptr(), dst.data_ptr()}),
+                         doctest::Contains("index_select: index 4 (position 1)"), Error);
+    CHECK_THROWS_WITH_AS(index_select(src, 0, {0, -1}), doctest::Contains("out of range"), Error);
+  }
+}

@@ -215,3 +215,30 @@ TEST_CASE("layer_norm and rms_norm through the op harness: long rows, C = 1, man
   Op("layer_norm constant parameters", ln).in({7, 6}).constant({6}).constant({6}).check();
   Op("rms_norm constant weight", rms).in({7, 6}).constant({6}).check();
 }
+
+TEST_CASE("batch_norm over more values per channel than one reduction part, running stats on every device") {
+  // N S = 1200: the CUDA kernels sum each channel in two parts, the second partial
+  const auto train = []<class T>(const In<T>& x) { return batch_norm(x[0], x[3].clone(), x[4].clone(), x[1], x[2], true); };
+  const auto eval = []<class T>(const In<T>& x) { return batch_norm(x[0], x[3], x[4], x[1], x[2], false); };
+  auto op = [](const std::string& name, auto f) {
+    Op(name, f).in({2, 3, 24, 25}, normal(0.5, 2)).in({3}).in({3}).constant({3}, normal(0, 0.1))
+        .constant({3}, testing::uniform(0.5, 1.5)).directions(4).ftol(2e-5, 2e-5).check();
+  };
+  op("batch_norm train, 1200 values per channel", train);
+  op("batch_norm eval, 1200 values per channel", eval);
+  // The running statistics each device leaves behind equal the CPU's.
+  Generator gen(31);
+  const TensorD x = randn<double>({4, 3, 5, 7}, 0.5, 2.0, gen), rm0 = randn<double>({3}, 0.0, 0.1, gen);
+  const TensorD rv0 = rand<double>({3}, 0.5, 1.5, gen);
+  auto stats_on = [&](Device d) {
+    TensorD rm = rm0.clone().to(d), rv = rv0.clone().to(d);
+    batch_norm(x.to(d), rm, rv, TensorD(), TensorD(), true, 0.3);
+    return std::pair{rm.cpu(), rv.cpu()};
+  };
+  const auto want = stats_on(Device::CPU);
+  for (Device d : available_devices()) {
+    const auto got = stats_on(d);
+    check_close(got.first, want.first, 1e-13, 1e-13);
+    check_close(got.second, want.second, 1e-13, 1e-13);
+  }
+}

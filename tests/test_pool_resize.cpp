@@ -169,3 +169,47 @@ TEST_CASE("pool, resize and blur argument errors show the shapes") {
   CHECK_THROWS_WITH_AS(resize_nearest(zeros<float>({1, 2, 0, 5}), 3, 3), doctest::Contains("H, W > 0, got shape [1, 2, 0, 5]"), Error);
   CHECK_THROWS_WITH_AS(gaussian_blur2d(x, 0.0), doctest::Contains("sigma must be positive"), Error);
 }
+
+TEST_CASE("pooling and resize through the op harness: gaps between windows, wide padding, odd ratios") {
+  pool_op("max_pool2d 2x2 s3 (gaps between windows)", []<class T>(const In<T>& x) { return max_pool2d(x[0], {2, 2}, {3, 3}); });
+  pool_op("max_pool2d 5x4 s2 p2", []<class T>(const In<T>& x) { return max_pool2d(x[0], {5, 4}, {2, 2}, {2, 2}); });
+  pool_op("max_pool2d 1x1 s2", []<class T>(const In<T>& x) { return max_pool2d(x[0], {1, 1}, {2, 2}); });
+  for (bool ac : {true, false}) {
+    std::string tag = ac ? " align_corners" : " half_pixel";
+    pool_op("resize_bilinear 7x6 -> 16x4" + tag, [ac]<class T>(const In<T>& x) { return resize_bilinear(x[0], 16, 4, ac); });
+    pool_op("resize_bilinear 7x6 -> 1x1" + tag, [ac]<class T>(const In<T>& x) { return resize_bilinear(x[0], 1, 1, ac); });
+  }
+}
+
+TEST_CASE("max_pool2d with ties and NaN gives the CPU's values and gradients on every device") {
+  Generator gen(21);
+  // values in {0, 1, 2}: most windows hold ties; one NaN; window (1, 1) of plane (0, 1) all -inf
+  TensorD x = map_unary(rand<double>({2, 3, 7, 6}, 0.0, 3.0, gen), [](double v) { return std::floor(v); });
+  x.at_ref({1, 2, 3, 3}) = std::nan("");
+  for (int64_t i = 1; i < 4; ++i)
+    for (int64_t j = 1; j < 4; ++j) x.at_ref({0, 1, i, j}) = -std::numeric_limits<double>::infinity();
+  const TensorD up = randn<double>({2, 3, 4, 3}, 0.0, 1.0, gen);
+  auto run_on = [&](Device d) {
+    TensorD xd = x.to(d).detach();
+    xd.set_requires_grad(true);
+    TensorD y = max_pool2d(xd, {3, 3}, {2, 2}, {1, 1});
+    y.backward(up.to(d));
+    return std::pair{y.detach().cpu(), xd.grad().cpu()};
+  };
+  const auto want = run_on(Device::CPU);
+  // the all -inf window's gradient goes to its first tap, (1, 1), which no other window picks
+  CHECK(want.second.at({0, 1, 1, 1}) == up.at({0, 1, 1, 1}));
+  auto same = [](const TensorD& a, const TensorD& b) {
+    REQUIRE(a.shape() == b.shape());
+    for (int64_t i = 0; i < a.numel(); ++i) {
+      const double u = a.data_ptr()[i], v = b.data_ptr()[i];
+      CHECK(((u != u && v != v) || u == v));
+    }
+  };
+  for (Device d : available_devices()) {
+    INFO("device ", device_name(d));
+    const auto got = run_on(d);
+    same(got.first, want.first);
+    same(got.second, want.second);
+  }
+}

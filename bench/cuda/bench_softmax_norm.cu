@@ -6,62 +6,20 @@
 //
 // Run: ./build-gpu/cuda/bench_softmax_norm [iterations]
 #include <cstdio>
-#include <cstdlib>
-#include <functional>
-#include <vector>
 
 #include "onenip/kernels/cuda.hpp"
 #include "onenip/kernels/problems/norm.hpp"
 #include "onenip/kernels/problems/softmax.hpp"
-#include "runtime.cuh"
+#include "bench_util.cuh"
 
 using namespace onenip;
 using kernels::CudaKernels;
 
 namespace {
 
-void check(cudaError_t e, const char* what) {
-  if (e == cudaSuccess) return;
-  std::fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(e));
-  std::exit(1);
-}
-
-// Peak DRAM bandwidth in GB/s: double data rate x memory clock x bus width.
-double peak_gbs() {
-  int dev = 0, clock_khz = 0, bus_bits = 0;
-  check(cudaGetDevice(&dev), "cudaGetDevice");
-  check(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, dev), "memory clock");
-  check(cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, dev), "bus width");
-  return 2.0 * clock_khz * 1e3 * (bus_bits / 8.0) / 1e9;
-}
-
-// n floats of device memory filled with values in [-2, 2).
-float* device_floats(size_t n, unsigned seed) {
-  std::vector<float> h(n);
-  for (size_t i = 0; i < n; ++i) h[i] = float((i * 2654435761u + seed) % 4096) / 1024.0f - 2.0f;
-  float* p = nullptr;
-  check(cudaMalloc(&p, n * sizeof(float)), "cudaMalloc");
-  check(cudaMemcpy(p, h.data(), n * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy");
-  return p;
-}
-
-// Mean time of `run` over `iters` launches after 3 warm-up ones; prints one line.
-void report(const char* what, double bytes, int iters, double peak, const std::function<void()>& run) {
-  for (int i = 0; i < 3; ++i) run();
-  cudaEvent_t start, stop;
-  check(cudaEventCreate(&start), "cudaEventCreate");
-  check(cudaEventCreate(&stop), "cudaEventCreate");
-  check(cudaEventRecord(start, cuda::stream()), "cudaEventRecord");
-  for (int i = 0; i < iters; ++i) run();
-  check(cudaEventRecord(stop, cuda::stream()), "cudaEventRecord");
-  check(cudaEventSynchronize(stop), "cudaEventSynchronize");
-  float ms = 0;
-  check(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
-  const double s = ms / 1e3 / iters, gbs = bytes / s / 1e9;
-  std::printf("%-48s %9.1f us %9.1f GB/s %6.1f %% of peak\n", what, s * 1e6, gbs, 100.0 * gbs / peak);
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-}
+using bench::device_floats;
+using bench::peak_gbs;
+using bench::report;
 
 void bench_softmax(int64_t rows, int64_t len, int iters, double peak) {
   const size_t n = size_t(rows * len);
@@ -101,11 +59,11 @@ void bench_layer_norm(int64_t rows, int64_t C, int iters, double peak) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int iters = argc > 1 ? std::atoi(argv[1]) : 50;
+  const int iters = bench::iterations(argc, argv, 50);
   cudaDeviceProp prop{};
-  check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+  bench::check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
   const double peak = peak_gbs();
-  std::printf("%s: peak memory bandwidth %.0f GB/s; %d iterations each\n", prop.name, peak, iters);
+  std::printf("%s: peak memory bandwidth %.0f GB/s; at most %d calls timed each\n", prop.name, peak, iters);
   bench_softmax(8 * 8 * 196, 196, iters, peak);  // attention scores [B*H*T, T]
   bench_softmax(16384, 4096, iters, peak);
   bench_layer_norm(8 * 196, 256, iters, peak);   // tokens [B*T, C]

@@ -39,6 +39,12 @@ template <typename T> struct DepthwiseConvProblem;
 template <typename T> struct SqueezeExciteProblem;
 template <typename T> struct ScaleColumnsProblem;
 template <typename T> struct AttentionProblem;
+template <typename T> struct BatchNormProblem;
+template <typename T> struct BatchNormBackwardProblem;
+template <typename T> struct MaxPoolProblem;
+template <typename T> struct SeparableProblem;
+template <typename T> struct IndexSelectProblem;
+template <typename T> struct GatherProblem;
 
 struct CudaKernels {
   static void transfer(const TransferProblem& p);                          // cuda/runtime.cu
@@ -77,6 +83,15 @@ struct CudaKernels {
   static void attention(const AttentionProblem<T>& p);                     // cuda/attention.cu
   template <typename T>
   static void attention_backward(const AttentionProblem<T>& p);
+  template <typename T> static void batch_norm(const BatchNormProblem<T>& p);             // cuda/batch_norm.cu
+  template <typename T> static void batch_norm_backward(const BatchNormBackwardProblem<T>& p);
+  template <typename T> static void max_pool2d(const MaxPoolProblem<T>& p);               // cuda/pool.cu
+  template <typename T> static void max_pool2d_backward(const MaxPoolProblem<T>& p);
+  template <typename T> static void separable(const SeparableProblem<T>& p);              // cuda/separable.cu
+  template <typename T> static void index_select(const IndexSelectProblem<T>& p);         // cuda/index.cu
+  template <typename T> static void index_add(const IndexSelectProblem<T>& p);
+  template <typename T> static void gather(const GatherProblem<T>& p);
+  template <typename T> static void scatter_add(const GatherProblem<T>& p);
 };
 
 // CudaKernels seen through a type that depends on the call's arguments, so that a missing member

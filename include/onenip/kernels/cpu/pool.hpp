@@ -10,16 +10,18 @@
 namespace onenip::kernels::cpu {
 
 // Max over each window of output row oh of one plane into m; with WithArg, the flat input index
-// of each maximum into arg (the forward skips it, so its loop is a plain vectorised max).
+// of each maximum into arg (the forward skips it, so its loop is a plain vectorised max). A window
+// whose values are all -inf gets its first tap, so its gradient stays inside it.
 template <bool WithArg, typename T>
 void max_pool_row(const ConvGeom& g, const std::vector<ColRange>& ranges, const T* xp, int64_t oh, T* m, int64_t* arg) {
   std::fill(m, m + g.Wo, -std::numeric_limits<T>::infinity());
-  if constexpr (WithArg) std::fill(arg, arg + g.Wo, int64_t(0));
+  if constexpr (WithArg) std::fill(arg, arg + g.Wo, int64_t(-1));
   for_each_tap(g, ranges, oh, [&](int64_t, int64_t, int64_t ih, ColRange r, auto step) {
     const T* xr = xp + ih * g.W;
     for (int64_t ow = r.lo; ow < r.hi; ++ow) {
       const T v = xr[ow * step + r.off];
-      const bool take = v > m[ow] || v != v;
+      bool take = v > m[ow] || v != v;
+      if constexpr (WithArg) take = take || arg[ow] < 0;
       m[ow] = take ? v : m[ow];
       if constexpr (WithArg) arg[ow] = take ? ih * g.W + ow * step + r.off : arg[ow];
     }
