@@ -135,6 +135,10 @@ for b in "$BUILD"/bench/cuda/bench_*; do
     --benchmark_out_format=json
 done
 
+# ---- the attention kernel lab (dev/cuda): every version checked against the CPU and timed ----
+[[ -x "$BUILD/bench/cuda/lab_attention_forward" ]] &&
+  step "lab_attention_forward (dev/cuda)" 30 "$BUILD/bench/cuda/lab_attention_forward"
+
 # ---- PyTorch's attention at bench_cuda_attention's shapes, when python3 has torch with CUDA ----
 if python3 -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1; then
   step "pytorch sdpa (bench/compare_attention_pytorch.py)" 40 python3 bench/compare_attention_pytorch.py

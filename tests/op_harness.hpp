@@ -238,7 +238,7 @@ private:
   template <typename Compared, typename ComparedGrads>
   void device_checks(onenip::Device dev, const In<double>& stored, const onenip::TensorD& up,
                      const onenip::TensorD& want, const In<double>& g64, Compared& compared,
-                     ComparedGrads& compared_grads, std::vector<OpCheck>& out) const {
+                     ComparedGrads& compared_grads) const {
     using namespace onenip;
     const std::string d = device_name(dev);
     auto both = [&](const std::string& tag) {
@@ -342,7 +342,7 @@ inline std::vector<OpCheck> Op::run() const {
   for (Device dev : available_devices()) {
     if (dev != Device::CPU) {
       try {
-        device_checks(dev, stored, up, want, g64, compared, compared_grads, out);
+        device_checks(dev, stored, up, want, g64, compared, compared_grads);
       } catch (const kernels::NoKernelError& e) {
         out.push_back({std::string(device_name(dev)) + " skipped", true, "-", e.what()});
       }

@@ -4,7 +4,8 @@
 #   bash tests/run.sh deps     only the install step (likewise: build, test), for CI's timed tiers
 #   bash tests/run.sh sanitize AddressSanitizer + UndefinedBehaviorSanitizer over a subset (build-asan/)
 #   bash tests/run.sh cuda     the CUDA kernels: run by the SIMT emulator (build-cuda/, tests labelled
-#                              "cuda"), and, where nvcc exists, the GPU library compiled and linked
+#                              "cuda"), and, where nvcc exists, the GPU library, benchmarks and the
+#                              CUDA tests for the GPU (build-gpu/) compiled and linked
 #   bash tests/run.sh mpi      data-parallel training: Open MPI installed if missing, build-mpi/, the
 #                              tests labelled "mpi" (2 ranks on this machine); with nvcc, NCCL compiled
 set -euo pipefail
@@ -33,6 +34,11 @@ cuda() {
   cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release "${args[@]}"
   cmake --build build-cuda -j "$jobs" --target "${targets[@]}"
   OMP_NUM_THREADS=1 ctest --test-dir build-cuda -L cuda -j "$jobs" --output-on-failure
+  if [ -n "$nvcc" ]; then  # the CUDA tests as bench/gpu_check.sh builds them (linked with the GPU library): compiled only
+    cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DONENIP_CUDA=ON -DONENIP_CUDA_TESTS=gpu \
+      -DONENIP_BUILD_EXAMPLES=OFF -DCMAKE_CUDA_COMPILER="$nvcc"
+    cmake --build build-gpu -j "$jobs" --target onenip_cuda_tests
+  fi
 }
 # ASan + UBSan (any finding fails) over the tests of the code that handles raw memory and
 # untrusted bytes: tensors and views, autograd, the file readers, modules and losses, the SIMT

@@ -47,6 +47,10 @@ void change(T& v, int k) {
     v = !v;
   else if constexpr (std::is_same_v<T, models::DecoderMode>)
     v = v == models::DecoderMode::Static ? models::DecoderMode::Query : models::DecoderMode::Static;
+  else if constexpr (std::is_same_v<T, Device>)
+    v = v == Device::CPU ? Device::CUDA : Device::CPU;
+  else if constexpr (std::is_same_v<T, MathPrecision>)
+    v = v == MathPrecision::BF16 ? MathPrecision::TF32 : MathPrecision::BF16;
   else if constexpr (std::is_same_v<T, nn::DiceForm>)
     v = v == nn::DiceForm::paper ? nn::DiceForm::reference : nn::DiceForm::paper;
   else if constexpr (std::is_floating_point_v<T>)
@@ -71,7 +75,8 @@ TEST_CASE("config: the JSON keys and defaults that config.json files already use
   const auto saved = nlohmann::json::parse(R"({
     "data": [], "backbone": "mobilenetv2", "weights": "", "out": "runs/onenip", "textures": "", "epochs": 1000,
     "batch_size": 8, "lr": 0.0001, "weight_decay": 0.0001, "clip": 0.1, "lr_step": 800, "lr_gamma": 0.1,
-    "save_every": 10, "max_steps": -1, "workers": 2, "fixed_prompt": false, "sync_bn": false, "seed": 133,
+    "save_every": 10, "max_steps": -1, "workers": 2, "fixed_prompt": false, "sync_bn": false, "device": "cpu",
+    "precision": "fp32", "seed": 133,
     "model": {"feature_channels": 168, "image_size": 224, "hidden": 256, "heads": 8, "ff": 1024,
               "encoder_layers": 4, "decoder_layers": 4, "dropout": 0.1, "jitter_scale": 20.0, "jitter_prob": 1.0,
               "decoder": "bidirectional", "restoration": true, "refiner": true, "dice": "reference",

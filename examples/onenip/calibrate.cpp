@@ -23,9 +23,10 @@ Action add_calibrate(CLI::App& app) {
                  ->capture_default_str();
   app.add_option("--batch", opt->batch, "images per model pass")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--weights", *weights, "backbone weights, if they moved since training");
+  auto device = add_device_option(app);
   return [=]() {
     ONENIP_CHECK(!data->empty() || !normal->empty(), "calibrate: give --data (labelled images) or --normal (a folder of normal images)");
-    pipeline::Detector det(*run, *weights);
+    pipeline::Detector det(*run, *weights, pipeline::parse_device(*device));
     det.set_thresholds(std::nullopt);
     std::vector<data::ClassData> classes;
     pipeline::CalibrateOptions o = *opt;

@@ -12,7 +12,7 @@ Action add_demo(CLI::App& app) {
   pipeline::TrainConfig demo;
   demo.epochs = 6;  // 4 min on 2 cores with MobileNetV2 weights (README)
   app.add_option("--out", *out, "folder for the dataset, the run and the report")->capture_default_str();
-  ConfigFlags flags(app, demo, {"--weights", "--epochs", "--seed", "--max-steps"});
+  ConfigFlags flags(app, demo, {"--weights", "--epochs", "--seed", "--max-steps", "--device", "--precision"});
   app.add_flag("--dataset-only", *dataset_only, "write the dataset to OUT/data and stop (to try train, eval and infer by hand)");
   return [=]() {
     std::string data = *out + "/data";
@@ -32,7 +32,7 @@ Action add_demo(CLI::App& app) {
     train_run(cfg, false);
     std::fprintf(stderr, "3/3 evaluating\n");
     pipeline::EvalOptions opt;
-    auto r = evaluate_run(cfg.out, cfg.data, *out + "/eval", opt);
+    auto r = evaluate_run(cfg.out, cfg.data, *out + "/eval", opt, "", NAN, cfg.device);
     std::printf("mean image AUROC %.1f %%, pixel AUROC %.1f %%\nreport: %s/eval/report.html\n",
                 100 * r.mean.image_auroc, 100 * r.mean.pixel_auroc, out->c_str());
     return 0;

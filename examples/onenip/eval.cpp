@@ -7,6 +7,7 @@ Action add_eval(CLI::App& app) {
   auto run = std::make_shared<std::string>(), out = std::make_shared<std::string>(), weights = std::make_shared<std::string>();
   auto data = std::make_shared<std::vector<std::string>>();
   auto threshold = std::make_shared<double>(NAN);
+  auto device = add_device_option(app);
   auto prompt = std::make_shared<std::string>("known-class"), fusion = std::make_shared<std::string>("stored");
   app.add_option("--checkpoint", *run, "run folder written by `onenip train`")->required()->check(CLI::ExistingDirectory);
   app.add_option("--data", *data, "class folders or roots holding class folders")->required();
@@ -20,7 +21,8 @@ Action add_eval(CLI::App& app) {
     pipeline::EvalOptions opt;
     opt.prompt = *prompt == "cosine" ? pipeline::PromptSelection::Cosine : pipeline::PromptSelection::KnownClass;
     opt.reference_fusion = *fusion == "reference";
-    auto r = evaluate_run(*run, *data, out->empty() ? *run + "/eval" : *out, opt, *weights, *threshold);
+    auto r = evaluate_run(*run, *data, out->empty() ? *run + "/eval" : *out, opt, *weights, *threshold,
+                          pipeline::parse_device(*device));
     std::printf("report: %s/report.html\n", (out->empty() ? *run + "/eval" : *out).c_str());
     return 0;
   };

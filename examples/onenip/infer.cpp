@@ -34,6 +34,7 @@ Action add_infer(CLI::App& app) {
   auto images = std::make_shared<std::vector<std::string>>();
   auto threshold = std::make_shared<double>(NAN), pixel_threshold = std::make_shared<double>(NAN);
   auto batch = std::make_shared<int>(8);
+  auto device = add_device_option(app);
   app.add_option("--checkpoint", *run, "run folder written by `onenip train`")->required()->check(CLI::ExistingDirectory);
   app.add_option("--out", *out, "folder for overlays, masks and results.jsonl")->required();
   app.add_option("--class", *cls, "known class of every image (default: chosen by cosine similarity)");
@@ -44,7 +45,7 @@ Action add_infer(CLI::App& app) {
   app.add_option("--batch", *batch, "images per model pass")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("images", *images, "images to score")->required()->check(CLI::ExistingFile);
   return [=]() {
-    pipeline::Detector det(*run, *weights);
+    pipeline::Detector det(*run, *weights, pipeline::parse_device(*device));
     auto t = det.thresholds();
     if (!std::isnan(*threshold) || !std::isnan(*pixel_threshold)) {
       ONENIP_CHECK(t || !std::isnan(*threshold), "infer: --pixel-threshold needs --threshold too, or a calibrated run");

@@ -49,8 +49,9 @@ inline void train_run(const pipeline::TrainConfig& cfg, bool resume,
 // at the run's thresholds or at `threshold` (NaN: the run's).
 inline pipeline::EvalResult evaluate_run(const std::string& run, const std::vector<std::string>& data,
                                          const std::string& out, const pipeline::EvalOptions& opt,
-                                         const std::string& weights = "", double threshold = NAN) {
-  pipeline::Detector det(run, weights);
+                                         const std::string& weights = "", double threshold = NAN,
+                                         Device device = Device::CPU) {
+  pipeline::Detector det(run, weights, device);
   if (!std::isnan(threshold)) {  // another image threshold than the stored one (or none)
     auto t = det.thresholds().value_or(pipeline::Thresholds{});
     if (!det.thresholds()) t.pixel = threshold;

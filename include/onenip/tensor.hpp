@@ -168,6 +168,7 @@ public:
   T& at_ref(const Shape& idx) { return data()[linear_offset(idx)]; }
   T item() const {
     ONENIP_CHECK(numel() == 1, "item(): tensor has ", numel(), " elements, shape ", shape_str(shape()));
+    if (device() != Device::CPU) return cpu().item();  // copies the one value back (and waits for it)
     return data()[0];
   }
   int64_t linear_offset(const Shape& idx) const {

@@ -249,7 +249,7 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
     out.write(h.data(), h.size());
     std::vector<char> buf;
     for (auto& [name, t] : tensors) {
-      Tensor<T> c = t.detach().contiguous();
+      Tensor<T> c = t.detach().cpu().contiguous();  // a device tensor is written from the host
       const int64_t n = c.numel();
       const size_t es = dtype_size(dtype);
       if (es == sizeof(T) && (dtype == DType::F64) == (sizeof(T) == 8)) {

@@ -71,6 +71,14 @@ struct ConvBNDesc {
   }
 };
 
+namespace detail {
+// Moves a backbone's tensor to `device` (an undefined one stays undefined).
+template <typename T>
+void move_to(Tensor<T>& t, Device device) {
+  if (t.defined() && t.device() != device) t = t.to(device).contiguous();
+}
+}  // namespace detail
+
 template <typename T>
 class ConvBN {
 public:
@@ -110,6 +118,10 @@ public:
   // Folded 1x1 and depthwise layers run the fused kernels (forward_image).
   bool fused() const { return folded_ && (d_.depthwise || (d_.kernel == 1 && d_.stride == 1)); }
   const Tensor<T>& weight() const { return weight_; }
+
+  void to(Device device) {
+    for (Tensor<T>* t : {&weight_, &bias_, &gamma_, &beta_, &mean_, &var_}) detail::move_to(*t, device);
+  }
 
   // x [N, in, H, W] -> [N, out, Ho, Wo].
   Tensor<T> forward(const Tensor<T>& x) const {
@@ -187,6 +199,10 @@ public:
   // The fast path, one image: gate [C] from the channel means [C].
   void gate(const Tensor<T>& means, const Tensor<T>& gate) const { fused_squeeze_excite_gate_(gate, means, w1_, b1_, w2_, b2_); }
 
+  void to(Device device) {
+    for (Tensor<T>* t : {&w1_, &b1_, &w2_, &b2_}) detail::move_to(*t, device);
+  }
+
 private:
   SqueezeExciteDesc d_;
   Tensor<T> w1_, b1_, w2_, b2_;
@@ -221,6 +237,13 @@ public:
   }
 
   const ConvBN<T>& depthwise() const { return depthwise_; }
+
+  void to(Device device) {
+    if (expand_) expand_->to(device);
+    depthwise_.to(device);
+    if (se_) se_->to(device);
+    project_.to(device);
+  }
 
   // x [N, in, H, W] -> [N, out, Ho, Wo].
   Tensor<T> forward(const Tensor<T>& x) const {

@@ -135,6 +135,12 @@ protected:
     return out;
   }
 
+  void to(Device device) override {
+    stem_.to(device);
+    for (auto& b : blocks_) b.to(device);
+    this->device_ = device;
+  }
+
 private:
   bool folded_ = true;
   ConvBN<T> stem_;

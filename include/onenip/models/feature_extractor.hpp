@@ -36,6 +36,10 @@ public:
   virtual std::vector<int64_t> tap_strides() const = 0;
   virtual Normalization normalization() const = 0;
 
+  // Moves the weights to `device` (as nn::Module::to); images given later must be there too.
+  virtual void to(Device device) = 0;
+  Device device() const { return device_; }
+
   // Sum of the tap channels: the C of features().
   int64_t channels() const {
     auto c = tap_channels();
@@ -66,12 +70,16 @@ public:
   }
 
 protected:
+  Device device_ = Device::CPU;
+
   // The network on a batch [n, 3, H, W] (checked): the taps. Runs with grad mode off.
   virtual std::vector<Tensor<T>> forward_taps(const Tensor<T>& images) const = 0;
 
   // images must be [N, 3, H, W] with N >= 1 and H, W positive multiples of `multiple`.
   void check_images(const Tensor<T>& images, int64_t multiple) const {
     ONENIP_CHECK(images.defined(), name(), ": the images are an undefined tensor");
+    ONENIP_CHECK(images.device() == device_, name(), ": the images are on ", device_name(images.device()),
+                 ", the weights on ", device_name(device_), " (move one with .to())");
     const Shape& s = images.shape();
     ONENIP_CHECK(s.size() == 4 && s[0] >= 1 && s[1] == 3 && s[2] >= 1 && s[3] >= 1, name(),
                  ": images must be [N, 3, H, W] with N, H, W >= 1, got ", shape_str(s));
@@ -87,6 +95,10 @@ protected:
   template <typename F>
   std::vector<std::vector<Tensor<T>>> for_each_image(const Tensor<T>& images, F&& f) const {
     const Tensor<T> x = images.detach();
+    if (x.device() != Device::CPU) {  // a device runs the whole batch at once (its kernels split the work)
+      NoGradGuard no_grad;
+      return {f(x)};
+    }
     const int64_t N = x.size(0);
     std::vector<std::vector<Tensor<T>>> out(static_cast<size_t>(N));
     std::vector<std::exception_ptr> errors(static_cast<size_t>(N));

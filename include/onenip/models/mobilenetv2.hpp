@@ -132,6 +132,14 @@ protected:
     return {s[0], s[1], s[2], s[4]};
   }
 
+  void to(Device device) override {
+    stem_.to(device), head_.to(device);
+    for (auto& stage : stages_)
+      for (auto& b : stage) b.to(device);
+    detail::move_to(classifier_w_, device), detail::move_to(classifier_b_, device);
+    this->device_ = device;
+  }
+
 private:
   bool folded_ = true;
   ConvBN<T> stem_, head_;

@@ -217,7 +217,7 @@ private:
     {
       NoGradGuard ng;  // the noise is a constant offset
       Tensor<T> norm = sqrt(sum(square(tokens), {2}, true)) * T(config.jitter_scale / double(tokens.size(2)));
-      offset = randn<T>(tokens.shape(), T(0), T(1), *noise_) * norm;
+      offset = randn<T>(tokens.shape(), T(0), T(1), *noise_, tokens.device()) * norm;
     }
     return tokens + offset;
   }

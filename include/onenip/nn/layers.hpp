@@ -77,7 +77,7 @@ public:
   Tensor<T> forward(const Tensor<T>& x) {
     if (this->is_training()) {
       NoGradGuard ng;
-      num_batches_tracked.add_(ones<T>({}));
+      num_batches_tracked.add_(ones<T>({}, num_batches_tracked.device()));
     }
     if (this->is_training() && sync_group)
       return distributed::sync_batch_norm(x, running_mean, running_var, weight, bias, momentum, eps, *sync_group);

@@ -192,6 +192,8 @@ Tensor<T>& Tensor<T>::fill_(T value) {
 
 template <typename T>
 Tensor<T>& Tensor<T>::copy_(const Tensor<T>& src) {
+  // from another device (loading a CPU checkpoint into a CUDA model): transfer, then copy
+  if (src.defined() && src.device() != device()) return copy_(src.to(device()));
   apply_inplace(*this, src, fn::Second{});
   return *this;
 }

@@ -72,7 +72,7 @@ protected:
     std::vector<Tensor<T>> out(params_.size());
     if (auto it = s.slots.find(name); it != s.slots.end())
       for (size_t i = 0; i < out.size(); ++i)
-        if (it->second[i].defined()) out[i] = it->second[i].detach().contiguous().clone();
+        if (it->second[i].defined()) out[i] = it->second[i].detach().to(params_[i].device()).contiguous().clone();
     return out;
   }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../models/onenip.hpp"
+#include "../ops/precision.hpp"
 
 namespace onenip::pipeline {
 
@@ -33,11 +34,34 @@ inline nn::DiceForm parse_dice(const std::string& s) {
   onenip::detail::fail("dice must be reference or paper; got '", s, "'");
 }
 
+inline Device parse_device(const std::string& s) {
+  if (s == "cpu") return Device::CPU;
+  if (s == "cuda") return Device::CUDA;
+  onenip::detail::fail("device must be cpu or cuda; got '", s, "'");
+}
+inline MathPrecision parse_precision(const std::string& s) {
+  for (MathPrecision p : {MathPrecision::FP32, MathPrecision::TF32, MathPrecision::BF16})
+    if (s == precision_name(p)) return p;
+  onenip::detail::fail("precision must be fp32, tf32 or bf16; got '", s, "'");
+}
+
 // Enum fields are names, in JSON and on the command line.
 inline std::string enum_name(models::DecoderMode m) { return decoder_name(m); }
 inline std::string enum_name(nn::DiceForm f) { return nn::dice_form_name(f); }
+inline std::string enum_name(Device d) { return device_name(d); }
+inline std::string enum_name(MathPrecision p) { return precision_name(p); }
 inline void parse_enum(const std::string& s, models::DecoderMode& m) { m = parse_decoder(s); }
 inline void parse_enum(const std::string& s, nn::DiceForm& f) { f = parse_dice(s); }
+inline void parse_enum(const std::string& s, Device& d) { d = parse_device(s); }
+inline void parse_enum(const std::string& s, MathPrecision& p) { p = parse_precision(s); }
+
+// `device` can run here: this program has its backend (CUDA needs the onenip::cuda library
+// linked, which registers the device's memory).
+inline void check_device_available(Device device, const char* who) {
+  auto all = available_devices();
+  ONENIP_CHECK(std::find(all.begin(), all.end(), device) != all.end(), who, ": device '", device_name(device),
+               "' is not available in this program (build with -DONENIP_CUDA=ON, which links the CUDA backend)");
+}
 
 // One field of TrainConfig as files and users see it. `key`: its JSON key, dotted for a field
 // of a nested object ("model.hidden"). `flag`: its `onenip train` option, nullptr for a field
@@ -134,6 +158,8 @@ struct TrainConfig {
   int64_t max_steps = -1;               // per epoch, for quick runs; -1 = all
   int workers = 2;
   bool fixed_prompt = false;
+  Device device = Device::CPU;                        // where the model, backbone and optimiser run
+  MathPrecision precision = MathPrecision::FP32;      // of matmuls and attention (float weights stay FP32)
   bool sync_bn = false;                 // data parallel: batch-norm statistics over all ranks
   uint64_t seed = 133;
   models::OneNIPConfig model;
@@ -147,6 +173,7 @@ struct TrainConfig {
 
   void validate() const {
     ONENIP_CHECK(!data.empty(), "train: no --data given");
+    check_device_available(device, "train");
     ONENIP_CHECK(epochs > 0 && batch_size > 0 && lr > 0 && save_every > 0, "train: epochs (", epochs,
                  "), batch size (", batch_size, "), lr (", lr, ") and save_every (", save_every, ") must be positive");
     // 224, 256 and 320 are the paper's sizes; any multiple of 16 from 64 works
@@ -208,6 +235,10 @@ private:
       c.fixed_prompt);
     f(ConfigField{"sync_bn", "--sync-bn", "data parallel: batch-norm statistics over all ranks (default: per rank)"},
       c.sync_bn);
+    f(ConfigField{"device", "--device", "cpu | cuda"}, c.device);
+    f(ConfigField{"precision", "--precision",
+                  "fp32 | tf32 | bf16: inputs of matmuls and attention on cuda (weights, sums and the optimiser stay fp32)"},
+      c.precision);
     f(ConfigField{"seed", "--seed", "seed of data order and synthesis; the flag sets model.seed too"}, c.seed);
     // set from the backbone's taps when training starts, so no flag
     f(ConfigField{"model.feature_channels", nullptr, "backbone feature channels C"}, m.feature_channels);

@@ -39,8 +39,9 @@ public:
   // The prompt pool's file in a run folder (written by save_pool, beside the checkpoint).
   static std::string pool_path(const std::string& run) { return run + "/prompts.safetensors"; }
 
-  // `run`: a run folder (holding checkpoint.safetensors and prompts.safetensors).
-  explicit Detector(const std::string& run, const std::string& weights_override = "") {
+  // `run`: a run folder (holding checkpoint.safetensors and prompts.safetensors), loaded onto
+  // `device` (wherever it was trained).
+  explicit Detector(const std::string& run, const std::string& weights_override = "", Device device = Device::CPU) {
     namespace fs = std::filesystem;
     ONENIP_CHECK(fs::is_directory(run), "detector: '", run, "' is not a run folder");
     std::string ckpt = run + "/checkpoint.safetensors";
@@ -52,7 +53,11 @@ public:
                  cfg_.weights, "' does not exist", weights_override.empty() ? " (the path the run was trained with)" : "",
                  "; pass --weights PATH to say where the weights file is now");
     extractor_ = models::make_backbone<float>(cfg_.backbone, cfg_.weights);
+    check_device_available(device, "detector");
+    cfg_.device = device;
+    extractor_->to(device);
     model_ = std::make_shared<models::OneNIP<float>>(cfg_.model);
+    model_->to(device);
     io::TrainingState<float> state;  // the model alone: the optimiser's state stays in the file
     state.model = model_.get();
     io::load_checkpoint(ckpt, state);
@@ -71,6 +76,7 @@ public:
            TrainConfig cfg)
       : cfg_(std::move(cfg)), extractor_(std::move(extractor)), model_(std::move(model)) {
     ONENIP_CHECK(model_ && extractor_, "detector: the model and the feature extractor must both be given");
+    cfg_.device = extractor_->device();
     model_->eval();
   }
 
@@ -78,6 +84,7 @@ public:
   const std::shared_ptr<models::FeatureExtractor<float>>& extractor() const { return extractor_; }
   const TrainConfig& config() const { return cfg_; }
   int64_t image_size() const { return cfg_.model.image_size; }
+  Device device() const { return extractor_->device(); }
   const std::vector<std::string>& classes() const { return names_; }
   double fusion_scale() const { return scale_; }
   void set_fusion_scale(double s) { scale_ = s; }
@@ -88,7 +95,7 @@ public:
   // Register a class's prompt by its backbone features [C, h, w].
   void add_prompt(const std::string& cls, const TensorF& features) {
     NoGradGuard ng;
-    TensorF f = features.dim() == 3 ? features.unsqueeze(0) : features;
+    TensorF f = (features.dim() == 3 ? features.unsqueeze(0) : features).to(device());
     names_.push_back(cls);
     prompt_features_.push_back(f.clone());
     prompt_tokens_.push_back(model_->encode_prompt(f));
@@ -102,7 +109,7 @@ public:
     for (auto& im : images) resized.push_back(data::resize_image(im.channels == 3 ? im : io::convert_channels(im, 3),
                                                                     int(image_size()), int(image_size())));
     NoGradGuard ng;
-    return extractor_->features(data::images_to_batch<float>(resized, extractor_->normalization()));
+    return extractor_->features(data::images_to_batch<float>(resized, extractor_->normalization()).to(device()));
   }
 
   // Index of the prompt for query features fq [1, C, h, w].
@@ -123,10 +130,15 @@ public:
     return best;
   }
 
-  // S_rec and S_ref of query features fq [N, C, h, w] against prompt i.
+  // S_rec and S_ref of query features fq [N, C, h, w] against prompt i, on the host (maps are
+  // small; everything after them, fusion, decisions and reports, reads them there).
   models::OneNIP<float>::Maps raw_maps(const TensorF& fq, size_t prompt) {
     NoGradGuard ng;
-    return model_->forward_eval(fq, prompt_tokens_.at(prompt));
+    MatmulPrecisionGuard precision(cfg_.precision);
+    auto m = model_->forward_eval(fq, prompt_tokens_.at(prompt));
+    m.rec = m.rec.cpu();
+    if (m.ref.defined()) m.ref = m.ref.cpu();
+    return m;
   }
 
   // Fused map [S, S] and image score.

@@ -47,7 +47,7 @@ public:
     for (size_t b = 0; b < images.size(); b += size_t(chunk_)) {
       std::vector<io::Image> chunk;
       for (size_t i = b; i < std::min(images.size(), b + size_t(chunk_)); ++i) chunk.push_back(*images[i]);
-      parts.push_back(fx_->features(data::images_to_batch<float>(chunk, fx_->normalization())));
+      parts.push_back(fx_->features(data::images_to_batch<float>(chunk, fx_->normalization()).to(fx_->device())));
     }
     return parts.size() == 1 ? parts[0] : cat(parts, 0);
   }
@@ -100,6 +100,9 @@ public:
     extractor_ = models::make_backbone<float>(cfg_.backbone, cfg_.weights);
     cfg_.model.feature_channels = extractor_->channels();
     model_ = std::make_shared<models::OneNIP<float>>(cfg_.model);
+    // initialised on the host (the same numbers on every device), then moved with the backbone
+    model_->to(cfg_.device);
+    extractor_->to(cfg_.device);
     LoaderOptions lo;
     lo.image_size = int(cfg_.model.image_size);
     lo.batch_size = cfg_.batch_size;
@@ -110,6 +113,9 @@ public:
     lo.shard_rank = comm_->rank(), lo.shard_count = comm_->size();
     loader_ = std::make_unique<TrainLoader>(classes_, lo);
     check_shards();
+    ONENIP_CHECK(comm_->size() == 1 || cfg_.device == Device::CPU, "train: ", comm_->size(),
+                 " ranks on cuda: data-parallel training sums host buffers over MPI, so it runs on the cpu only "
+                 "for now; use one process per run on a GPU");
     if (cfg_.sync_bn && comm_->size() > 1 && model_->refiner)  // the refiner holds the model's only batch norms
       for (auto& bn : {model_->refiner->bn1, model_->refiner->bn2}) bn->sync_group = comm_;
     distributed::broadcast_(model_->parameters(), *comm_);  // the same start everywhere, whatever seeded it
@@ -150,8 +156,9 @@ public:
     const int64_t S = cfg_.model.image_size;
     std::vector<TensorF> masks(b.query.size(), zeros<float>({1, S, S}));
     for (auto& m : b.masks) masks.push_back(data::mask_to_tensor<float>(m));
+    MatmulPrecisionGuard precision(cfg_.precision);  // forward and backward
     auto out = model_->forward_train(fq, fs, fp);
-    auto loss = model_->loss(out, stack(masks, 0));
+    auto loss = model_->loss(out, stack(masks, 0).to(cfg_.device));
     double total = loss.total.item();
     ONENIP_CHECK(std::isfinite(total), "training diverged: the loss is ", total, " at epoch ", epoch_, " step ",
                  b.step, " (mse ", loss.mse.item(), "); the last checkpoint in '", cfg_.out, "' is intact");
