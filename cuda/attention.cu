@@ -92,6 +92,7 @@ struct Args {
   int64_t mb = 0, mh = 0, mi = 0, mj = 0;
   bool dropout = false, drop_all = false;
   uint64_t seed = 0, base = 0;
+  SampleMap map;  // counter of block i: base + map.block(i, 8)
   uint32_t threshold = 0;
   T drop_scale = 1;
   T* out = nullptr;
@@ -203,7 +204,7 @@ struct DropoutRow {
     const int64_t e = first + c;
     if (e / DropoutMask::kPerBlock != block) {
       block = e / DropoutMask::kPerBlock;
-      r = philox4x32_10(a.base + uint64_t(block), a.seed);
+      r = philox4x32_10(a.base + a.map.block(block, DropoutMask::kPerBlock), a.seed);
     }
     return a.drop_scale * T(DropoutMask::keeps(r, e % DropoutMask::kPerBlock, a.threshold));
   }
@@ -458,6 +459,7 @@ Args<T> args_of(const AttentionProblem<T>& p) {
   a.mask = p.mask, a.mb = p.mb, a.mh = p.mh, a.mi = p.mi, a.mj = p.mj;
   if (p.drop) {  // host memory: its scalars become kernel arguments
     a.dropout = true, a.drop_all = p.drop->drop_all, a.seed = p.drop->key.seed(), a.base = p.drop->base;
+    a.map = p.drop->map;
     a.threshold = p.drop->threshold, a.drop_scale = p.drop_scale;
   }
   a.out = p.out, a.lse = p.lse, a.grad_out = p.grad_out, a.dq = p.dq, a.dk = p.dk, a.dv = p.dv;

@@ -18,20 +18,20 @@ constexpr int kThreads = 256;
 inline unsigned blocks_for(int64_t work) { return unsigned(simt::min_of<int64_t>(simt::ceil_div(work, kThreads), 65535)); }
 
 template <typename T>
-__global__ void uniform_kernel(T* out, int64_t n, T lo, T hi, uint64_t seed, uint64_t base) {
+__global__ void uniform_kernel(T* out, int64_t n, T lo, T hi, uint64_t seed, uint64_t base, SampleMap map) {
   const int64_t blocks = (n + 3) / 4, step = int64_t(gridDim.x) * blockDim.x;
   for (int64_t blk = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; blk < blocks; blk += step) {
-    const PhiloxBlock r = philox4x32_10(base + uint64_t(blk), seed);
+    const PhiloxBlock r = philox4x32_10(base + map.block(blk, 4), seed);
     for (int64_t j = 0; j < 4 && blk * 4 + j < n; ++j) out[blk * 4 + j] = lo + (hi - lo) * T(philox_unit(r.w[j]));
   }
 }
 
 template <typename T>
-__global__ void normal_kernel(T* out, int64_t n, T mean, T std, uint64_t seed, uint64_t base) {
+__global__ void normal_kernel(T* out, int64_t n, T mean, T std, uint64_t seed, uint64_t base, SampleMap map) {
   const int64_t blocks = (n + 1) / 2, step = int64_t(gridDim.x) * blockDim.x;
   for (int64_t blk = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; blk < blocks; blk += step) {
     double z[2];
-    box_muller_pair(philox4x32_10(base + uint64_t(blk), seed), z);
+    box_muller_pair(philox4x32_10(base + map.block(blk, 2), seed), z);
     out[blk * 2] = mean + std * T(z[0]);
     if (blk * 2 + 1 < n) out[blk * 2 + 1] = mean + std * T(z[1]);
   }
@@ -39,12 +39,12 @@ __global__ void normal_kernel(T* out, int64_t n, T mean, T std, uint64_t seed, u
 
 // out[i] = in[i] * (scale if kept else 0), as DropoutMask::factors; everything dropped gives 0.
 template <typename T>
-__global__ void dropout_kernel(const T* in, T* out, int64_t n, T scale, uint64_t seed, uint64_t base,
+__global__ void dropout_kernel(const T* in, T* out, int64_t n, T scale, uint64_t seed, uint64_t base, SampleMap map,
                                uint32_t threshold, bool drop_all) {
   constexpr int64_t per = DropoutMask::kPerBlock;
   const int64_t blocks = (n + per - 1) / per, step = int64_t(gridDim.x) * blockDim.x;
   for (int64_t blk = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; blk < blocks; blk += step) {
-    const PhiloxBlock r = philox4x32_10(base + uint64_t(blk), seed);
+    const PhiloxBlock r = philox4x32_10(base + map.block(blk, per), seed);
     for (int64_t j = 0; j < per && blk * per + j < n; ++j) {
       const T f = drop_all ? T(0) : scale * T(DropoutMask::keeps(r, j, threshold));
       out[blk * per + j] = in[blk * per + j] * f;
@@ -64,8 +64,8 @@ void CudaKernels::random_fill(const RandomFillProblem<T>& p) {
   cfg.grid = dim3(cuda_random::blocks_for(blocks));
   cfg.block = dim3(cuda_random::kThreads);
   if (p.n == 0) return;
-  if (uniform) simt::launch(cfg, cuda_random::uniform_kernel<T>, p.out, p.n, p.a, p.b, p.seed, p.base);
-  else simt::launch(cfg, cuda_random::normal_kernel<T>, p.out, p.n, p.a, p.b, p.seed, p.base);
+  if (uniform) simt::launch(cfg, cuda_random::uniform_kernel<T>, p.out, p.n, p.a, p.b, p.seed, p.base, p.map);
+  else simt::launch(cfg, cuda_random::normal_kernel<T>, p.out, p.n, p.a, p.b, p.seed, p.base, p.map);
 }
 
 template <typename T>
@@ -77,7 +77,7 @@ void CudaKernels::dropout(const DropoutProblem<T>& p) {
   cfg.problem = std::to_string(p.n) + " elements";
   cfg.grid = dim3(cuda_random::blocks_for((p.n + DropoutMask::kPerBlock - 1) / DropoutMask::kPerBlock));
   cfg.block = dim3(cuda_random::kThreads);
-  simt::launch(cfg, cuda_random::dropout_kernel<T>, p.in, p.out, p.n, p.scale, m.key.seed(), m.base, m.threshold,
+  simt::launch(cfg, cuda_random::dropout_kernel<T>, p.in, p.out, p.n, p.scale, m.key.seed(), m.base, m.map, m.threshold,
                m.drop_all);
 }
 

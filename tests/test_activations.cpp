@@ -185,6 +185,44 @@ TEST_CASE("dropout decides element i from 16 bits of Philox block (first counter
   }
 }
 
+// Rows {segment s, local row r} of a shard tensor are rows s * global + offset + r of the whole.
+TensorD shard_rows(const TensorD& whole, int64_t segments, int64_t global, int64_t offset, int64_t local) {
+  std::vector<int64_t> rows;
+  for (int64_t s = 0; s < segments; ++s)
+    for (int64_t r = 0; r < local; ++r) rows.push_back(s * global + offset + r);
+  return index_select(whole, 0, rows);
+}
+
+TEST_CASE("a batch shard's dropout, attention dropout and normal noise are the global batch's rows, on every device") {
+  // 3 segments (as the model's [query; synthetic; prompt] streams) of a global batch of 5;
+  // the shard holds samples 1 and 2
+  const int64_t segments = 3, global = 5, offset = 1, local = 2;
+  for (Device dev : available_devices()) {
+    INFO("device " << device_name(dev));
+    Generator whole(99), part(99);
+    part.set_batch_shard({offset, local, global});
+    auto x = ones<double>({segments * global, 4, 6}, dev);
+    check_close(dropout(ones<double>({segments * local, 4, 6}, dev), 0.4, true, part).cpu(),
+                shard_rows(dropout(x, 0.4, true, whole).cpu(), segments, global, offset, local), 0);
+    check_close(randn<double>({segments * local, 3, 2}, 0, 1, part, dev).cpu(),
+                shard_rows(randn<double>({segments * global, 3, 2}, 0, 1, whole, dev).cpu(), segments, global, offset, local), 0);
+    // fused attention (one segment): q, k, v [B, H, T, D] of the shard against the whole batch's
+    Generator data(3);
+    auto q = randn<double>({global, 2, 8, 4}, 0, 1, data), k = randn<double>({global, 2, 8, 4}, 0, 1, data),
+         v = randn<double>({global, 2, 8, 4}, 0, 1, data);
+    auto rows = [&](const TensorD& t) { return shard_rows(t, 1, global, offset, local).to(dev); };
+    auto all = scaled_dot_product_attention(q.to(dev), k.to(dev), v.to(dev), TensorD(), 0.5, &whole);
+    auto mine = scaled_dot_product_attention(rows(q), rows(k), rows(v), TensorD(), 0.5, &part);
+    check_close(mine.cpu(), shard_rows(all.cpu(), 1, global, offset, local), 1e-12);
+    CHECK(part.offset() == whole.offset());  // every rank's stream advances alike
+    // a tensor whose rows are not whole copies of the shard cannot be keyed
+    CHECK_THROWS_WITH_AS(dropout(ones<double>({3, 8}, dev), 0.4, true, part), doctest::Contains("shard of 2 of 5"), Error);
+  }
+  Generator plain(99), same(99);
+  same.set_batch_shard({0, 4, 4});  // the whole batch: the ordinary stream
+  check_close(dropout(ones<double>({4, 9}), 0.4, true, same), dropout(ones<double>({4, 9}), 0.4, true, plain), 0);
+}
+
 TEST_CASE_TEMPLATE("dropout: statistics, scaling, gradient, identity when off", T, float, double) {
   Generator g(11);
   auto x = ones<T>({200, 500});

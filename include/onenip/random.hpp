@@ -9,6 +9,9 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <utility>
+
+#include "core/error.hpp"
 
 #include "core/philox.hpp"
 
@@ -27,6 +30,31 @@ public:
     uint64_t start = offset_;
     offset_ += blocks;
     return start;
+  }
+
+  // This generator's draws are for a shard of a batch: samples [offset, offset + local) of a
+  // global batch of `global` (data-parallel training sets it for each step). Random tensors whose
+  // leading dim is a multiple of `local` then draw as their rows of the global batch's tensor
+  // (SampleMap), and every rank advances the stream alike. local == 0: no shard.
+  struct BatchShard {
+    int64_t offset = 0, local = 0, global = 0;
+  };
+  void set_batch_shard(BatchShard s) { shard_ = s; }
+  const BatchShard& batch_shard() const { return shard_; }
+
+  // Reserve the counters of a random tensor of `numel` numbers, `per_block` per counter, whose
+  // leading dim is `rows`: its base counter and how its blocks map to counters.
+  std::pair<uint64_t, SampleMap> reserve_rows(int64_t numel, int64_t rows, int64_t per_block, const char* who) {
+    const BatchShard& s = shard_;
+    if (s.local == 0 || (s.local == s.global && s.offset == 0) || numel == 0)
+      return {reserve(uint64_t((numel + per_block - 1) / per_block)), SampleMap{}};
+    ONENIP_CHECK(rows > 0 && rows % s.local == 0 && numel % rows == 0 && (numel / rows) % per_block == 0, who,
+                 ": a random tensor of ", numel, " numbers in ", rows, " rows cannot be drawn for a shard of ", s.local,
+                 " of ", s.global, " samples (its rows must be whole copies of the shard, each a multiple of ",
+                 per_block, " numbers)");
+    const SampleMap map{numel / rows, s.local, s.global, s.offset};
+    const int64_t global_numel = rows / s.local * s.global * map.per_sample;
+    return {reserve(uint64_t((global_numel + per_block - 1) / per_block)), map};
   }
 
   // The 4 uint32 of block `counter` (pure: same inputs, same outputs; core/philox.hpp).
@@ -57,6 +85,22 @@ public:
 private:
   uint64_t seed_;
   uint64_t offset_ = 0;
+  BatchShard shard_;
+};
+
+// Sets a generator's batch shard for a scope and puts the previous one back.
+class BatchShardGuard {
+public:
+  BatchShardGuard(Generator& gen, Generator::BatchShard shard) : gen_(gen), saved_(gen.batch_shard()) {
+    gen.set_batch_shard(shard);
+  }
+  ~BatchShardGuard() { gen_.set_batch_shard(saved_); }
+  BatchShardGuard(const BatchShardGuard&) = delete;
+  BatchShardGuard& operator=(const BatchShardGuard&) = delete;
+
+private:
+  Generator& gen_;
+  Generator::BatchShard saved_;
 };
 
 // The process-wide default generator (seeded with manual_seed).

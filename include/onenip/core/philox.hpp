@@ -43,4 +43,22 @@ ONENIP_HOST_DEVICE inline PhiloxBlock philox4x32_10(uint64_t counter, uint64_t k
 // A word as a double in (0, 1): exact (33 significant bits), never 0, so log() is finite.
 ONENIP_HOST_DEVICE inline double philox_unit(uint32_t x) { return (double(x) + 0.5) * (1.0 / 4294967296.0); }
 
+// The counters of a random tensor drawn for a shard of a batch (data-parallel training): its
+// leading dim holds `segments x local` samples (e.g. the model's [query; synthetic; prompt]
+// streams), row r of segment s being sample (offset + r) of a global batch of `global`. Each
+// sample draws the counters it would draw in the same tensor for the whole global batch, so
+// its numbers depend on its global position, not on how the batch was split.
+// per_sample == 0: no shard, counter = block.
+struct SampleMap {
+  int64_t per_sample = 0, local = 0, global = 0, offset = 0;  // per_sample: a multiple of per_block
+
+  // The counter offset (from the tensor's base) of its local block `blk` of `per_block` numbers.
+  ONENIP_HOST_DEVICE uint64_t block(int64_t blk, int64_t per_block) const {
+    if (per_sample == 0) return uint64_t(blk);
+    const int64_t i = blk * per_block, sample = i / per_sample, within = i - sample * per_sample;
+    const int64_t segment = sample / local, row = sample - segment * local;
+    return uint64_t(((segment * global + offset + row) * per_sample + within) / per_block);
+  }
+};
+
 }  // namespace onenip

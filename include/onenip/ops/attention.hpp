@@ -111,7 +111,7 @@ Tensor<T> scaled_dot_product_attention(const Tensor<T>& q, const Tensor<T>& k, c
   P.precision = detail::gemm_precision<T>();  // the products follow set_matmul_precision, as matmul does
   std::shared_ptr<kernels::DropoutMask> drop;
   if (gen && dropout_p > 0) {
-    drop = std::make_shared<kernels::DropoutMask>(*gen, dropout_p, P.B * P.H * P.Tq * P.Tk);
+    drop = std::make_shared<kernels::DropoutMask>(*gen, dropout_p, P.B * P.H * P.Tq * P.Tk, P.B);
     P.drop_scale = drop->scale<T>();
   }
   // Binds the raw pointers of one set of operands (forward and backward use the same ones).

@@ -62,8 +62,8 @@ Tensor<T> random_tensor(const Shape& shape, kernels::Distribution dist, T a, T b
                         Device device) {
   Tensor<T> t = Tensor<T>::empty(shape, device);
   const int64_t n = t.numel();
-  const uint64_t base = gen.reserve(uint64_t((n + per_block - 1) / per_block));
-  kernels::random_fill<T>({device, dist, t.data_ptr(), n, a, b, gen.seed(), base});
+  const auto [base, map] = gen.reserve_rows(n, shape.empty() ? 1 : shape[0], per_block, "random tensor");
+  kernels::random_fill<T>({device, dist, t.data_ptr(), n, a, b, gen.seed(), base, map});
   return t;
 }
 }  // namespace detail

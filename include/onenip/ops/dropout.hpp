@@ -25,7 +25,7 @@ Tensor<T> dropout(const Tensor<T>& x, double p, bool training, Generator& gen) {
   ONENIP_CHECK(p >= 0.0 && p <= 1.0, "dropout: probability p must be in [0, 1], got ", p);
   if (!training || p == 0.0) return x;
   const int64_t n = x.numel();
-  kernels::DropoutMask mask(gen, p, n);
+  kernels::DropoutMask mask(gen, p, n, x.dim() > 0 ? x.size(0) : 1);
   const T scale = mask.scale<T>();
   Tensor<T> xc = x.detach().contiguous();
   Tensor<T> out = Tensor<T>::empty(x.shape(), x.device());

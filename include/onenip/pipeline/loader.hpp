@@ -30,6 +30,7 @@ namespace onenip::pipeline {
 struct TrainBatch {
   int64_t epoch = 0, step = 0;
   size_t global_size = 0;              // samples in the global batch (all ranks); query.size() is this rank's
+  size_t global_offset = 0;            // position of this rank's first sample in the global batch
   std::vector<size_t> query;           // indices into TrainLoader::images()
   std::vector<size_t> prompt;          // one per query, same class
   std::vector<io::Image> synthetic;    // S x S x 3, made from the query image
@@ -115,6 +116,7 @@ public:
     ONENIP_CHECK(begin < end, "loader: step ", step, " is past the end of epoch ", epoch);
     b.global_size = end - begin;
     const distributed::Shard mine = distributed::shard_of(end - begin, opt_.shard_rank, opt_.shard_count);
+    b.global_offset = mine.begin;
     for (size_t pos = begin + mine.begin; pos < begin + mine.end; ++pos) {
       size_t q = order[pos];
       Generator g(opt_.seed + 1);

@@ -119,7 +119,6 @@ public:
     if (cfg_.sync_bn && comm_->size() > 1 && model_->refiner)  // the refiner holds the model's only batch norms
       for (auto& bn : {model_->refiner->bn1, model_->refiner->bn2}) bn->sync_group = comm_;
     distributed::broadcast_(model_->parameters(), *comm_);  // the same start everywhere, whatever seeded it
-    separate_noise();
     optimizer_ = std::make_unique<optim::AdamW<float>>(
         model_->parameters(), optim::AdamW<float>::Options{.lr = cfg_.lr, .weight_decay = cfg_.weight_decay});
     schedule_ = std::make_unique<optim::StepLR<float>>(*optimizer_, cfg_.lr_step, cfg_.lr_gamma);
@@ -157,6 +156,10 @@ public:
     std::vector<TensorF> masks(b.query.size(), zeros<float>({1, S, S}));
     for (auto& m : b.masks) masks.push_back(data::mask_to_tensor<float>(m));
     MatmulPrecisionGuard precision(cfg_.precision);  // forward and backward
+    // dropout and jitter draw this rank's rows of the global batch's noise (keyed by the sample's
+    // global position, so the run does not depend on the number of ranks)
+    BatchShardGuard shard(model_->noise_generator(), {int64_t(b.global_offset), int64_t(b.query.size()),
+                                                      int64_t(b.global_size)});
     auto out = model_->forward_train(fq, fs, fp);
     auto loss = model_->loss(out, stack(masks, 0).to(cfg_.device));
     double total = loss.total.item();
@@ -233,7 +236,6 @@ public:
     io::load_checkpoint(path, s);
     epoch_ = s.epoch;
     global_step_ = s.global_step;
-    separate_noise();  // the file holds rank 0's dropout / jitter stream
   }
 
 private:
@@ -244,13 +246,6 @@ private:
     ONENIP_CHECK(last >= ranks, "train: ", ranks, " ranks need at least ", ranks,
                  " samples in every batch; the batch size ", B, " over ", n,
                  " training images leaves a last batch of ", last, ": change --batch or the number of ranks");
-  }
-
-  // Rank r > 0 draws dropout and jitter from its own stream (rank 0 keeps the single-process
-  // one), so the ranks' masks are not copies of each other.
-  void separate_noise() {
-    Generator& g = model_->noise_generator();
-    if (comm_->rank() > 0) g.set_state(g.seed() ^ (0x9E3779B97F4A7C15ull * uint64_t(comm_->rank())), g.offset());
   }
 
   // One all-reduce over the gradients and the share-weighted losses together: afterwards every

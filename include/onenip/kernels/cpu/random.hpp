@@ -14,7 +14,7 @@ void random_fill(const RandomFillProblem<T>& p) {
     const T lo = p.a, hi = p.b;
     parallel_for((n + 3) / 4, 4096, [&](int64_t b, int64_t e) {
       for (int64_t blk = b; blk < e; ++blk) {
-        const PhiloxBlock r = philox4x32_10(p.base + uint64_t(blk), p.seed);
+        const PhiloxBlock r = philox4x32_10(p.base + p.map.block(blk, 4), p.seed);
         for (int64_t j = 0; j < 4 && blk * 4 + j < n; ++j) out[blk * 4 + j] = lo + (hi - lo) * T(philox_unit(r.w[j]));
       }
     });
@@ -24,7 +24,7 @@ void random_fill(const RandomFillProblem<T>& p) {
   parallel_for((n + 1) / 2, 4096, [&](int64_t b, int64_t e) {
     for (int64_t blk = b; blk < e; ++blk) {
       double z[2];
-      box_muller_pair(philox4x32_10(p.base + uint64_t(blk), p.seed), z);
+      box_muller_pair(philox4x32_10(p.base + p.map.block(blk, 2), p.seed), z);
       out[blk * 2] = mean + std * T(z[0]);
       if (blk * 2 + 1 < n) out[blk * 2 + 1] = mean + std * T(z[1]);
     }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "../../core/device.hpp"
 #include "../../core/error.hpp"
@@ -34,6 +35,7 @@ struct RandomFillProblem {
   int64_t n = 0;
   T a = 0, b = 1;
   uint64_t seed = 0, base = 0;
+  SampleMap map;  // block i's counter is base + map.block(i, per block)
 };
 
 // The keep/drop decisions of one dropout call over `numel` elements. Element i (row-major in the
@@ -47,10 +49,12 @@ struct DropoutMask {
   uint64_t base = 0;                       // first reserved counter
   uint32_t threshold = 0;                  // keep iff 16-bit draw >= threshold
   bool drop_all = false;                   // p rounds to 1
+  SampleMap map;                           // block i's counter is base + map.block(i, 8)
 
-  // Reserves ceil(numel / 8) counters of `gen`.
-  DropoutMask(Generator& gen, double p, int64_t numel) : key(gen.seed()) {
-    base = gen.reserve(uint64_t((numel + kPerBlock - 1) / kPerBlock));
+  // Reserves ceil(numel / 8) counters of `gen` (for a batch shard, the global batch's: see
+  // Generator::reserve_rows); `rows`: the leading dim of the tensor.
+  DropoutMask(Generator& gen, double p, int64_t numel, int64_t rows = 1) : key(gen.seed()) {
+    std::tie(base, map) = gen.reserve_rows(numel, rows, kPerBlock, "dropout");
     threshold = uint32_t(std::llround(std::ldexp(p, 16)));
     drop_all = threshold >= 65536u;
   }
@@ -76,7 +80,7 @@ struct DropoutMask {
     }
     // Branch-free: a drop happens at random, so a branch would mispredict often.
     auto decide = [&](int64_t blk, T* out) {
-      const PhiloxBlock r = philox4x32_10(base + uint64_t(blk), key.seed());
+      const PhiloxBlock r = philox4x32_10(base + map.block(blk, kPerBlock), key.seed());
       for (int64_t j = 0; j < kPerBlock; ++j) out[j] = scale * T(keeps(r, j, threshold));
     };
     int64_t i = first, end = first + n;
