@@ -12,6 +12,8 @@
 //   infer_cached_prompt/N       pipeline::Detector's path: the prompt is encoded once and reused
 //
 // The stand-in backbone weights (models/pattern_weights.hpp): the time does not depend on them.
+// Built as bench_cuda_onenip (bench/cuda/) it runs the same work on the GPU (ONENIP_BENCH_DEVICE),
+// with BF16 variants of the training step (mixed precision: --precision bf16).
 // "peak_MB" is the process's peak resident memory: meaningful when one benchmark runs per process
 // (--benchmark_filter), which is how the comparison script runs them.
 #include <sys/resource.h>
@@ -27,25 +29,35 @@
 
 using namespace onenip;
 
+#ifndef ONENIP_BENCH_DEVICE
+#define ONENIP_BENCH_DEVICE onenip::Device::CPU
+#endif
+
 namespace {
 
 constexpr int64_t kBatch = 8, kSide = 224;
+constexpr Device kDevice = ONENIP_BENCH_DEVICE;
+constexpr double kMinSeconds = kDevice == Device::CPU ? 5 : 1;  // a GPU step is short: the run stays short
 
 models::FeatureExtractor<float>& backbone() {
-  static auto fx = models::make_untrained_feature_extractor<float>("mobilenetv2");
+  static auto fx = [] {
+    auto f = models::make_untrained_feature_extractor<float>("mobilenetv2");
+    f->to(kDevice);
+    return f;
+  }();
   return *fx;
 }
 
 TensorF images(int64_t n, uint64_t seed) {
   Generator g(seed);
-  return rand<float>({n, 3, kSide, kSide}, -1.f, 1.f, g);
+  return rand<float>({n, 3, kSide, kSide}, -1.f, 1.f, g).to(kDevice);
 }
 
 // Refiner targets: zeros for the clean queries, a square "defect" for each synthetic one.
 TensorF masks(int64_t b) {
   TensorF m = zeros<float>({2 * b, 1, kSide, kSide});
   for (int64_t i = b; i < 2 * b; ++i) m.select(0, i).narrow(1, 40, 60).narrow(2, 70, 50).fill_(1.f);
-  return m;
+  return m.to(kDevice);
 }
 
 void set_peak_memory(benchmark::State& state) {
@@ -69,9 +81,11 @@ double model_forward_flops(int64_t n_query, int64_t n_prompt) {
 
 enum class Backbone { none, all, synthetic_only };
 
-void BM_train_step(benchmark::State& state, Backbone with) {
+void BM_train_step(benchmark::State& state, Backbone with, MathPrecision precision = MathPrecision::FP32) {
+  MatmulPrecisionGuard products(precision);
   models::OneNIPConfig cfg;
   models::OneNIP<float> model(cfg);
+  model.to(kDevice);
   model.train();
   optim::AdamW<float> opt(model.parameters(), {.lr = 1e-4, .weight_decay = 1e-4});
   auto& fx = backbone();
@@ -106,6 +120,7 @@ void BM_train_step(benchmark::State& state, Backbone with) {
 void BM_infer(benchmark::State& state, bool cached_prompt) {
   const int64_t N = state.range(0);
   models::OneNIP<float> model(models::OneNIPConfig{});
+  model.to(kDevice);
   model.eval();
   auto& fx = backbone();
   TensorF query = images(N, 2), prompt = images(cached_prompt ? 1 : N, 3);
@@ -140,9 +155,15 @@ void BM_infer(benchmark::State& state, bool cached_prompt) {
 
 }  // namespace
 
-BENCHMARK_CAPTURE(BM_train_step, model, Backbone::none)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5);
-BENCHMARK_CAPTURE(BM_train_step, backbone, Backbone::all)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5);
+BENCHMARK_CAPTURE(BM_train_step, model, Backbone::none)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(kMinSeconds);
+BENCHMARK_CAPTURE(BM_train_step, backbone, Backbone::all)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(kMinSeconds);
 BENCHMARK_CAPTURE(BM_train_step, backbone_cached, Backbone::synthetic_only)
-    ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5);
+    ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(kMinSeconds);
+#if defined(ONENIP_WITH_CUDA)  // the CPU ignores the products' precision
+BENCHMARK_CAPTURE(BM_train_step, model_bf16, Backbone::none, MathPrecision::BF16)
+    ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(kMinSeconds);
+BENCHMARK_CAPTURE(BM_train_step, backbone_cached_bf16, Backbone::synthetic_only, MathPrecision::BF16)
+    ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(kMinSeconds);
+#endif
 BENCHMARK_CAPTURE(BM_infer, per_image_prompt, false)->Arg(1)->Arg(8)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_infer, cached_prompt, true)->Arg(1)->Arg(8)->Unit(benchmark::kMillisecond)->UseRealTime();
