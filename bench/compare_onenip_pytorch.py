@@ -17,6 +17,11 @@ interpreter and torch itself (~0.3 GB), as a user of it pays. Rounds alternate b
 sides and the best of each is kept, so other work on the machine disturbs both alike; read the
 ratios, not the absolute times.
 
+On a GPU (--device cuda, run by bench/gpu_check.sh when torch has CUDA): our bench_cuda_onenip
+(the same source built for the GPU, in build-gpu/bench/cuda) against PyTorch eager on the same GPU,
+the training step and inference workloads only (attention: bench/compare_attention_pytorch.py);
+each side waits for the GPU to finish every call, and peak MB is still the host's.
+
 Needs torch and numpy. Prints one table: ours, PyTorch, ratio (below 1: we are faster).
 """
 import argparse
@@ -72,15 +77,15 @@ def ours(bench_dir, exe, name, seconds, env):
     return runs[0]["real_time"] * unit, mb
 
 
-def theirs(name, seconds, threads, env):
+def theirs(name, seconds, threads, env, device="cpu"):
     cmd = [sys.executable, os.path.abspath(__file__), "--torch-worker", name, "--seconds", str(seconds),
-           "--threads", str(threads)]
+           "--threads", str(threads), "--device", device]
     out, mb = peak_mb(cmd, env)
     return float(out.strip().splitlines()[-1]), mb
 
 
 # ---------------------------------------------------------------- the PyTorch side (child process)
-def torch_worker(name, seconds, threads):
+def torch_worker(name, seconds, threads, device="cpu"):
     import torch
     import torch.nn.functional as F
     sys.path.insert(0, REFERENCE)
@@ -92,10 +97,11 @@ def torch_worker(name, seconds, threads):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     backbone = ref.Backbone.__new__(ref.Backbone)  # the reference neck on stand-in weights
-    backbone.net = MobileNetV2(pattern_dict(mobilenetv2_shapes()))
+    backbone.net = MobileNetV2({k: w.to(device) for k, w in pattern_dict(mobilenetv2_shapes()).items()})
     backbone.net.stages = MobileNetV2.stages[:5]
     B, S = 8, ref.S
-    model = ref.OneNIP()
+    model = ref.OneNIP().to(device)
+    torch.set_default_device(device)  # every tensor below is made there
 
     if name.startswith("BM_attention"):
         return time_attention(torch, ref, name, seconds)
@@ -136,6 +142,13 @@ def torch_worker(name, seconds, threads):
             fused = 0.5 * s_rec + 0.5 * 0.5 * s_ref  # docs/onenip.md section 7, scale fixed
             return F.avg_pool2d(fused[:, None], 16, 1).flatten(1).max(1).values
 
+    if device == "cuda":  # time the GPU's work, not the launches
+        launch = work
+
+        def work():
+            r = launch()
+            torch.cuda.synchronize()
+            return r
     print(mean_ms(work, seconds))
 
 
@@ -183,19 +196,25 @@ def main():
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=8.0, help="per workload, side and round")
     ap.add_argument("--only", default="", help="run only workloads whose name contains this")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                    help="cuda: bench_cuda_onenip (in --bench-dir, default build-gpu/bench/cuda) against PyTorch on the GPU")
     ap.add_argument("--torch-worker", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.torch_worker:
-        return torch_worker(args.torch_worker, args.seconds, args.threads)
+        return torch_worker(args.torch_worker, args.seconds, args.threads, args.device)
+    if args.device == "cuda" and args.bench_dir == ap.get_default("bench_dir"):
+        args.bench_dir = os.path.join(ROOT, "build-gpu", "bench", "cuda")
 
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     best = {}
     work = [w for w in WORKLOADS if args.only in w[1]]
+    if args.device == "cuda":
+        work = [("bench_cuda_onenip", name, what) for exe, name, what in work if exe == "bench_onenip"]
     for _ in range(args.rounds):
         for exe, name, _ in work:
             sides = [("ours", lambda: ours(args.bench_dir, exe, name, args.seconds, env)),
-                     ("torch", lambda: theirs(name, args.seconds, args.threads, env))]
+                     ("torch", lambda: theirs(name, args.seconds, args.threads, env, args.device))]
             if args.baseline_dir:
                 sides.append(("base", lambda: ours(args.baseline_dir, exe, name, args.seconds, env)))
             for side, fn in sides:
@@ -203,7 +222,7 @@ def main():
                 old = best.get((name, side), (float("inf"), 0.0))
                 best[(name, side)] = (min(old[0], ms), max(old[1], mb))
     import torch
-    print(f"OneNIP (MobileNetV2 taps, C 168, 224 x 224), {args.threads} thread(s), OMP_WAIT_POLICY="
+    print(f"OneNIP (MobileNetV2 taps, C 168, 224 x 224) on {args.device}, {args.threads} thread(s), OMP_WAIT_POLICY="
           f"{env['OMP_WAIT_POLICY']}, best of {args.rounds} rounds; torch {torch.__version__}")
     base_head = f"{'base ms':>10}{'ratio':>8}" if args.baseline_dir else ""
     print(f"{'workload':<36}{'ours ms':>10}{'torch ms':>10}{'ratio':>8}{'ours MB':>10}{'torch MB':>10}{'ratio':>8}"

@@ -135,6 +135,15 @@ for b in "$BUILD"/bench/cuda/bench_*; do
     --benchmark_out_format=json
 done
 
+# ---- a OneNIP training step and inference against PyTorch eager on this GPU (needs ../shared) ----
+if python3 -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1 &&
+  [[ -x "$BUILD/bench/cuda/bench_cuda_onenip" ]]; then
+  step "pytorch onenip (bench/compare_onenip_pytorch.py --device cuda)" 60 python3 bench/compare_onenip_pytorch.py \
+    --device cuda --rounds 1 --seconds 1 --only BM_
+else
+  log "==== pytorch onenip: skipped (no torch with CUDA, or bench_cuda_onenip not built)"
+fi
+
 # ---- the attention kernel lab (dev/cuda): every version checked against the CPU and timed ----
 [[ -x "$BUILD/bench/cuda/lab_attention_forward" ]] &&
   step "lab_attention_forward (dev/cuda)" 30 "$BUILD/bench/cuda/lab_attention_forward"
