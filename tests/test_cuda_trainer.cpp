@@ -1,7 +1,8 @@
 // OneNIP trained through pipeline::Trainer on the CUDA backend (emulated in CI, the GPU in
 // bench/gpu_check.sh) against the same seeded run on the CPU: the backbone, the model, the
 // losses and AdamW all run on the device, and the loss curve of the first steps is the CPU's
-// to float rounding. With BF16 matmuls and attention (mixed precision) it stays close.
+// to float rounding. With BF16 matmuls and attention (mixed precision) it stays close. Both
+// backbones compute the same features on cuda as on the CPU.
 #include <doctest/doctest.h>
 #include <onenip/data/demo_dataset.hpp>
 #include <onenip/pipeline/trainer.hpp>
@@ -104,3 +105,19 @@ TEST_CASE("cuda training (GPU only): the full-size model on cuda follows the cpu
   }
 }
 #endif
+
+TEST_CASE("cuda: both backbones' features on cuda equal the cpu's (MobileNetV2, EfficientNet-b4)") {
+  Generator g(8);
+  const TensorF images = rand<float>({2, 3, 64, 64}, -1.f, 1.f, g);  // normalised images, 64 px
+  for (const char* name : {"mobilenetv2", "efficientnet-b4"}) {
+    INFO("backbone " << name);
+    auto fx = models::make_untrained_feature_extractor<float>(name);
+    const TensorF on_cpu = fx->features(images);
+    fx->to(Device::CUDA);
+    const TensorF on_cuda = fx->features(images.to(Device::CUDA));
+    CHECK(on_cuda.device() == Device::CUDA);
+    const float scale = max(abs(on_cpu)).item();
+    CHECK(max(abs(on_cuda.cpu() - on_cpu)).item() <= 1e-4f * scale);  // float sums in another order
+    CHECK_THROWS_WITH_AS(fx->features(images), doctest::Contains("the weights on cuda"), Error);
+  }
+}
