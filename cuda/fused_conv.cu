@@ -4,24 +4,13 @@
 // conv_kernels.cuh); the squeeze-excitation gate, the column scaling and the in-place activation
 // are small kernels of their own. Deterministic: fixed-order sums, no atomics.
 #include "conv_kernels.cuh"
+#include "grid_stride.cuh"
 #include "onenip/kernels/cuda.hpp"
 #include "onenip/kernels/problems/fused_conv.hpp"
 
 namespace onenip::kernels {
 
 namespace fused_conv_cuda {
-
-constexpr unsigned kThreads = 256;
-inline unsigned blocks_for(int64_t n) { return unsigned(simt::min_of<int64_t>(simt::ceil_div(n, kThreads), 65535)); }
-
-inline simt::LaunchConfig flat_launch(const char* name, int64_t n) {
-  simt::LaunchConfig cfg;
-  cfg.name = name;
-  cfg.problem = std::to_string(n) + " elements";
-  cfg.grid = dim3(blocks_for(n));
-  cfg.block = dim3(kThreads);
-  return cfg;
-}
 
 template <typename T>
 __global__ void activation_kernel(T* y, int64_t n, Activation act) {
@@ -61,7 +50,7 @@ __global__ void squeeze_excite_kernel(const T* means, const T* w1, const T* b1, 
 template <typename T>
 void CudaKernels::activation_inplace(const ActivationProblem<T>& p) {
   if (p.act == Activation::None) return;
-  simt::launch(fused_conv_cuda::flat_launch("activation_inplace", p.n), fused_conv_cuda::activation_kernel<T>, p.y,
+  simt::launch(cuda::flat_launch("activation_inplace", p.n, std::to_string(p.n) + " elements"), fused_conv_cuda::activation_kernel<T>, p.y,
                p.n, p.act);
 }
 
@@ -86,14 +75,14 @@ void CudaKernels::squeeze_excite_gate(const SqueezeExciteProblem<T>& p) {
   cfg.name = "squeeze_excite_gate";
   cfg.problem = "C " + std::to_string(p.C) + ", S " + std::to_string(p.S);
   cfg.grid = dim3(1);
-  cfg.block = dim3(fused_conv_cuda::kThreads);
+  cfg.block = dim3(cuda::kFlatThreads);  // one block: its threads stride over S, then C
   cfg.dynamic_shared = size_t(simt::max_of<int64_t>(p.S, 1)) * sizeof(T);
   simt::launch(cfg, fused_conv_cuda::squeeze_excite_kernel<T>, p.means, p.w1, p.b1, p.w2, p.b2, p.gate, p.C, p.S);
 }
 
 template <typename T>
 void CudaKernels::scale_columns(const ScaleColumnsProblem<T>& p) {
-  simt::launch(fused_conv_cuda::flat_launch("scale_columns", p.rows * p.cols), fused_conv_cuda::scale_columns_kernel<T>,
+  simt::launch(cuda::flat_launch("scale_columns", p.rows * p.cols, std::to_string(p.rows * p.cols) + " elements"), fused_conv_cuda::scale_columns_kernel<T>,
                p.w, p.scale, p.out, p.rows, p.cols);
 }
 

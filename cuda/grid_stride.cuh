@@ -1,6 +1,6 @@
 // Launch shapes for the grid-stride loops of the flat per-element kernels (batch_norm.cu, pool.cu,
-// separable.cu, index.cu): a thread per element up to the grid's x limit, then each thread
-// strides on by the grid size.
+// separable.cu, index.cu, fused_conv.cu, random.cu): a thread per element up to the grid's x
+// limit, then each thread strides on by the grid size.
 #pragma once
 
 #include <cstdint>

@@ -6,16 +6,13 @@
 
 #include "onenip/kernels/cuda.hpp"
 #include "onenip/kernels/problems/random.hpp"
+#include "grid_stride.cuh"
 #include "runtime.cuh"
 
 namespace onenip::kernels {
 
 namespace cuda_random {
 
-constexpr int kThreads = 256;
-
-// Blocks for a grid-stride loop over `work` items.
-inline unsigned blocks_for(int64_t work) { return unsigned(simt::min_of<int64_t>(simt::ceil_div(work, kThreads), 65535)); }
 
 template <typename T>
 __global__ void uniform_kernel(T* out, int64_t n, T lo, T hi, uint64_t seed, uint64_t base, SampleMap map) {
@@ -58,11 +55,8 @@ template <typename T>
 void CudaKernels::random_fill(const RandomFillProblem<T>& p) {
   const bool uniform = p.dist == Distribution::Uniform;
   const int64_t blocks = uniform ? (p.n + 3) / 4 : (p.n + 1) / 2;
-  simt::LaunchConfig cfg;
-  cfg.name = uniform ? "random_fill uniform" : "random_fill normal";
-  cfg.problem = std::to_string(p.n) + " elements";
-  cfg.grid = dim3(cuda_random::blocks_for(blocks));
-  cfg.block = dim3(cuda_random::kThreads);
+  const simt::LaunchConfig cfg =
+      cuda::flat_launch(uniform ? "random_fill uniform" : "random_fill normal", blocks, std::to_string(p.n) + " elements");
   if (p.n == 0) return;
   if (uniform) simt::launch(cfg, cuda_random::uniform_kernel<T>, p.out, p.n, p.a, p.b, p.seed, p.base, p.map);
   else simt::launch(cfg, cuda_random::normal_kernel<T>, p.out, p.n, p.a, p.b, p.seed, p.base, p.map);
@@ -72,11 +66,8 @@ template <typename T>
 void CudaKernels::dropout(const DropoutProblem<T>& p) {
   if (p.n == 0) return;
   const DropoutMask& m = *p.mask;  // host memory: its scalars become kernel arguments
-  simt::LaunchConfig cfg;
-  cfg.name = "dropout";
-  cfg.problem = std::to_string(p.n) + " elements";
-  cfg.grid = dim3(cuda_random::blocks_for((p.n + DropoutMask::kPerBlock - 1) / DropoutMask::kPerBlock));
-  cfg.block = dim3(cuda_random::kThreads);
+  const simt::LaunchConfig cfg = cuda::flat_launch(
+      "dropout", (p.n + DropoutMask::kPerBlock - 1) / DropoutMask::kPerBlock, std::to_string(p.n) + " elements");
   simt::launch(cfg, cuda_random::dropout_kernel<T>, p.in, p.out, p.n, p.scale, m.key.seed(), m.base, m.map, m.threshold,
                m.drop_all);
 }
