@@ -102,6 +102,7 @@ step configure 60 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DO
   -DCMAKE_CUDA_COMPILER="$NVCC" "${DISTRIBUTED[@]}" || finish
 TARGETS=(onenip_cuda_tests)
 [[ ${#DISTRIBUTED[@]} -gt 0 ]] && TARGETS+=(nccl_check)
+[[ " ${DISTRIBUTED[*]} " == *ONENIP_MPI* ]] && TARGETS+=(test_distributed)
 # Every target of bench/cuda (Ninja's per-folder phony target), when that folder is in the build.
 if [[ -d "$BUILD/bench/cuda" ]]; then
   TARGETS+=(bench/cuda/all)
@@ -125,6 +126,11 @@ if [[ -x "$BUILD/cuda/nccl_check" ]]; then
   fi
 else
   log "==== nccl_check: not built (no nccl.h in the CUDA toolkit)"
+fi
+# 2 ranks training on cuda (both on GPU 0 here), their gradients summed over MPI through the host
+if [[ -x "$BUILD/tests/test_distributed" ]]; then
+  OMP_NUM_THREADS=2 step "test_distributed on cuda, 2 ranks" 90 mpiexec --allow-run-as-root --oversubscribe -n 2 \
+    "$BUILD/tests/test_distributed" --test-case="*on cuda*"
 fi
 
 # ---- benchmarks ----

@@ -51,7 +51,7 @@ NcclCommunicator::~NcclCommunicator() {
 
 int NcclCommunicator::rank() const { return state_->rank; }
 int NcclCommunicator::size() const { return state_->size; }
-int NcclCommunicator::device() const { return state_->device; }
+int NcclCommunicator::gpu() const { return state_->device; }
 void NcclCommunicator::all_reduce_sum(float* data, size_t count) { state_->all_reduce(data, count, ncclFloat); }
 void NcclCommunicator::all_reduce_sum(double* data, size_t count) { state_->all_reduce(data, count, ncclDouble); }
 

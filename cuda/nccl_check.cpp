@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
       wrong += got != 100.0f;
       cudaFree(device);
       failures += wrong != 0;
-      std::printf("nccl_check: rank %d of %d, GPU %d, %zu floats: all-reduce %.3f ms, %s\n", r, n, nccl.device(), count, ms,
+      std::printf("nccl_check: rank %d of %d, GPU %d, %zu floats: all-reduce %.3f ms, %s\n", r, n, nccl.gpu(), count, ms,
                   wrong ? "WRONG" : "exact");
     }
   } catch (const std::exception& e) {

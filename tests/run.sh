@@ -55,11 +55,12 @@ sanitize() {
   done
 }
 # Data parallelism (ONENIP_MPI): its own build of only what the MPI tests run (the test program,
-# the scaling benchmark, the CLI), then the "mpi" tests one at a time (each takes 2 ranks, one
-# OpenMP thread each). With nvcc, the NCCL communicator and its check are compiled and linked too
+# with the emulated CUDA backend for ranks training on cuda; the scaling benchmark; the CLI),
+# then the "mpi" tests one at a time (each takes 2 ranks, one OpenMP thread each). With nvcc, the NCCL communicator and its check are compiled and linked too
 # (they run in bench/gpu_check.sh on a GPU).
 mpi() {
-  local nvcc args=(-DONENIP_MPI=ON -DONENIP_BUILD_EXAMPLES=ON) targets=(test_distributed bench_distributed onenip-cli)
+  local nvcc args=(-DONENIP_MPI=ON -DONENIP_BUILD_EXAMPLES=ON -DONENIP_CUDA_TESTS=emulated)
+  local targets=(test_distributed bench_distributed onenip-cli)
   dpkg -s libopenmpi-dev openmpi-bin >/dev/null 2>&1 ||
     { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libopenmpi-dev openmpi-bin; }
   nvcc=$(command -v nvcc || { [ -x /usr/local/cuda/bin/nvcc ] && echo /usr/local/cuda/bin/nvcc; } || true)

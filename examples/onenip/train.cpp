@@ -7,6 +7,9 @@
 #ifdef ONENIP_WITH_MPI
 #include <onenip/distributed/mpi.hpp>
 #endif
+#ifdef ONENIP_WITH_NCCL
+#include <onenip/distributed/nccl.hpp>
+#endif
 
 namespace onenip::cli {
 
@@ -32,7 +35,13 @@ Action add_train(CLI::App& app) {
     if (distributed::MpiCommunicator::launched()) {  // started by mpirun: one rank of a data-parallel job
       auto world = std::make_shared<distributed::MpiCommunicator>();
       try {
-        train_run(c, *resume, world);
+        std::shared_ptr<distributed::Communicator> comm = world;
+#ifdef ONENIP_WITH_NCCL
+        // on GPUs the gradients are summed by NCCL on the devices (one GPU per rank, bootstrapped
+        // through MPI); without NCCL, MPI sums them through the host
+        if (c.device == Device::CUDA) comm = std::make_shared<distributed::NcclCommunicator>(*world);
+#endif
+        train_run(c, *resume, comm);
       } catch (const std::exception& e) {
         // the other ranks wait in a collective for this one: stop the whole job
         std::fprintf(stderr, "onenip: rank %d: error: %s\n", world->rank(), e.what());

@@ -12,6 +12,8 @@
 #include <memory>
 #include <string>
 
+#include "../core/device.hpp"
+
 namespace onenip::distributed {
 
 class Communicator {
@@ -20,6 +22,8 @@ public:
   virtual int rank() const = 0;
   virtual int size() const = 0;
   virtual std::string name() const = 0;  // "single", "mpi", "nccl"
+  // Where the collectives' buffers must live (tensors elsewhere go through a copy there).
+  virtual Device device() const { return Device::CPU; }
   // In place: data[i] = the sum of data[i] over the ranks.
   virtual void all_reduce_sum(float* data, size_t count) = 0;
   virtual void all_reduce_sum(double* data, size_t count) = 0;

@@ -21,7 +21,8 @@ public:
 
   int rank() const override;
   int size() const override;
-  int device() const;
+  Device device() const override { return Device::CUDA; }
+  int gpu() const;  // the CUDA device this rank uses
   std::string name() const override { return "nccl"; }
   // Synchronous, like MPI's: the result is in `data` when they return.
   void all_reduce_sum(float* data, size_t count) override;

@@ -22,8 +22,10 @@ Tensor<T> sync_batch_norm(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> 
   Shape reduced{0}, stat_shape(size_t(x.dim()), 1);  // stat_shape [1, C, 1, ...] broadcasts over x
   for (int64_t d = 2; d < x.dim(); ++d) reduced.push_back(d);
   stat_shape[1] = C;
-  double count = double(x.numel() / std::max<int64_t>(C, 1));
-  comm.all_reduce_sum(&count, 1);
+  Tensor<double> counts = Tensor<double>::empty({1});  // values per channel, summed over the ranks
+  counts.data()[0] = double(x.numel() / std::max<int64_t>(C, 1));
+  all_reduce_sum_(counts, comm);
+  const double count = counts.data()[0];
   ONENIP_CHECK(count > 1, "sync_batch_norm: training needs more than one value per channel over all ranks");
   Tensor<T> mean = all_reduce_sum(sum(x, reduced, true), comm) * T(1.0 / count);
   Tensor<T> centred = x - mean;

@@ -113,9 +113,9 @@ public:
     lo.shard_rank = comm_->rank(), lo.shard_count = comm_->size();
     loader_ = std::make_unique<TrainLoader>(classes_, lo);
     check_shards();
-    ONENIP_CHECK(comm_->size() == 1 || cfg_.device == Device::CPU, "train: ", comm_->size(),
-                 " ranks on cuda: data-parallel training sums host buffers over MPI, so it runs on the cpu only "
-                 "for now; use one process per run on a GPU");
+    ONENIP_CHECK(comm_->device() == Device::CPU || comm_->device() == cfg_.device, "train: the ", comm_->name(),
+                 " communicator sums ", device_name(comm_->device()), " buffers, but the model trains on ",
+                 device_name(cfg_.device), ": use --device ", device_name(comm_->device()));
     if (cfg_.sync_bn && comm_->size() > 1 && model_->refiner)  // the refiner holds the model's only batch norms
       for (auto& bn : {model_->refiner->bn1, model_->refiner->bn2}) bn->sync_group = comm_;
     distributed::broadcast_(model_->parameters(), *comm_);  // the same start everywhere, whatever seeded it
@@ -249,19 +249,20 @@ private:
   }
 
   // One all-reduce over the gradients and the share-weighted losses together: afterwards every
-  // rank holds the global batch's gradient and losses.
+  // rank holds the global batch's gradient and losses. The bucket lives beside the parameters
+  // (on a GPU, NCCL reduces it there; MPI takes it through the host).
   std::array<double, 3> sum_gradients(const std::array<double, 3>& losses, double share) {
     std::vector<TensorF> grads;
     for (auto& p : optimizer_->params())  // every rank runs the same graph: the same parameters have gradients
       if (p.grad().defined()) grads.push_back(p.grad());
-    distributed::flatten_into(grads, bucket_);
-    for (double l : losses) bucket_.push_back(float(l * share));
-    comm_->all_reduce_sum(bucket_.data(), bucket_.size());
-    const size_t at = bucket_.size() - 3;
-    std::array<double, 3> global{bucket_[at], bucket_[at + 1], bucket_[at + 2]};
-    bucket_.resize(at);
-    distributed::unflatten_from(bucket_, grads);
-    return global;
+    TensorF shared = TensorF::empty({3});
+    for (size_t i = 0; i < 3; ++i) shared.data()[i] = float(losses[i] * share);
+    grads.push_back(shared.to(cfg_.device));
+    TensorF bucket = distributed::flatten_all(grads);
+    distributed::all_reduce_sum_(bucket, *comm_);
+    distributed::unflatten_into(bucket, grads);
+    TensorF global = grads.back().cpu();
+    return {global.data()[0], global.data()[1], global.data()[2]};
   }
 
   io::TrainingState<float> state() {
@@ -294,7 +295,6 @@ private:
 
   TrainConfig cfg_;
   std::shared_ptr<distributed::Communicator> comm_;
-  std::vector<float> bucket_;  // the flattened gradients of a step (kept: one allocation per run)
   std::vector<data::ClassData> classes_;
   std::shared_ptr<models::FeatureExtractor<float>> extractor_;
   std::shared_ptr<models::OneNIP<float>> model_;
