@@ -244,3 +244,24 @@ TEST_CASE("AdamW and Adam on cuda follow the CPU step for step") {
   adamw_cuda_vs_cpu<double>(AD::Options{.lr = 1e-3, .weight_decay = 1e-2, .decoupled = false});
 }
 #endif
+
+// The first step creates AdamW's moments; the second is the first whose temporaries live beside
+// them, and sets the loop's peak. From then on every size is served from the cache.
+TEST_CASE("a steady training loop on the cpu takes no new memory from the system after warm-up") {
+  auto* cache = dynamic_cast<CachingAllocator*>(&allocator_for(Device::CPU));
+  REQUIRE_MESSAGE(cache != nullptr, "the cpu's allocator is a CachingAllocator");
+  Generator gen(7);
+  TensorF w1 = randn<float>({16, 64}, 0.0f, 0.25f, gen).set_requires_grad(), b1 = zeros<float>({64}).set_requires_grad();
+  TensorF w2 = randn<float>({64, 4}, 0.0f, 0.125f, gen).set_requires_grad();
+  TensorF x = randn<float>({32, 16}, 0.0f, 1.0f, gen), y = randn<float>({32, 4}, 0.0f, 1.0f, gen);
+  optim::AdamW<float> opt({w1, b1, w2}, {.lr = 1e-2});
+  uint64_t after_warmup = 0;
+  for (int step = 0; step < 5; ++step) {
+    opt.zero_grad();
+    TensorF loss = mean(square(matmul(gelu(matmul(x, w1) + b1), w2) - y));
+    loss.backward();
+    opt.step();
+    if (step == 1) after_warmup = cache->upstream_allocations();
+  }
+  CHECK(cache->upstream_allocations() == after_warmup);
+}

@@ -140,6 +140,26 @@ struct BudgetAllocator final : Allocator {
 };
 }  // namespace
 
+TEST_CASE("caching allocator: capped to the peak in use, the cache never holds more than the program once used") {
+  BudgetAllocator upstream(1 << 20);
+  CachingAllocator cache(upstream, CachingAllocator::kCapToPeak);
+  void* a = cache.allocate(4096);
+  void* b = cache.allocate(4096);
+  CHECK(cache.peak_bytes_in_use() == 8192);
+  cache.deallocate(a, 4096), cache.deallocate(b, 4096);
+  CHECK(cache.bytes_cached() == 8192);  // all of it: up to the peak
+  void* big = cache.allocate(16384);    // a new size class: from upstream, and a new peak
+  CHECK(cache.peak_bytes_in_use() == 16384);
+  cache.deallocate(big, 16384);         // 8192 + 16384 would pass the peak: straight back upstream
+  CHECK(cache.bytes_cached() == 8192);
+  CHECK(upstream.used == 8192);
+  void* again = cache.allocate(4096);   // a steady loop is served from the cache
+  CHECK(cache.upstream_allocations() == 3);
+  cache.deallocate(again, 4096);
+  cache.release_cached();
+  CHECK(upstream.used == 0);
+}
+
 TEST_CASE("caching allocator: reuses blocks, and gives its cache back when upstream runs out") {
   BudgetAllocator upstream(8192);
   CachingAllocator cache(upstream);

@@ -4,20 +4,27 @@
 // served from the cache: no cudaMalloc (which synchronises the device) and no page faults. Size
 // classes are the multiples of 512 bytes up to 4 KiB, then four per power of two (at most 25 %
 // waste). When the upstream allocator fails, the cache is given back and the request retried.
+//
+// A device's allocator fails cleanly when it runs out, so its cache may grow without bound. The
+// host's does not (the system kills the process instead), so the CPU's cache is capped to the
+// peak of bytes in use: a program then holds at most twice its peak, and a steady loop (the
+// same sizes every step) is served from the cache alone.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
 
-#include "device.hpp"
+#include "allocator.hpp"
 
 namespace onenip {
 
 class CachingAllocator final : public Allocator {
 public:
-  explicit CachingAllocator(Allocator& upstream) : upstream_(upstream) {}
+  enum Limit { kUnlimited, kCapToPeak };  // how many freed bytes the cache may keep
+  explicit CachingAllocator(Allocator& upstream, Limit limit = kUnlimited) : upstream_(upstream), limit_(limit) {}
   ~CachingAllocator() override { release_cached(); }
 
   static size_t size_class(size_t bytes) {
@@ -46,6 +53,7 @@ public:
       ++upstream_allocations_;
     }
     in_use_ += size;  // counted only once the memory is really handed out
+    peak_in_use_ = std::max(peak_in_use_, in_use_);
     return p;
   }
 
@@ -53,8 +61,12 @@ public:
     if (!p) return;
     const size_t size = size_class(bytes);
     std::lock_guard<std::mutex> lock(mutex_);
-    free_[size].push_back(p);
     in_use_ -= size;
+    if (limit_ == kCapToPeak && cached_ + size > peak_in_use_) {
+      upstream_.deallocate(p, size);
+      return;
+    }
+    free_[size].push_back(p);
     cached_ += size;
   }
 
@@ -68,6 +80,7 @@ public:
 
   size_t bytes_in_use() const { return in_use_; }
   size_t bytes_cached() const { return cached_; }
+  size_t peak_bytes_in_use() const { return peak_in_use_; }
   uint64_t upstream_allocations() const { return upstream_allocations_; }
 
 private:
@@ -81,7 +94,8 @@ private:
   Allocator& upstream_;
   std::mutex mutex_;
   std::unordered_map<size_t, std::vector<void*>> free_;
-  size_t in_use_ = 0, cached_ = 0;
+  const Limit limit_;
+  size_t in_use_ = 0, cached_ = 0, peak_in_use_ = 0;
   uint64_t upstream_allocations_ = 0;
 };
 

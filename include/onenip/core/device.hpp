@@ -1,49 +1,19 @@
 // Devices and the memory behind tensors.
 //
-// A tensor's storage comes from the Allocator registered for its device. The CPU allocator is
-// always there; a backend that owns a device (the CUDA companion library) registers its own at
-// start-up, and a caching allocator can replace the CPU one. Nothing else in the library knows
-// how memory is obtained.
+// A tensor's storage comes from the Allocator registered for its device. The CPU's is always
+// there: a cache (core/caching_allocator.hpp) over aligned_alloc, so that a training step, which
+// allocates the same sizes every time, stops taking fresh pages from the system after its first
+// step. A backend that owns a device (the CUDA companion library) registers its own at start-up.
+// Nothing else in the library knows how memory is obtained.
 #pragma once
 
 #include <array>
-#include <cstddef>
-#include <cstdint>
-#include <cstdlib>
 #include <vector>
 
-#include "error.hpp"
+#include "allocator.hpp"
+#include "caching_allocator.hpp"
 
 namespace onenip {
-
-// Where a tensor's elements live. Kernels for a device are chosen by the dispatch layer
-// (kernels/dispatch.hpp); the CPU ones are always compiled in.
-enum class Device : uint8_t { CPU, CUDA };
-inline constexpr size_t kDeviceCount = 2;
-inline const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
-
-// Raw memory for one device. allocate() returns 64-byte aligned memory or throws onenip::Error
-// naming the size; deallocate() gets back the pointer and the size it was given.
-class Allocator {
-public:
-  virtual ~Allocator() = default;
-  virtual void* allocate(size_t bytes) = 0;
-  virtual void deallocate(void* p, size_t bytes) noexcept = 0;
-  virtual Device device() const = 0;
-};
-
-// Host memory from aligned_alloc (64 bytes: SIMD loads and Eigen maps are aligned).
-class CpuAllocator final : public Allocator {
-public:
-  void* allocate(size_t bytes) override {
-    size_t rounded = ((bytes > 0 ? bytes : 1) + 63) / 64 * 64;  // aligned_alloc needs a multiple
-    void* p = std::aligned_alloc(64, rounded);
-    ONENIP_CHECK(p != nullptr, "out of memory allocating ", bytes, " bytes on the cpu");
-    return p;
-  }
-  void deallocate(void* p, size_t) noexcept override { std::free(p); }
-  Device device() const override { return Device::CPU; }
-};
 
 #if defined(ONENIP_WITH_CUDA)
 // Defined by the linked CUDA backend (cuda/runtime.cu): its caching device allocator.
@@ -54,11 +24,12 @@ Allocator* device_allocator();
 
 namespace detail {
 inline std::array<Allocator*, kDeviceCount>& allocator_table() {
-  static CpuAllocator cpu;
+  // never destroyed: tensors in static objects may free their memory after main returns
+  static CachingAllocator* cpu = new CachingAllocator(*new CpuAllocator, CachingAllocator::kCapToPeak);
 #if defined(ONENIP_WITH_CUDA)
-  static std::array<Allocator*, kDeviceCount> table{&cpu, cuda::device_allocator()};
+  static std::array<Allocator*, kDeviceCount> table{cpu, cuda::device_allocator()};
 #else
-  static std::array<Allocator*, kDeviceCount> table{&cpu, nullptr};
+  static std::array<Allocator*, kDeviceCount> table{cpu, nullptr};
 #endif
   return table;
 }
