@@ -22,7 +22,8 @@ On a GPU (--device cuda, run by bench/gpu_check.sh when torch has CUDA): our ben
 the training step and inference workloads only (attention: bench/compare_attention_pytorch.py);
 each side waits for the GPU to finish every call, and peak MB is still the host's.
 
-Needs torch and numpy. Prints one table: ours, PyTorch, ratio (below 1: we are faster).
+Needs what bench/requirements.txt lists (python3 -m pip install -r bench/requirements.txt). Prints one
+table: ours, PyTorch, ratio (below 1: we are faster).
 """
 import argparse
 import json
@@ -36,7 +37,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE = os.path.join(ROOT, "..", "shared", "reference", "pytorch")
 
 # (our benchmark executable, its benchmark name, description); the PyTorch worker knows the same names
-ATTN = "BM_attention{}/composite:0/bwd:{}/mask:{}/B:{}/H:8/T:{}/D:{}"
+ATTN = "BM_attention{}/composite:0/bwd:{}/mask:{}/B:{}/H:{}/T:{}/D:{}"
 WORKLOADS = [
     ("bench_onenip", "BM_train_step/model", "train step, model only (batch 8)"),
     ("bench_onenip", "BM_train_step/backbone", "train step + backbone on 24 images"),
@@ -44,11 +45,16 @@ WORKLOADS = [
     ("bench_onenip", "BM_infer/per_image_prompt/8", "inference, batch 8, own prompts"),
     ("bench_onenip", "BM_infer/cached_prompt/1", "inference, batch 1, cached prompt"),
     ("bench_onenip", "BM_infer/cached_prompt/8", "inference, batch 8, cached prompt"),
-    ("bench_attention", ATTN.format("", 0, 1, 16, 196, 32), "attention fwd, B16 T196 D32, mask"),
-    ("bench_attention", ATTN.format("", 1, 1, 16, 196, 32), "attention fwd+bwd, B16 T196 D32, mask"),
-    ("bench_attention", ATTN.format("", 1, 2, 16, 196, 32), "  same + dropout 0.1 (training)"),
-    ("bench_attention", ATTN.format("", 1, 0, 32, 400, 32), "attention fwd+bwd, B32 T400 D32"),
-    ("bench_attention", ATTN.format("_long", 1, 0, 1, 1024, 64), "attention fwd+bwd, B1 T1024 D64"),
+    ("bench_attention", ATTN.format("", 0, 1, 16, 8, 196, 32), "attention fwd, B16 T196 D32, mask"),
+    ("bench_attention", ATTN.format("", 1, 1, 16, 8, 196, 32), "attention fwd+bwd, B16 T196 D32, mask"),
+    ("bench_attention", ATTN.format("", 1, 2, 16, 8, 196, 32), "  same + dropout 0.1 (training)"),
+    ("bench_attention", ATTN.format("", 1, 0, 32, 8, 400, 32), "attention fwd+bwd, B32 T400 D32"),
+    ("bench_attention", ATTN.format("_long", 0, 0, 1, 8, 1024, 64), "attention fwd, B1 H8 T1024 D64"),
+    ("bench_attention", ATTN.format("_long", 1, 0, 1, 8, 1024, 64), "attention fwd+bwd, B1 H8 T1024 D64"),
+    ("bench_attention", ATTN.format("_long", 1, 0, 1, 8, 1024, 128), "attention fwd+bwd, B1 H8 T1024 D128"),
+    ("bench_attention", ATTN.format("_long", 0, 0, 1, 2, 4096, 64), "attention fwd, B1 H2 T4096 D64"),
+    ("bench_attention", ATTN.format("_long", 1, 0, 1, 2, 4096, 64), "attention fwd+bwd, B1 H2 T4096 D64"),
+    ("bench_attention", ATTN.format("_long", 1, 0, 1, 2, 4096, 128), "attention fwd+bwd, B1 H2 T4096 D128"),
 ]
 
 
