@@ -155,6 +155,26 @@ TEST_CASE("config: a value of the wrong type is refused and its key named") {
   CHECK(c.lr == 1.0);
 }
 
+TEST_CASE("config: a value out of range is refused naming the field, its flag, the range and the value") {
+  pipeline::TrainConfig c;
+  c.data = {"folder"};
+  CHECK_NOTHROW(c.validate());
+  auto refused = [&](auto set, const char* message) {
+    pipeline::TrainConfig bad = c;
+    set(bad);
+    CHECK_THROWS_WITH_AS(bad.validate(), doctest::Contains(message), Error);
+  };
+  refused([](auto& b) { b.epochs = 0; }, "train: epochs (--epochs) must be at least 1, got 0");
+  refused([](auto& b) { b.batch_size = 0; }, "train: batch_size (--batch) must be at least 1, got 0");
+  refused([](auto& b) { b.model.image_size = 100; }, "train: model.image_size (--size) must be a multiple of 16");
+  refused([](auto& b) { b.model.image_size = 48; }, "train: model.image_size (--size) must be at least 64, got 48");
+  refused([](auto& b) { b.lr = NAN; }, "train: lr (--lr) must be greater than 0, got nan");
+  refused([](auto& b) { b.model.dropout = 1; }, "train: model.dropout (--dropout) must be in [0, 1), got 1");
+  refused([](auto& b) { b.model.jitter_prob = 1.5; }, "model.jitter_prob (--jitter-prob) must be in [0, 1], got 1.5");
+  refused([](auto& b) { b.model.feature_channels = 0; }, "train: model.feature_channels must be at least 1, got 0");
+  refused([](auto& b) { b.max_steps = -2; }, "max_steps (--max-steps) must be at least -1, got -2");
+}
+
 TEST_CASE("training runs, writes its run folder, and resume equals an uninterrupted run") {
   testing::TempDir scratch;
   std::string a = scratch / "run_a", b = scratch / "run_b";

@@ -21,7 +21,7 @@ Action add_calibrate(CLI::App& app) {
   auto* pi = app.add_option("--percentile", opt->image_percentile, "percentile of normal image scores (given: percentile method)")->capture_default_str();
   auto* pp = app.add_option("--pixel-percentile", opt->pixel_percentile, "percentile of normal pixel scores (given: percentile method)")
                  ->capture_default_str();
-  app.add_option("--batch", opt->batch, "images per model pass")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--batch", opt->batch, "images per model pass")->capture_default_str()->check(CLI::Range(1, 1 << 16));
   app.add_option("--weights", *weights, "backbone weights, if they moved since training");
   auto device = add_device_option(app);
   return [=]() {
