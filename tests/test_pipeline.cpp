@@ -175,6 +175,23 @@ TEST_CASE("config: a value out of range is refused naming the field, its flag, t
   refused([](auto& b) { b.max_steps = -2; }, "max_steps (--max-steps) must be at least -1, got -2");
 }
 
+TEST_CASE("resume: a checkpoint of another backbone or model is refused, every differing field named") {
+  pipeline::TrainConfig now;
+  nlohmann::json saved = now.to_json();
+  CHECK_NOTHROW(now.check_resumable(saved, "ckpt"));
+  now.epochs = 5, now.lr = 1, now.model.seed = 9;  // training fields and the model's seed may change
+  CHECK_NOTHROW(now.check_resumable(saved, "ckpt"));
+  now.backbone = "efficientnet-b4", now.model.hidden = 64;
+  CHECK_THROWS_WITH_AS(now.check_resumable(saved, "ckpt"),
+                       doctest::Contains("resume: checkpoint 'ckpt' holds another model than this run's configuration:\n"
+                                         "  backbone (--backbone): \"mobilenetv2\" in the checkpoint, \"efficientnet-b4\" now\n"
+                                         "  model.hidden (--hidden): 256 in the checkpoint, 64 now"),
+                       Error);
+  saved["model"].erase("heads");
+  CHECK_THROWS_WITH_AS(now.check_resumable(saved, "ckpt"), doctest::Contains("model.heads (--heads): absent in the checkpoint, 8 now"),
+                       Error);
+}
+
 TEST_CASE("training runs, writes its run folder, and resume equals an uninterrupted run") {
   testing::TempDir scratch;
   std::string a = scratch / "run_a", b = scratch / "run_b";

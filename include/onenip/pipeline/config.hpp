@@ -220,6 +220,24 @@ struct TrainConfig {
                  "(224, 256, 320 as in the paper), got ", model.image_size);
   }
 
+  // Whether a checkpoint saved with the config `saved` can continue as this run: the same
+  // backbone and model fields (what the saved tensors' shapes and meaning depend on; the model's
+  // seed aside, as its random state is in the checkpoint). Training fields (epochs, lr, ...) may
+  // change. The error lists every field that differs, with both values.
+  void check_resumable(const nlohmann::json& saved, const std::string& path) const {
+    const nlohmann::json now = to_json();
+    std::string diffs;
+    visit([&](const ConfigField& f, const auto&) {
+      const std::string key = f.key;
+      if (key != "backbone" && (key.rfind("model.", 0) != 0 || key == "model.seed")) return;
+      const nlohmann::json *was = detail::find_key(saved, key), *is = detail::find_key(now, key);
+      if (!was || *was != *is)
+        diffs += "\n  " + f.name() + ": " + (was ? was->dump() : "absent") + " in the checkpoint, " + is->dump() + " now";
+    });
+    ONENIP_CHECK(diffs.empty(), "resume: checkpoint '", path, "' holds another model than this run's configuration:",
+                 diffs);
+  }
+
   nlohmann::json to_json() const {
     nlohmann::json j = nlohmann::json::object();
     visit([&](const ConfigField& f, const auto& v) { detail::key_slot(j, f.key) = detail::field_to_json(v); });
