@@ -401,3 +401,35 @@ TEST_CASE("bad input: missing data folder, a NaN loss, unknown config keys") {
   pipeline::Trainer t(good);
   CHECK_THROWS_WITH_AS(t.run(nullptr), doctest::Contains("diverged"), Error);
 }
+
+TEST_CASE("detector: a run folder with a broken prompt pool or checkpoint config is refused by name, its files untouched") {
+  testing::TempDir scratch;
+  const std::string run = scratch / "run", ckpt = run + "/checkpoint.safetensors", pool = run + "/prompts.safetensors";
+  auto cfg = tiny_config(run);
+  cfg.epochs = 1;
+  { pipeline::Trainer t(cfg); t.run(nullptr); }
+  const std::string checkpoint_bytes = testing::read_bytes(ckpt);
+  CHECK_THROWS_WITH_AS(pipeline::Detector{run}, doctest::Contains(("no prompts.safetensors in '" + run + "'").c_str()), Error);
+  // features of another backbone or size
+  io::save_safetensors<float>(pool, {{"features.disc", zeros<float>({3, 4, 4})}}, {{"classes", R"(["disc"])"}, {"fusion_scale", "1"}});
+  CHECK_THROWS_WITH_AS(pipeline::Detector{run},
+                       doctest::Contains(("prompt pool '" + pool + "', tensor 'features.disc' is [3, 4, 4] but this run's backbone and size give [168, 4, 4]").c_str()),
+                       Error);
+  io::save_safetensors<float>(pool, {{"features.disc", zeros<float>({168, 4, 4})}}, {{"classes", "disc"}});
+  CHECK_THROWS_WITH_AS(pipeline::Detector{run}, doctest::Contains(("prompt pool '" + pool + "': __metadata__ needs classes").c_str()), Error);
+  // a checkpoint whose config holds a value no run could have
+  nlohmann::json bad = cfg.to_json();
+  bad["model"]["hidden"] = 0;
+  io::SafeTensorsFile f(ckpt);
+  io::Metadata md = f.metadata();
+  md["config"] = bad.dump();
+  std::vector<std::pair<std::string, TensorF>> tensors;
+  for (auto& ti : f.tensors()) tensors.emplace_back(ti.name, f.get<float>(ti.name));
+  const std::string odd = scratch / "odd";
+  fs::create_directories(odd);
+  io::save_safetensors<float>(odd + "/checkpoint.safetensors", tensors, md);
+  CHECK_THROWS_WITH_AS(pipeline::Detector{odd},
+                       doctest::Contains(("detector: checkpoint '" + odd + "/checkpoint.safetensors': config: model.hidden (--hidden) must be at least 2, got 0").c_str()),
+                       Error);
+  CHECK(testing::read_bytes(ckpt) == checkpoint_bytes);
+}
