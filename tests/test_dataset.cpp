@@ -223,6 +223,13 @@ TEST_CASE("discovery errors say what was wrong and what was looked for") {
   CHECK_THROWS_WITH_AS(discover_datasets({tmp / "a", tmp / "b"}), doctest::Contains("class 'bottle' found twice"),
                        Error);
 
+  // a class folder in a root whose train/ is gone is refused, not skipped
+  make_mvtec_class(tmp, "r/bottle");
+  make_mvtec_class(tmp, "r/zipper");
+  std::filesystem::remove_all(tmp / "r/zipper/train");
+  CHECK_THROWS_WITH_AS(discover_datasets({tmp / "r"}),
+                       doctest::Contains(("class folder '" + tmp / "r/zipper" + "' has test/ but no train/").c_str()), Error);
+
   put_image(tmp, "c/cls/train/defect/000.png");
   CHECK_THROWS_WITH_AS(discover_datasets({tmp / "c"}), doctest::Contains("train/defect/ is not a normal-image folder"),
                        Error);
