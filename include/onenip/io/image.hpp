@@ -86,14 +86,6 @@ inline void check_writable(const io::Image& im, const std::string& path, const c
                " pixel bytes do not match ", im.width, " x ", im.height, " x ", im.channels);
 }
 
-}  // namespace onenip::detail
-
-namespace onenip::io {
-
-}  // namespace onenip::io
-
-namespace onenip::detail {
-
 // An image file's bytes and what its header says, checked before anything is decoded: not empty,
 // an image stb_image reads, and no more pixels than the file can hold. Deflate (PNG) packs at
 // most 1032 bytes into one and a pixel takes at least one bit (a 1-bit PNG; JPEG needs a bit per
@@ -128,6 +120,10 @@ std::vector<T> decode_pixels(const ImageFile& f, const std::string& path, const 
                                            : (void*)stbi_load_from_memory(f.bytes.data(), f.size(), &w, &h, &n, channels);
   if (!data)
     fail(who, " '", path, "': cannot decode (stb_image: ", stbi_failure_reason(), "); the file is truncated or corrupt");
+  if (w != f.width || h != f.height) {
+    stbi_image_free(data);
+    fail(who, " '", path, "': decoded ", w, " x ", h, " pixels, but the header says ", f.width, " x ", f.height);
+  }
   const T* p = static_cast<const T*>(data);
   std::vector<T> out(p, p + size_t(w) * size_t(h) * size_t(channels));
   stbi_image_free(data);
