@@ -189,7 +189,7 @@ TEST_CASE("JSON-lines meta: train.json + test.json, paths relative to an image f
   Image m = data::load_mask(whole, 4, 3);
   CHECK(m.pixels == std::vector<uint8_t>(12, 255));
   CHECK(data::load_mask(cs[0].test[2], 4, 3).pixels == std::vector<uint8_t>(12, 0));
-  CHECK(data::load_mask(cs[0].test[0], 9, 9).width == 4);  // a mask file is read as it is
+  CHECK(data::load_mask(cs[0].test[0], 4, 4).pixels == std::vector<uint8_t>(16, 255));  // a mask file, as it is
 
   // meta elsewhere, with an explicit image folder
   tmp.write("meta/train.json", train);
@@ -223,6 +223,13 @@ TEST_CASE("discovery errors say what was wrong and what was looked for") {
   CHECK_THROWS_WITH_AS(discover_datasets({tmp / "a", tmp / "b"}), doctest::Contains("class 'bottle' found twice"),
                        Error);
 
+  // a class folder in a root whose train/ is gone is refused, not skipped
+  make_mvtec_class(tmp, "r/bottle");
+  make_mvtec_class(tmp, "r/zipper");
+  std::filesystem::remove_all(tmp / "r/zipper/train");
+  CHECK_THROWS_WITH_AS(discover_datasets({tmp / "r"}),
+                       doctest::Contains(("class folder '" + tmp / "r/zipper" + "' has test/ but no train/").c_str()), Error);
+
   put_image(tmp, "c/cls/train/defect/000.png");
   CHECK_THROWS_WITH_AS(discover_datasets({tmp / "c"}), doctest::Contains("train/defect/ is not a normal-image folder"),
                        Error);
@@ -234,6 +241,18 @@ TEST_CASE("discovery errors say what was wrong and what was looked for") {
   put_image(tmp, "c/cls/test/stray.png");
   CHECK_THROWS_WITH_AS(discover_datasets({tmp / "c/cls"}), doctest::Contains("stray.png' lies directly in test/"),
                        Error);
+}
+
+TEST_CASE("a mask of another size than its image is refused when loaded, naming both files and sizes") {
+  TempDir tmp;
+  make_mvtec_class(tmp, "bottle");
+  put_image(tmp, "bottle/ground_truth/crack/000_mask.png", 255, 1);  // 4 x 4, as its image: fine
+  const data::Sample s = discover_datasets({tmp / "bottle"})[0].test[2];
+  REQUIRE(s.defect == "crack");
+  CHECK(data::load_mask(s, 4, 4).pixels == std::vector<uint8_t>(16, 255));
+  io::save_png(s.mask, Image(8, 6, 1, 255));
+  std::string want = "mask '" + s.mask + "' is 8 x 6 but its image '" + s.image + "' is 4 x 4";
+  CHECK_THROWS_WITH_AS(data::load_mask(s, 4, 4), doctest::Contains(want.c_str()), Error);
 }
 
 TEST_CASE("the real data: MVTec AD bottle and Magnetic Tile") {

@@ -3,6 +3,7 @@
 
 #include "helpers.hpp"
 #include "file_helpers.hpp"
+#include "png_helpers.hpp"
 
 using namespace onenip;
 using io::Image;
@@ -130,4 +131,59 @@ TEST_CASE("errors name the file and say why") {
   CHECK_THROWS_WITH_AS(io::save_jpeg(tmp / "b.jpg", bad), doctest::Contains("do not match 2 x 2 x 3"), Error);
   CHECK_THROWS_WITH_AS(io::save_jpeg(tmp / "q.jpg", pattern(2, 2, 3), 0), doctest::Contains("quality"), Error);
   CHECK_THROWS_WITH_AS(Image(2, 2, 4), doctest::Contains("channels 1 or 3"), Error);
+}
+
+TEST_CASE("a PNG whose header claims more pixels than the file holds is refused, naming the file and both sizes") {
+  testing::TempDir tmp;
+  const std::string png = testing::png_file(8, 8, 1, 8, std::vector<uint16_t>(64, 7));
+  REQUIRE(io::load_image(tmp.write("true.png", png), 0).pixels == std::vector<uint8_t>(64, 7));
+  // far more than any deflate stream this short can hold: refused before stb_image allocates 100 MB
+  std::string huge = tmp.write("huge.png", testing::with_header_size(png, 10000, 10000));
+  CHECK_THROWS_WITH_AS(io::load_image(huge), doctest::Contains(("'" + huge + "': the header says 10000 x 10000 pixels, "
+                                                                "more than a " + std::to_string(png.size()) +
+                                                                "-byte file can hold").c_str()),
+                       Error);
+  // plausible for the file's size, but the pixel data runs out
+  std::string big = tmp.write("big.png", testing::with_header_size(png, 64, 64));
+  CHECK_THROWS_WITH_AS(io::load_image(big), doctest::Contains("big.png': cannot decode (stb_image: Corrupt PNG)"), Error);
+  CHECK_THROWS_WITH_AS(io::load_mask(huge), doctest::Contains(("load_mask '" + huge + "': the header says").c_str()), Error);
+}
+
+TEST_CASE("16-bit PNGs read as 8 bits, the high byte of each sample, grey and RGB") {
+  testing::TempDir tmp;
+  const std::vector<uint16_t> grey{0x0000, 0x00ff, 0x0100, 0x7fff, 0x8000, 0xffff};
+  Image g = io::load_image(tmp.write("g16.png", testing::png_file(6, 1, 1, 16, grey)), 0);
+  CHECK(g.channels == 1);
+  CHECK(g.pixels == std::vector<uint8_t>{0, 0, 1, 127, 128, 255});
+  CHECK(io::load_image(tmp / "g16.png", 3).pixels ==
+        std::vector<uint8_t>{0, 0, 0, 0, 0, 0, 1, 1, 1, 127, 127, 127, 128, 128, 128, 255, 255, 255});
+  Image rgb = io::load_image(tmp.write("rgb16.png", testing::png_file(2, 1, 3, 16, {0x1234, 0xff00, 0x00ff, 0xabcd, 0, 0x8001})));
+  CHECK(rgb.channels == 3);
+  CHECK(rgb.pixels == std::vector<uint8_t>{0x12, 0xff, 0x00, 0xab, 0x00, 0x80});
+}
+
+TEST_CASE("grey + alpha and RGBA images read as grey and RGB, the alpha dropped") {
+  testing::TempDir tmp;
+  // two pixels, one opaque and one transparent: the colour is kept either way
+  Image ga = io::load_image(tmp.write("ga.png", testing::png_file(2, 1, 2, 8, {10, 255, 200, 0})), 0);
+  CHECK(ga.channels == 1);
+  CHECK(ga.pixels == std::vector<uint8_t>{10, 200});
+  Image rgba = io::load_image(tmp.write("rgba.png", testing::png_file(2, 1, 4, 8, {1, 2, 3, 255, 40, 50, 60, 0})), 0);
+  CHECK(rgba.channels == 3);
+  CHECK(rgba.pixels == std::vector<uint8_t>{1, 2, 3, 40, 50, 60});
+  CHECK(io::load_image(tmp / "rgba.png", 1).pixels == std::vector<uint8_t>{io::luma601(1, 2, 3), io::luma601(40, 50, 60)});
+}
+
+TEST_CASE("masks: any non-zero sample is a defect, in 16-bit, RGB and RGBA files alike") {
+  testing::TempDir tmp;
+  // 16 bits: 1 and 0x00ff have a zero high byte, but are defects
+  Image m16 = io::load_mask(tmp.write("m16.png", testing::png_file(4, 1, 1, 16, {0, 1, 0x00ff, 0x1234})));
+  CHECK(m16.channels == 1);
+  CHECK(m16.pixels == std::vector<uint8_t>{0, 1, 1, 0x12});
+  // colour: the largest channel, where the luma of pure dark blue would round to 0
+  Image rgb = io::load_mask(tmp.write("rgb.png", testing::png_file(3, 1, 3, 8, {0, 0, 0, 0, 0, 1, 200, 0, 0})));
+  CHECK(rgb.pixels == std::vector<uint8_t>{0, 1, 200});
+  CHECK(io::load_mask(tmp.write("rgba.png", testing::png_file(2, 1, 4, 8, {0, 0, 0, 255, 0, 9, 0, 0}))).pixels ==
+        std::vector<uint8_t>{0, 9});
+  CHECK_THROWS_WITH_AS(io::load_mask(tmp.write("e.png", "")), doctest::Contains(("load_mask '" + tmp / "e.png" + "': the file is empty").c_str()), Error);
 }

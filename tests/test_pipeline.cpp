@@ -155,6 +155,43 @@ TEST_CASE("config: a value of the wrong type is refused and its key named") {
   CHECK(c.lr == 1.0);
 }
 
+TEST_CASE("config: a value out of range is refused naming the field, its flag, the range and the value") {
+  pipeline::TrainConfig c;
+  c.data = {"folder"};
+  CHECK_NOTHROW(c.validate());
+  auto refused = [&](auto set, const char* message) {
+    pipeline::TrainConfig bad = c;
+    set(bad);
+    CHECK_THROWS_WITH_AS(bad.validate(), doctest::Contains(message), Error);
+  };
+  refused([](auto& b) { b.epochs = 0; }, "train: epochs (--epochs) must be at least 1, got 0");
+  refused([](auto& b) { b.batch_size = 0; }, "train: batch_size (--batch) must be at least 1, got 0");
+  refused([](auto& b) { b.model.image_size = 100; }, "train: model.image_size (--size) must be a multiple of 16");
+  refused([](auto& b) { b.model.image_size = 48; }, "train: model.image_size (--size) must be at least 64, got 48");
+  refused([](auto& b) { b.lr = NAN; }, "train: lr (--lr) must be greater than 0, got nan");
+  refused([](auto& b) { b.model.dropout = 1; }, "train: model.dropout (--dropout) must be in [0, 1), got 1");
+  refused([](auto& b) { b.model.jitter_prob = 1.5; }, "model.jitter_prob (--jitter-prob) must be in [0, 1], got 1.5");
+  refused([](auto& b) { b.model.feature_channels = 0; }, "train: model.feature_channels must be at least 1, got 0");
+  refused([](auto& b) { b.max_steps = -2; }, "max_steps (--max-steps) must be at least -1, got -2");
+}
+
+TEST_CASE("resume: a checkpoint of another backbone or model is refused, every differing field named") {
+  pipeline::TrainConfig now;
+  nlohmann::json saved = now.to_json();
+  CHECK_NOTHROW(now.check_resumable(saved, "ckpt"));
+  now.epochs = 5, now.lr = 1, now.model.seed = 9;  // training fields and the model's seed may change
+  CHECK_NOTHROW(now.check_resumable(saved, "ckpt"));
+  now.backbone = "efficientnet-b4", now.model.hidden = 64;
+  CHECK_THROWS_WITH_AS(now.check_resumable(saved, "ckpt"),
+                       doctest::Contains("resume: checkpoint 'ckpt' holds another model than this run's configuration:\n"
+                                         "  backbone (--backbone): \"mobilenetv2\" in the checkpoint, \"efficientnet-b4\" now\n"
+                                         "  model.hidden (--hidden): 256 in the checkpoint, 64 now"),
+                       Error);
+  saved["model"].erase("heads");
+  CHECK_THROWS_WITH_AS(now.check_resumable(saved, "ckpt"), doctest::Contains("model.heads (--heads): absent in the checkpoint, 8 now"),
+                       Error);
+}
+
 TEST_CASE("training runs, writes its run folder, and resume equals an uninterrupted run") {
   testing::TempDir scratch;
   std::string a = scratch / "run_a", b = scratch / "run_b";
@@ -363,4 +400,36 @@ TEST_CASE("bad input: missing data folder, a NaN loss, unknown config keys") {
   good.lr = 1e30;  // diverges to a non-finite loss
   pipeline::Trainer t(good);
   CHECK_THROWS_WITH_AS(t.run(nullptr), doctest::Contains("diverged"), Error);
+}
+
+TEST_CASE("detector: a run folder with a broken prompt pool or checkpoint config is refused by name, its files untouched") {
+  testing::TempDir scratch;
+  const std::string run = scratch / "run", ckpt = run + "/checkpoint.safetensors", pool = run + "/prompts.safetensors";
+  auto cfg = tiny_config(run);
+  cfg.epochs = 1;
+  { pipeline::Trainer t(cfg); t.run(nullptr); }
+  const std::string checkpoint_bytes = testing::read_bytes(ckpt);
+  CHECK_THROWS_WITH_AS(pipeline::Detector{run}, doctest::Contains(("no prompts.safetensors in '" + run + "'").c_str()), Error);
+  // features of another backbone or size
+  io::save_safetensors<float>(pool, {{"features.disc", zeros<float>({3, 4, 4})}}, {{"classes", R"(["disc"])"}, {"fusion_scale", "1"}});
+  CHECK_THROWS_WITH_AS(pipeline::Detector{run},
+                       doctest::Contains(("prompt pool '" + pool + "', tensor 'features.disc' is [3, 4, 4] but this run's backbone and size give [168, 4, 4]").c_str()),
+                       Error);
+  io::save_safetensors<float>(pool, {{"features.disc", zeros<float>({168, 4, 4})}}, {{"classes", "disc"}});
+  CHECK_THROWS_WITH_AS(pipeline::Detector{run}, doctest::Contains(("prompt pool '" + pool + "': __metadata__ needs classes").c_str()), Error);
+  // a checkpoint whose config holds a value no run could have
+  nlohmann::json bad = cfg.to_json();
+  bad["model"]["hidden"] = 0;
+  io::SafeTensorsFile f(ckpt);
+  io::Metadata md = f.metadata();
+  md["config"] = bad.dump();
+  std::vector<std::pair<std::string, TensorF>> tensors;
+  for (auto& ti : f.tensors()) tensors.emplace_back(ti.name, f.get<float>(ti.name));
+  const std::string odd = scratch / "odd";
+  fs::create_directories(odd);
+  io::save_safetensors<float>(odd + "/checkpoint.safetensors", tensors, md);
+  CHECK_THROWS_WITH_AS(pipeline::Detector{odd},
+                       doctest::Contains(("detector: checkpoint '" + odd + "/checkpoint.safetensors': config: model.hidden (--hidden) must be at least 2, got 0").c_str()),
+                       Error);
+  CHECK(testing::read_bytes(ckpt) == checkpoint_bytes);
 }

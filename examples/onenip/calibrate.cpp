@@ -18,10 +18,11 @@ Action add_calibrate(CLI::App& app) {
   app.add_option("--class", *cls, "class of the --normal images (default: chosen per image by cosine similarity)");
   app.add_option("--method", opt->method, "auto (f1 when some images have defects) | f1 | percentile")
       ->check(CLI::IsMember({"auto", "f1", "percentile"}))->capture_default_str();
-  auto* pi = app.add_option("--percentile", opt->image_percentile, "percentile of normal image scores (given: percentile method)")->capture_default_str();
+  auto* pi = app.add_option("--percentile", opt->image_percentile, "percentile of normal image scores (given: percentile method)")
+                ->capture_default_str()->check(CLI::Range(0.0, 100.0));
   auto* pp = app.add_option("--pixel-percentile", opt->pixel_percentile, "percentile of normal pixel scores (given: percentile method)")
-                 ->capture_default_str();
-  app.add_option("--batch", opt->batch, "images per model pass")->capture_default_str()->check(CLI::PositiveNumber);
+                 ->capture_default_str()->check(CLI::Range(0.0, 100.0));
+  app.add_option("--batch", opt->batch, "images per model pass")->capture_default_str()->check(CLI::Range(1, 1 << 16));
   app.add_option("--weights", *weights, "backbone weights, if they moved since training");
   auto device = add_device_option(app);
   return [=]() {

@@ -16,15 +16,16 @@ Action add_demo(CLI::App& app) {
   app.add_flag("--dataset-only", *dataset_only, "write the dataset to OUT/data and stop (to try train, eval and infer by hand)");
   return [=]() {
     std::string data = *out + "/data";
-    std::fprintf(stderr, "1/3 writing a seeded dataset (classes weave, disc, grid; defects scratch, stain, hole, blob) to %s\n",
-                 data.c_str());
-    data::write_demo_dataset(data);
-    if (*dataset_only) return 0;
     pipeline::TrainConfig cfg = demo;
     cfg.data = {data};
     cfg.out = *out + "/run";
     flags.apply(cfg);
     cfg.save_every = cfg.epochs;  // one checkpoint, at the end
+    if (!*dataset_only) cfg.validate();  // bad flags refused before anything is written
+    std::fprintf(stderr, "1/3 writing a seeded dataset (classes weave, disc, grid; defects scratch, stain, hole, blob) to %s\n",
+                 data.c_str());
+    data::write_demo_dataset(data);
+    if (*dataset_only) return 0;
     if (cfg.weights.empty())
       std::fprintf(stderr, "note: no --weights given, so the backbone is MobileNetV2 with deterministic stand-in (untrained) weights; "
                            "pass --weights mobilenetv2_100_imagenet.safetensors for the pretrained one\n");

@@ -42,7 +42,7 @@ Action add_infer(CLI::App& app) {
   app.add_option("--threshold", *threshold, "image-score threshold (raw score), instead of the run's thresholds.json");
   app.add_option("--pixel-threshold", *pixel_threshold,
                  "pixel-score threshold of the masks (default: the run's, or --threshold when it has none)");
-  app.add_option("--batch", *batch, "images per model pass")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--batch", *batch, "images per model pass")->capture_default_str()->check(CLI::Range(1, 1 << 16));
   app.add_option("images", *images, "images to score")->required()->check(CLI::ExistingFile);
   return [=]() {
     pipeline::Detector det(*run, *weights, pipeline::parse_device(*device));

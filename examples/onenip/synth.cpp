@@ -10,8 +10,8 @@ Action add_synth(CLI::App& app) {
   auto seed = std::make_shared<uint64_t>(133);
   app.add_option("--data", *data, "class folders or roots holding class folders")->required();
   app.add_option("--out", *out, "PNG to write")->capture_default_str();
-  app.add_option("--count", *count, "examples (rows)")->capture_default_str();
-  app.add_option("--size", *size)->capture_default_str();
+  app.add_option("--count", *count, "examples (rows)")->capture_default_str()->check(CLI::Range(1, 1000));
+  app.add_option("--size", *size, "side of each square image")->capture_default_str()->check(CLI::Range(16, 4096));
   app.add_option("--textures", *textures, "texture folder for the Perlin paste");
   app.add_option("--seed", *seed)->capture_default_str();
   return [=]() {

@@ -44,8 +44,16 @@ inline std::vector<data::ClassData> discover_one(const std::filesystem::path& pa
   const fs::path parent = tidy(fs::absolute(p)).parent_path();
   if (fs::exists(visa_csv(parent))) return load_visa(parent, folder_name(p));
   std::vector<ClassData> out;
-  for (const fs::path& sub : list_dirs(p))
-    if (is_class_folder(sub)) out.push_back(load_folder_class(sub));
+  for (const fs::path& sub : list_dirs(p)) {
+    if (is_class_folder(sub)) {
+      out.push_back(load_folder_class(sub));
+      continue;
+    }
+    // a class folder whose train/ is missing (a copy cut short?) is not skipped as not a class
+    for (const char* part : {"test", "ground_truth"})
+      ONENIP_CHECK(!fs::exists(sub / part), "dataset: class folder '", sub.string(), "' has ", part,
+                   "/ but no train/ (its normal training images, in train/good/ or train/ok/)");
+  }
   ONENIP_CHECK(!out.empty(), "dataset: no classes in '", p.string(), "': looked for train/ in it and in its ",
                "sub-folders (MVTec AD / BTAD class folders), split_csv/1cls.csv (VisA) and ",
                "train.json + test.json (JSON-lines meta)");

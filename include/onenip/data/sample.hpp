@@ -26,11 +26,15 @@ struct ClassData {
   std::vector<Sample> train, test;
 };
 
-// The sample's mask as a grey image: read from disk, or made (all 0, or all 255 for a defective
-// image without a mask file) at the image's size.
+// The sample's mask as a grey image of its image's size (> 0: defect): read from disk
+// (io::load_mask), or made (all 0, or all 255 for a defective image without a mask file). A mask
+// file of another size than its image is refused: stretching it would score the wrong pixels.
 inline io::Image load_mask(const Sample& s, int width, int height) {
-  if (!s.mask.empty()) return io::load_image(s.mask, 1);
-  return io::Image(width, height, 1, s.label ? 255 : 0);
+  if (s.mask.empty()) return io::Image(width, height, 1, s.label ? 255 : 0);
+  io::Image m = io::load_mask(s.mask);
+  ONENIP_CHECK(m.width == width && m.height == height, "dataset: mask '", s.mask, "' is ", m.width, " x ", m.height,
+               " but its image '", s.image, "' is ", width, " x ", height, "; a mask must have its image's size");
+  return m;
 }
 
 }  // namespace onenip::data

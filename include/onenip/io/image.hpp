@@ -1,16 +1,19 @@
-// 8-bit images in memory and on disk: PNG, JPEG and BMP in; PNG and JPEG out (stb_image).
+// 8-bit images in memory and on disk: PNG, JPEG and BMP in (8 or 16 bits, 1 to 4 channels);
+// PNG and JPEG out (stb_image).
 //
 // Image is H x W x C, interleaved, row-major: pixels[(y * width + x) * channels + c], C = 1 (grey)
 // or 3 (RGB). load_image converts to the channel count asked for; writers go through a temporary
 // file renamed into place, so a crash never leaves a half-written image.
 #pragma once
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../core/error.hpp"
@@ -83,36 +86,87 @@ inline void check_writable(const io::Image& im, const std::string& path, const c
                " pixel bytes do not match ", im.width, " x ", im.height, " x ", im.channels);
 }
 
+// An image file's bytes and what its header says, checked before anything is decoded: not empty,
+// an image stb_image reads, and no more pixels than the file can hold. Deflate (PNG) packs at
+// most 1032 bytes into one and a pixel takes at least one bit (a 1-bit PNG; JPEG needs a bit per
+// 8 x 8 block, BMP a bit per pixel), so a header claiming more than 8 * 1032 pixels per byte of
+// file lies, and is refused before stb_image allocates the image it claims.
+struct ImageFile {
+  std::vector<uint8_t> bytes;
+  int width = 0, height = 0, stored = 0;  // stored channels: 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA
+  bool sixteen_bit = false;
+  int size() const { return int(bytes.size()); }
+};
+
+inline ImageFile read_image_file(const std::string& path, const char* who) {
+  ImageFile f;
+  f.bytes = read_file_bytes(path, who);
+  ONENIP_CHECK(!f.bytes.empty(), who, " '", path, "': the file is empty");
+  ONENIP_CHECK(f.bytes.size() <= size_t(INT32_MAX), who, " '", path, "': file too large");
+  if (!stbi_info_from_memory(f.bytes.data(), f.size(), &f.width, &f.height, &f.stored))
+    fail(who, " '", path, "': not a PNG, JPEG or BMP image (stb_image: ", stbi_failure_reason(), ")");
+  const uint64_t pixels = uint64_t(f.width) * uint64_t(f.height), most = uint64_t(f.bytes.size()) * 8 * 1032;
+  ONENIP_CHECK(f.width > 0 && f.height > 0 && pixels <= most, who, " '", path, "': the header says ", f.width, " x ",
+               f.height, " pixels, more than a ", f.bytes.size(), "-byte file can hold (a wrong header, or a truncated file)");
+  f.sixteen_bit = stbi_is_16_bit_from_memory(f.bytes.data(), f.size());
+  return f;
+}
+
+// Decode to `channels` (1 or 3, alpha dropped) as T: uint8_t, or uint16_t for a 16-bit PNG.
+template <typename T>
+std::vector<T> decode_pixels(const ImageFile& f, const std::string& path, const char* who, int channels) {
+  int w = 0, h = 0, n = 0;
+  void* data = std::is_same_v<T, uint16_t> ? (void*)stbi_load_16_from_memory(f.bytes.data(), f.size(), &w, &h, &n, channels)
+                                           : (void*)stbi_load_from_memory(f.bytes.data(), f.size(), &w, &h, &n, channels);
+  if (!data)
+    fail(who, " '", path, "': cannot decode (stb_image: ", stbi_failure_reason(), "); the file is truncated or corrupt");
+  if (w != f.width || h != f.height) {
+    stbi_image_free(data);
+    fail(who, " '", path, "': decoded ", w, " x ", h, " pixels, but the header says ", f.width, " x ", f.height);
+  }
+  const T* p = static_cast<const T*>(data);
+  std::vector<T> out(p, p + size_t(w) * size_t(h) * size_t(channels));
+  stbi_image_free(data);
+  return out;
+}
+
 }  // namespace onenip::detail
 
 namespace onenip::io {
 
-// Decode a PNG, JPEG or BMP file. channels: 3 = RGB, 1 = grey, 0 = as stored (grey or RGB; an
-// alpha channel is dropped). Errors name the file and say why (missing, not an image, corrupt).
+// Decode a PNG, JPEG or BMP file. channels: 3 = RGB, 1 = grey, 0 = as stored (grey or RGB). An
+// alpha channel is dropped; 16-bit PNGs keep the high byte of each sample (as OpenCV's 8-bit
+// reads do). Errors name the file and say why (missing, empty, not an image, a header that claims
+// more pixels than the file holds, truncated or corrupt data).
 inline Image load_image(const std::string& path, int channels = 3) {
   ONENIP_CHECK(channels == 0 || channels == 1 || channels == 3, "load_image '", path,
                "': channels must be 0 (as stored), 1 or 3, got ", channels);
-  std::vector<uint8_t> bytes = onenip::detail::read_file_bytes(path, "load_image");
-  ONENIP_CHECK(!bytes.empty(), "load_image '", path, "': the file is empty");
-  ONENIP_CHECK(bytes.size() <= size_t(INT32_MAX), "load_image '", path, "': file too large");
-  int w = 0, h = 0, stored = 0;
-  int len = int(bytes.size());
-  if (!stbi_info_from_memory(bytes.data(), len, &w, &h, &stored))
-    onenip::detail::fail("load_image '", path, "': not a PNG, JPEG or BMP image (stb_image: ", stbi_failure_reason(),
-                         ")");
-  int want = channels ? channels : (stored >= 3 ? 3 : 1);
+  const auto file = onenip::detail::read_image_file(path, "load_image");
   // Decode to the stored colour layout (without alpha) and convert ourselves, so the grey
   // conversion is the rounded BT.601 luma rather than stb's truncated one.
-  int decode = stored >= 3 ? 3 : 1;
-  uint8_t* data = stbi_load_from_memory(bytes.data(), len, &w, &h, &stored, decode);
-  if (!data)
-    onenip::detail::fail("load_image '", path, "': cannot decode (stb_image: ", stbi_failure_reason(),
-                         "); the file is truncated or corrupt");
   Image im;
-  im.width = w, im.height = h, im.channels = decode;
-  im.pixels.assign(data, data + size_t(w) * h * decode);
-  stbi_image_free(data);
-  return convert_channels(im, want);
+  im.width = file.width, im.height = file.height, im.channels = file.stored >= 3 ? 3 : 1;
+  im.pixels = onenip::detail::decode_pixels<uint8_t>(file, path, "load_image", im.channels);
+  return convert_channels(im, channels ? channels : im.channels);
+}
+
+// A defect mask as grey: 0 where every colour channel is 0 (normal), else > 0 (defect), read
+// from grey or colour files of 8 or 16 bits. Unlike load_image, no luma and no dropped low byte,
+// which could turn a faint defect label (say 1 in 16 bits, or pure dark blue) into 0.
+inline Image load_mask(const std::string& path) {
+  const auto file = onenip::detail::read_image_file(path, "load_mask");
+  const int C = file.stored >= 3 ? 3 : 1;
+  Image m(file.width, file.height, 1);
+  auto fill = [&](const auto& px, auto to8) {
+    for (size_t i = 0; i < m.pixels.size(); ++i)
+      m.pixels[i] = to8(*std::max_element(px.begin() + ptrdiff_t(i * C), px.begin() + ptrdiff_t(i * C + C)));
+  };
+  if (file.sixteen_bit)
+    fill(onenip::detail::decode_pixels<uint16_t>(file, path, "load_mask", C),
+         [](uint16_t v) { return uint8_t(v == 0 ? 0 : std::max(1, v >> 8)); });
+  else
+    fill(onenip::detail::decode_pixels<uint8_t>(file, path, "load_mask", C), [](uint8_t v) { return v; });
+  return m;
 }
 
 // An 8-bit PNG (grey or RGB) in memory.

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <limits>
 #include <set>
+#include <sstream>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -63,15 +64,42 @@ inline void check_device_available(Device device, const char* who) {
                "' is not available in this program (build with -DONENIP_CUDA=ON, which links the CUDA backend)");
 }
 
+// The values a numeric field accepts: lo..hi, each end included unless marked open.
+struct Bounds {
+  double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
+  bool open_lo = false, open_hi = false;
+
+  bool contains(double v) const {  // NaN is in no range
+    return (open_lo ? v > lo : v >= lo) && (open_hi ? v < hi : v <= hi);
+  }
+  std::string text() const {
+    auto num = [](double v) { std::ostringstream s; s << v; return s.str(); };
+    if (std::isinf(hi)) return (open_lo ? "greater than " : "at least ") + num(lo);
+    return "in " + std::string(open_lo ? "(" : "[") + num(lo) + ", " + num(hi) + (open_hi ? ")" : "]");
+  }
+};
+inline Bounds at_least(double lo) { return {lo}; }
+inline Bounds positive() { return {0, std::numeric_limits<double>::infinity(), true}; }
+
 // One field of TrainConfig as files and users see it. `key`: its JSON key, dotted for a field
 // of a nested object ("model.hidden"). `flag`: its `onenip train` option, nullptr for a field
 // set from JSON only; two fields may share a flag (--seed). `negated`: a bool field the flag
-// turns off (--no-refiner).
+// turns off (--no-refiner). `bounds`: the values a numeric field accepts (validate checks them,
+// whether they came from a flag, a config file or code).
 struct ConfigField {
   const char* key;
   const char* flag;
   const char* help;
   bool negated = false;
+  Bounds bounds = {};
+
+  ConfigField within(Bounds b) const {
+    ConfigField f = *this;
+    f.bounds = b;
+    return f;
+  }
+  // "epochs (--epochs)": how messages name the field.
+  std::string name() const { return std::string(key) + (flag ? std::string(" (") + flag + ")" : ""); }
 };
 
 namespace detail {
@@ -171,15 +199,43 @@ struct TrainConfig {
   template <typename F>
   void visit(F&& f) const { visit_fields(*this, f); }
 
+  // Everything a run needs before it starts: data, a device this program has, and every
+  // field in its bounds (check_values).
   void validate() const {
     ONENIP_CHECK(!data.empty(), "train: no --data given");
     check_device_available(device, "train");
-    ONENIP_CHECK(epochs > 0 && batch_size > 0 && lr > 0 && save_every > 0, "train: epochs (", epochs,
-                 "), batch size (", batch_size, "), lr (", lr, ") and save_every (", save_every, ") must be positive");
+    check_values("train");
+  }
+
+  // Each numeric field within its bounds, and the image size one the model takes; `who` starts
+  // the message, which names the field, its flag, what it accepts and the value given.
+  void check_values(const std::string& who) const {
+    visit([&](const ConfigField& f, const auto& v) {
+      using T = std::decay_t<decltype(v)>;
+      if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>)
+        ONENIP_CHECK(f.bounds.contains(double(v)), who, ": ", f.name(), " must be ", f.bounds.text(), ", got ", v);
+    });
     // 224, 256 and 320 are the paper's sizes; any multiple of 16 from 64 works
-    ONENIP_CHECK(model.image_size % 16 == 0 && model.image_size >= 64,
-                 "train: image size must be a multiple of 16, at least 64 (224, 256, 320 as in the paper); got ",
-                 model.image_size);
+    ONENIP_CHECK(model.image_size % 16 == 0, who, ": model.image_size (--size) must be a multiple of 16 ",
+                 "(224, 256, 320 as in the paper), got ", model.image_size);
+  }
+
+  // Whether a checkpoint saved with the config `saved` can continue as this run: the same
+  // backbone and model fields (what the saved tensors' shapes and meaning depend on; the model's
+  // seed aside, as its random state is in the checkpoint). Training fields (epochs, lr, ...) may
+  // change. The error lists every field that differs, with both values.
+  void check_resumable(const nlohmann::json& saved, const std::string& path) const {
+    const nlohmann::json now = to_json();
+    std::string diffs;
+    visit([&](const ConfigField& f, const auto&) {
+      const std::string key = f.key;
+      if (key != "backbone" && (key.rfind("model.", 0) != 0 || key == "model.seed")) return;
+      const nlohmann::json *was = detail::find_key(saved, key), *is = detail::find_key(now, key);
+      if (!was || *was != *is)
+        diffs += "\n  " + f.name() + ": " + (was ? was->dump() : "absent") + " in the checkpoint, " + is->dump() + " now";
+    });
+    ONENIP_CHECK(diffs.empty(), "resume: checkpoint '", path, "' holds another model than this run's configuration:",
+                 diffs);
   }
 
   nlohmann::json to_json() const {
@@ -221,16 +277,16 @@ private:
       c.weights);
     f(ConfigField{"out", "--out", "run folder"}, c.out);
     f(ConfigField{"textures", "--textures", "folder of texture images for the Perlin paste"}, c.textures);
-    f(ConfigField{"epochs", "--epochs", "training epochs"}, c.epochs);
-    f(ConfigField{"batch_size", "--batch", "query images per step (with N ranks, the global batch: each takes 1/N)"}, c.batch_size);
-    f(ConfigField{"lr", "--lr", "AdamW learning rate"}, c.lr);
-    f(ConfigField{"weight_decay", "--weight-decay", "AdamW weight decay"}, c.weight_decay);
-    f(ConfigField{"clip", "--clip", "global gradient-norm clip (0: off)"}, c.clip);
-    f(ConfigField{"lr_step", "--lr-step", "epochs between learning-rate drops"}, c.lr_step);
-    f(ConfigField{"lr_gamma", "--lr-gamma", "factor of each learning-rate drop"}, c.lr_gamma);
-    f(ConfigField{"save_every", "--save-every", "checkpoint every N epochs"}, c.save_every);
-    f(ConfigField{"max_steps", "--max-steps", "steps per epoch at most (-1: all)"}, c.max_steps);
-    f(ConfigField{"workers", "--workers", "data loader threads"}, c.workers);
+    f(ConfigField{"epochs", "--epochs", "training epochs"}.within(at_least(1)), c.epochs);
+    f(ConfigField{"batch_size", "--batch", "query images per step (with N ranks, the global batch: each takes 1/N)"}.within(at_least(1)), c.batch_size);
+    f(ConfigField{"lr", "--lr", "AdamW learning rate"}.within(positive()), c.lr);
+    f(ConfigField{"weight_decay", "--weight-decay", "AdamW weight decay"}.within(at_least(0)), c.weight_decay);
+    f(ConfigField{"clip", "--clip", "global gradient-norm clip (0: off)"}.within(at_least(0)), c.clip);
+    f(ConfigField{"lr_step", "--lr-step", "epochs between learning-rate drops"}.within(at_least(1)), c.lr_step);
+    f(ConfigField{"lr_gamma", "--lr-gamma", "factor of each learning-rate drop"}.within(positive()), c.lr_gamma);
+    f(ConfigField{"save_every", "--save-every", "checkpoint every N epochs"}.within(at_least(1)), c.save_every);
+    f(ConfigField{"max_steps", "--max-steps", "steps per epoch at most (-1: all)"}.within(at_least(-1)), c.max_steps);
+    f(ConfigField{"workers", "--workers", "data loader threads"}.within(at_least(0)), c.workers);
     f(ConfigField{"fixed_prompt", "--fixed-prompt", "the first training image of each class is every prompt"},
       c.fixed_prompt);
     f(ConfigField{"sync_bn", "--sync-bn", "data parallel: batch-norm statistics over all ranks (default: per rank)"},
@@ -241,22 +297,22 @@ private:
       c.precision);
     f(ConfigField{"seed", "--seed", "seed of data order and synthesis; the flag sets model.seed too"}, c.seed);
     // set from the backbone's taps when training starts, so no flag
-    f(ConfigField{"model.feature_channels", nullptr, "backbone feature channels C"}, m.feature_channels);
-    f(ConfigField{"model.image_size", "--size", "input size: 224, 256 or 320"}, m.image_size);
-    f(ConfigField{"model.hidden", "--hidden", "transformer width d"}, m.hidden);
-    f(ConfigField{"model.heads", "--heads", "attention heads"}, m.heads);
-    f(ConfigField{"model.ff", "--ff", "feed-forward width"}, m.ff);
-    f(ConfigField{"model.encoder_layers", "--enc-layers", "encoder layers"}, m.encoder_layers);
-    f(ConfigField{"model.decoder_layers", "--dec-layers", "decoder layers"}, m.decoder_layers);
-    f(ConfigField{"model.dropout", "--dropout", "dropout in attention and feed-forward layers"}, m.dropout);
-    f(ConfigField{"model.jitter_scale", "--jitter-scale", "feature jitter scale in training (0: off)"}, m.jitter_scale);
-    f(ConfigField{"model.jitter_prob", "--jitter-prob", "probability of jittering a training forward"}, m.jitter_prob);
+    f(ConfigField{"model.feature_channels", nullptr, "backbone feature channels C"}.within(at_least(1)), m.feature_channels);
+    f(ConfigField{"model.image_size", "--size", "input size: 224, 256 or 320"}.within(at_least(64)), m.image_size);
+    f(ConfigField{"model.hidden", "--hidden", "transformer width d"}.within(at_least(2)), m.hidden);
+    f(ConfigField{"model.heads", "--heads", "attention heads"}.within(at_least(1)), m.heads);
+    f(ConfigField{"model.ff", "--ff", "feed-forward width"}.within(at_least(1)), m.ff);
+    f(ConfigField{"model.encoder_layers", "--enc-layers", "encoder layers"}.within(at_least(0)), m.encoder_layers);
+    f(ConfigField{"model.decoder_layers", "--dec-layers", "decoder layers"}.within(at_least(0)), m.decoder_layers);
+    f(ConfigField{"model.dropout", "--dropout", "dropout in attention and feed-forward layers"}.within({0, 1, false, true}), m.dropout);
+    f(ConfigField{"model.jitter_scale", "--jitter-scale", "feature jitter scale in training (0: off)"}.within(at_least(0)), m.jitter_scale);
+    f(ConfigField{"model.jitter_prob", "--jitter-prob", "probability of jittering a training forward"}.within({0, 1}), m.jitter_prob);
     f(ConfigField{"model.decoder", "--decoder", "bidirectional | static | query"}, m.decoder);
     f(ConfigField{"model.restoration", "--no-restoration", "synthetic stream reconstructs itself (ablation)", true},
       m.restoration);
     f(ConfigField{"model.refiner", "--no-refiner", "no refiner, no Dice loss (ablation)", true}, m.refiner);
     f(ConfigField{"model.dice", "--dice", "reference | paper"}, m.dice);
-    f(ConfigField{"model.dice_weight", "--dice-weight", "weight of the Dice loss (lambda, paper Eq. 8)"},
+    f(ConfigField{"model.dice_weight", "--dice-weight", "weight of the Dice loss (lambda, paper Eq. 8)"}.within(at_least(0)),
       m.dice_weight);
     f(ConfigField{"model.seed", "--seed", "seed of the model's initialisation, dropout and jitter"}, m.seed);
   }

@@ -47,7 +47,13 @@ public:
     std::string ckpt = run + "/checkpoint.safetensors";
     ONENIP_CHECK(fs::exists(ckpt), "detector: no checkpoint.safetensors in '", run, "' (train first)");
     auto meta = io::read_checkpoint_metadata(ckpt);
-    cfg_.update(meta.at("config"));
+    ONENIP_CHECK(meta.contains("config"), "detector: checkpoint '", ckpt, "' has no config in its __metadata__");
+    try {
+      cfg_.update(meta["config"]);
+      cfg_.check_values("config");
+    } catch (const Error& e) {
+      onenip::detail::fail("detector: checkpoint '", ckpt, "': ", e.what());
+    }
     if (!weights_override.empty()) cfg_.weights = weights_override;
     ONENIP_CHECK(cfg_.weights.empty() || fs::is_regular_file(cfg_.weights), "detector: backbone weights file '",
                  cfg_.weights, "' does not exist", weights_override.empty() ? " (the path the run was trained with)" : "",
@@ -62,11 +68,7 @@ public:
     state.model = model_.get();
     io::load_checkpoint(ckpt, state);
     model_->eval();
-    ONENIP_CHECK(fs::exists(pool_path(run)), "detector: no prompts.safetensors in '", run, "'");
-    io::SafeTensorsFile pool(pool_path(run));
-    auto names = nlohmann::json::parse(pool.metadata().at("classes")).get<std::vector<std::string>>();
-    scale_ = std::stod(pool.metadata().at("fusion_scale"));
-    for (auto& n : names) add_prompt(n, pool.get<float>("features." + n));
+    load_pool(run);
     thresholds_ = Thresholds::load(run);
   }
 
@@ -233,6 +235,31 @@ public:
   }
 
 private:
+  // The prompt pool save_pool wrote: its class list, fusion scale and one feature map per class
+  // of the shape this model takes, or an error naming the file and what is wrong.
+  void load_pool(const std::string& run) {
+    const std::string path = pool_path(run);
+    ONENIP_CHECK(std::filesystem::exists(path), "detector: no prompts.safetensors in '", run, "'");
+    io::SafeTensorsFile pool(path);
+    std::vector<std::string> names;
+    try {
+      names = nlohmann::json::parse(pool.metadata().at("classes")).get<std::vector<std::string>>();
+      scale_ = std::stod(pool.metadata().at("fusion_scale"));
+    } catch (const std::exception& e) {
+      onenip::detail::fail("detector: prompt pool '", path, "': __metadata__ needs classes (a JSON list of names) and ",
+                           "fusion_scale (a number): ", e.what());
+    }
+    ONENIP_CHECK(!names.empty() && std::isfinite(scale_), "detector: prompt pool '", path, "': ",
+                 names.empty() ? "no classes" : "fusion_scale is not finite");
+    const Shape want{cfg_.model.feature_channels, cfg_.model.grid(), cfg_.model.grid()};
+    for (auto& n : names) {
+      const Shape got = pool.info("features." + n).shape;
+      ONENIP_CHECK(got == want, "detector: prompt pool '", path, "', tensor 'features.", n, "' is ", shape_str(got),
+                   " but this run's backbone and size give ", shape_str(want), " (a pool from another run?)");
+      add_prompt(n, pool.get<float>("features." + n));
+    }
+  }
+
   // Unit vector of the token-mean of the input projection (paper 3.5).
   TensorF signature(const TensorF& f) const {
     NoGradGuard ng;

@@ -44,6 +44,10 @@ inline std::string metrics_table(const EvalResult& r) {
   };
   for (auto& m : r.classes) row(m);
   row(r.mean);
+  for (auto& m : r.classes)  // say why a class's metrics are n/a (e.g. a test split of one label)
+    if (!m.notes.empty())
+      os << "n/a for " << m.cls << ": " << m.notes.front() << (m.notes.size() > 1 ? " (metrics.json lists every reason)" : "")
+         << "\n";
   if (r.thresholds) {
     auto& k = r.mean.counts;
     os << "at the stored image threshold " << r.thresholds->image << ": TP " << k.tp << ", FP " << k.fp << ", TN "

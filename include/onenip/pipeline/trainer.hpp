@@ -232,6 +232,7 @@ public:
 
   // Continue from a checkpoint written by save_checkpoint (same configuration).
   void resume(const std::string& path) {
+    cfg_.check_resumable(io::read_checkpoint_metadata(path).value("config", nlohmann::json()), path);
     io::TrainingState<float> s = state();
     io::load_checkpoint(path, s);
     epoch_ = s.epoch;
