@@ -181,6 +181,30 @@ TEST_CASE("training runs, writes its run folder, and resume equals an uninterrup
     INFO("parameter ", pa[i].first);
     testing::check_close(pa[i].second, pb[i].second, 0, 0);
   }
+
+  // stopped mid-epoch (what SIGINT does in the CLI): the checkpoint holds the epoch's position
+  auto mid = tiny_config(scratch / "run_mid");
+  {
+    pipeline::Trainer first(mid);
+    first.should_stop = [](int64_t step) { return step == 3; };
+    auto h = first.run(nullptr);
+    CHECK(first.stopped());
+    CHECK(h.empty());
+    CHECK(first.global_step() == 3);
+  }
+  pipeline::Trainer resumed(mid);
+  resumed.resume(resumed.checkpoint_path());
+  CHECK(resumed.epoch() == 0);
+  auto rest = resumed.run(nullptr);
+  REQUIRE(rest.size() == 2);
+  CHECK(rest[0].steps == 5);  // the 3 steps before the stop count in the epoch's stats
+  CHECK(rest[0].loss == hist[0].loss);
+  CHECK_FALSE(resumed.stopped());
+  auto pc = params(resumed);
+  for (size_t i = 0; i < pa.size(); ++i) {
+    INFO("parameter ", pa[i].first);
+    testing::check_close(pa[i].second, pc[i].second, 0, 0);
+  }
 }
 
 TEST_CASE("detector from a run folder: one image scores the same alone and in a batch, then evaluation and report") {

@@ -11,12 +11,19 @@
 // and one all-reduce per step sums the gradients (and the reported losses) in one bucket, so
 // every rank applies the same update to the same weights and optimiser state. Only rank 0
 // writes files or prints progress.
+//
+// Stopping (docs/reliability.md): `should_stop` (the CLI's SIGINT / SIGTERM) ends the run after
+// a step with a checkpoint that resumes bit-exactly, mid-epoch included.
 #pragma once
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <unistd.h>
 
 #include "../data/transforms.hpp"
@@ -125,6 +132,13 @@ public:
     features_ = std::make_unique<FeatureCache>(extractor_);
     features_->warm(*loader_);
   }
+
+  // Asked after every step with the global step count; true ends run() there with a checkpoint
+  // (mid-epoch too: it holds the epoch's position, and resume continues bit-exactly). The CLI
+  // sets it from SIGINT / SIGTERM. Single process only: ranks would stop at different steps.
+  std::function<bool(int64_t global_step)> should_stop;
+  // Whether the last run() ended through should_stop (false: it trained every epoch).
+  bool stopped() const { return stopped_; }
   FeatureCache& features() { return *features_; }
 
   // Shared, so a Detector built after training (or anything else) can keep using them.
@@ -183,21 +197,28 @@ public:
     if (!writer) progress = nullptr;
     if (writer) {
       std::filesystem::create_directories(cfg_.out);
+      std::filesystem::remove(io::temp_path_for(checkpoint_path()));  // left by a run killed while writing it
       save_config();
     }
     std::ofstream log;
-    if (writer) log.open(cfg_.out + "/train.log", std::ios::app);
+    if (writer) {
+      log.open(cfg_.out + "/train.log", std::ios::app);
+      ONENIP_CHECK(log.is_open(), "train: cannot open '", cfg_.out, "/train.log' for writing: ", std::strerror(errno));
+    }
     std::vector<EpochStats> history;
+    stopped_ = false;
     while (epoch_ < cfg_.epochs) {
       schedule_->step(epoch_);
       EpochStats st;
       st.epoch = epoch_;
+      if (partial_ && partial_->epoch == epoch_) st = *partial_;  // resumed mid-epoch: the steps done so far
+      partial_.reset();
       auto t0 = std::chrono::steady_clock::now();
-      loader_->start_epoch(epoch_);
+      loader_->start_epoch(epoch_, st.steps);
       TrainBatch b;
       int64_t total_steps = loader_->steps_per_epoch();
       if (cfg_.max_steps > 0) total_steps = std::min(total_steps, cfg_.max_steps);
-      while (st.steps < total_steps && loader_->next(b)) {
+      while (st.steps < total_steps && !stopped_ && loader_->next(b)) {
         auto l = step(b);
         st.steps++;
         st.images += int64_t(b.global_size);
@@ -206,8 +227,14 @@ public:
         report(progress, st, total_steps, secs, l);
         log << "epoch " << epoch_ + 1 << " step " << st.steps << " loss " << l[0] << " mse " << l[1] << " dice "
             << l[2] << " lr " << optimizer_->lr() << "\n";
+        stopped_ = should_stop && should_stop(global_step_);
       }
       loader_->stop();
+      if (stopped_ && st.steps < total_steps) {  // mid-epoch: keep the epoch's position and running sums
+        log << "stopped at epoch " << epoch_ + 1 << " step " << st.steps << "\n";
+        if (writer) save_checkpoint(checkpoint_path(), &st);
+        return history;
+      }
       st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       st.loss /= double(std::max<int64_t>(st.steps, 1));
       st.mse /= double(std::max<int64_t>(st.steps, 1));
@@ -218,24 +245,42 @@ public:
       log.flush();
       history.push_back(st);
       ++epoch_;
-      if (writer && (epoch_ % cfg_.save_every == 0 || epoch_ == cfg_.epochs)) save_checkpoint(checkpoint_path());
+      if (writer && (stopped_ || epoch_ % cfg_.save_every == 0 || epoch_ == cfg_.epochs)) save_checkpoint(checkpoint_path());
+      if (stopped_) break;
     }
     return history;
   }
 
   std::string checkpoint_path() const { return cfg_.out + "/checkpoint.safetensors"; }
 
-  void save_checkpoint(const std::string& path) {
+  // `partial`: the stats of an unfinished epoch (a checkpoint from should_stop); null at an
+  // epoch's end.
+  void save_checkpoint(const std::string& path, const EpochStats* partial = nullptr) {
     io::TrainingState<float> s = state();
+    if (partial)
+      s.extra["epoch_position"] = {{"steps", partial->steps}, {"images", partial->images}, {"loss", partial->loss},
+                                   {"mse", partial->mse}, {"dice", partial->dice}};
     io::save_checkpoint(path, s);
   }
 
-  // Continue from a checkpoint written by save_checkpoint (same configuration).
+  // Continue from a checkpoint written by save_checkpoint (same configuration), at an epoch's
+  // end or (after should_stop) in the middle of one.
   void resume(const std::string& path) {
     io::TrainingState<float> s = state();
     io::load_checkpoint(path, s);
     epoch_ = s.epoch;
     global_step_ = s.global_step;
+    partial_.reset();
+    if (s.extra.contains("epoch_position")) {
+      try {
+        const nlohmann::json& p = s.extra["epoch_position"];
+        partial_ = EpochStats{.epoch = epoch_, .steps = p.at("steps").get<int64_t>(),
+                              .images = p.at("images").get<int64_t>(), .loss = p.at("loss").get<double>(),
+                              .mse = p.at("mse").get<double>(), .dice = p.at("dice").get<double>()};
+      } catch (const nlohmann::json::exception& e) {
+        onenip::detail::fail("checkpoint '", path, "': bad extra.epoch_position: ", e.what());
+      }
+    }
   }
 
 private:
@@ -303,6 +348,8 @@ private:
   std::unique_ptr<optim::StepLR<float>> schedule_;
   std::unique_ptr<FeatureCache> features_;
   int64_t epoch_ = 0, global_step_ = 0;
+  std::optional<EpochStats> partial_;  // resumed mid-epoch: the unfinished epoch's stats so far
+  bool stopped_ = false;
 };
 
 }  // namespace onenip::pipeline
