@@ -12,8 +12,10 @@
 // every rank applies the same update to the same weights and optimiser state. Only rank 0
 // writes files or prints progress.
 //
-// Stopping (docs/reliability.md): `should_stop` (the CLI's SIGINT / SIGTERM) ends the run after
-// a step with a checkpoint that resumes bit-exactly, mid-epoch included.
+// Stopping and failing (docs/reliability.md): `should_stop` (the CLI's SIGINT / SIGTERM) ends
+// the run after a step with a checkpoint that resumes bit-exactly, mid-epoch included; NaN or
+// Inf in the features, the loss, the gradients or the weights stops it with an error that
+// names the step and the last good checkpoint, which is never overwritten by a bad one.
 #pragma once
 
 #include <cerrno>
@@ -47,8 +49,9 @@ public:
     ONENIP_CHECK(fx_, "FeatureCache: no feature extractor given");
   }
 
-  // Features [N, C, h, w] of `images` (computed in chunks; no graph).
-  TensorF compute(const std::vector<const io::Image*>& images) {
+  // Features [N, C, h, w] of `images` (computed in chunks; no graph). They must be finite: a
+  // NaN or Inf (a broken backbone or weights file) is an error naming the image, from `names`.
+  TensorF compute(const std::vector<const io::Image*>& images, const std::vector<std::string>& names = {}) {
     NoGradGuard ng;
     std::vector<TensorF> parts;
     for (size_t b = 0; b < images.size(); b += size_t(chunk_)) {
@@ -56,7 +59,9 @@ public:
       for (size_t i = b; i < std::min(images.size(), b + size_t(chunk_)); ++i) chunk.push_back(*images[i]);
       parts.push_back(fx_->features(data::images_to_batch<float>(chunk, fx_->normalization()).to(fx_->device())));
     }
-    return parts.size() == 1 ? parts[0] : cat(parts, 0);
+    TensorF f = parts.size() == 1 ? parts[0] : cat(parts, 0);
+    check_finite(f, names);
+    return f;
   }
 
   // Compute every training image's features, in index order and fixed chunks: a feature then
@@ -76,8 +81,9 @@ public:
       if (!cache_.count(i) && std::find(todo.begin(), todo.end(), i) == todo.end()) todo.push_back(i);
     if (!todo.empty()) {
       std::vector<const io::Image*> ims;
-      for (size_t i : todo) ims.push_back(&loader.image(i));
-      TensorF f = compute(ims);
+      std::vector<std::string> names;
+      for (size_t i : todo) ims.push_back(&loader.image(i)), names.push_back("'" + loader.path(i) + "'");
+      TensorF f = compute(ims, names);
       for (size_t k = 0; k < todo.size(); ++k) cache_[todo[k]] = f.select(0, int64_t(k)).clone();
     }
     std::vector<TensorF> rows;
@@ -86,6 +92,16 @@ public:
   }
 
 private:
+  // One sum per image (a NaN or Inf anywhere makes it non-finite): one small copy to the host,
+  // on any device.
+  static void check_finite(const TensorF& f, const std::vector<std::string>& names) {
+    TensorF per_image = sum(f.reshape({f.size(0), -1}), {1}).cpu();
+    for (int64_t i = 0; i < per_image.numel(); ++i)
+      ONENIP_CHECK(std::isfinite(per_image.data()[i]), "the backbone's features of ",
+                   size_t(i) < names.size() ? names[size_t(i)] : "image " + std::to_string(i),
+                   " hold NaN or Inf (the backbone or its weights are broken)");
+  }
+
   std::shared_ptr<models::FeatureExtractor<float>> fx_;
   int chunk_;
   std::map<size_t, TensorF> cache_;
@@ -130,7 +146,11 @@ public:
         model_->parameters(), optim::AdamW<float>::Options{.lr = cfg_.lr, .weight_decay = cfg_.weight_decay});
     schedule_ = std::make_unique<optim::StepLR<float>>(*optimizer_, cfg_.lr_step, cfg_.lr_gamma);
     features_ = std::make_unique<FeatureCache>(extractor_);
-    features_->warm(*loader_);
+    try {
+      features_->warm(*loader_);
+    } catch (const Error& e) {
+      onenip::detail::fail("train: ", e.what(), "; ", last_good_checkpoint());
+    }
   }
 
   // Asked after every step with the global step count; true ends run() there with a checkpoint
@@ -156,14 +176,20 @@ public:
   // (total, mse, dice).
   std::array<double, 3> step(const TrainBatch& b) {
     model_->train();
-    TensorF fq = features_->lookup(*loader_, b.query);
-    TensorF fp = features_->lookup(*loader_, b.prompt);
     const bool synthetic = cfg_.model.restoration || cfg_.model.refiner;
-    TensorF fs;
-    if (synthetic) {
-      std::vector<const io::Image*> syn;
-      for (auto& im : b.synthetic) syn.push_back(&im);
-      fs = features_->compute(syn);
+    TensorF fq, fp, fs;
+    try {
+      fq = features_->lookup(*loader_, b.query);
+      fp = features_->lookup(*loader_, b.prompt);
+      if (synthetic) {
+        std::vector<const io::Image*> syn;
+        std::vector<std::string> names;
+        for (size_t i = 0; i < b.synthetic.size(); ++i)
+          syn.push_back(&b.synthetic[i]), names.push_back("the synthetic anomaly made from '" + loader_->path(b.query[i]) + "'");
+        fs = features_->compute(syn, names);
+      }
+    } catch (const Error& e) {
+      onenip::detail::fail("training stopped at ", where(b), ": ", e.what(), "; ", last_good_checkpoint());
     }
     // refiner targets: all-zero masks for the clean queries, then the synthetic masks
     const int64_t S = cfg_.model.image_size;
@@ -177,15 +203,19 @@ public:
     auto out = model_->forward_train(fq, fs, fp);
     auto loss = model_->loss(out, stack(masks, 0).to(cfg_.device));
     double total = loss.total.item();
-    ONENIP_CHECK(std::isfinite(total), "training diverged: the loss is ", total, " at epoch ", epoch_, " step ",
-                 b.step, " (mse ", loss.mse.item(), "); the last checkpoint in '", cfg_.out, "' is intact");
+    ONENIP_CHECK(std::isfinite(total), "training diverged: the loss is ", total, " at ", where(b), " (mse ",
+                 loss.mse.item(), "); ", last_good_checkpoint());
     optimizer_->zero_grad();
     // this rank's share of the global batch's mean loss (the losses are means over samples)
     const double share = double(b.query.size()) / double(std::max<size_t>(b.global_size, 1));
     (comm_->size() > 1 ? loss.total * float(share) : loss.total).backward();
     std::array<double, 3> losses{total, loss.mse.item(), loss.dice.defined() ? loss.dice.item() : 0.0};
     if (comm_->size() > 1) losses = sum_gradients(losses, share);
-    if (cfg_.clip > 0) optim::clip_grad_norm_(optimizer_->params(), cfg_.clip);
+    if (cfg_.clip > 0) {  // the norm comes free with clipping: a NaN or Inf stops before the weights take it
+      const double norm = optim::clip_grad_norm_(optimizer_->params(), cfg_.clip);
+      ONENIP_CHECK(std::isfinite(norm), "training diverged: the gradient norm is ", norm, " at ", where(b), "; ",
+                   last_good_checkpoint());
+    }
     optimizer_->step();
     ++global_step_;
     return losses;
@@ -254,8 +284,11 @@ public:
   std::string checkpoint_path() const { return cfg_.out + "/checkpoint.safetensors"; }
 
   // `partial`: the stats of an unfinished epoch (a checkpoint from should_stop); null at an
-  // epoch's end.
+  // epoch's end. The weights must be finite: a checkpoint never replaces a good one with NaN.
   void save_checkpoint(const std::string& path, const EpochStats* partial = nullptr) {
+    for (auto& [name, p] : model_->named_parameters())
+      ONENIP_CHECK(std::isfinite(sum(p).item()), "training diverged: parameter '", name, "' holds NaN or Inf after ",
+                   global_step_, " steps, so '", path, "' was not written; ", last_good_checkpoint());
     io::TrainingState<float> s = state();
     if (partial)
       s.extra["epoch_position"] = {{"steps", partial->steps}, {"images", partial->images}, {"loss", partial->loss},
@@ -280,6 +313,20 @@ public:
       } catch (const nlohmann::json::exception& e) {
         onenip::detail::fail("checkpoint '", path, "': bad extra.epoch_position: ", e.what());
       }
+    }
+  }
+
+  // For error messages: what the run can continue from ("--resume").
+  std::string last_good_checkpoint() const {
+    const std::string path = checkpoint_path();
+    if (!comm_->is_root() || !std::filesystem::exists(path)) return "no checkpoint has been written yet";
+    try {
+      nlohmann::json md = io::read_checkpoint_metadata(path);
+      return "the last good checkpoint is '" + path + "' (saved after epoch " +
+             std::to_string(md.at("epoch").get<int64_t>()) + ", global step " +
+             std::to_string(md.at("global_step").get<int64_t>()) + "), kept as it was";
+    } catch (const std::exception& e) {
+      return "'" + path + "' is not a usable checkpoint (" + e.what() + ")";
     }
   }
 
@@ -319,6 +366,11 @@ private:
     s.global_step = global_step_;
     s.config = cfg_.to_json();
     return s;
+  }
+
+  std::string where(const TrainBatch& b) const {
+    return "epoch " + std::to_string(epoch_ + 1) + " step " + std::to_string(b.step + 1) + " (global step " +
+           std::to_string(global_step_ + 1) + ")";
   }
 
   void save_config() const {
