@@ -64,16 +64,25 @@ inline const WriteFault* write_fault_for(const std::string& path) {
 }
 }  // namespace detail
 
-// What `fill` gets: a sink that writes all bytes or throws, naming the file.
+// Throw "<what>: <reason>", adding that `target` (the file an atomic write was replacing) is
+// unchanged when it exists. `err` is the errno of the failed call, read before anything else runs.
+[[noreturn]] inline void fail_write(const std::string& what, int err, const std::string& target) {
+  std::error_code ec;
+  const bool kept = !target.empty() && std::filesystem::exists(target, ec);
+  onenip::detail::fail(what, ": ", std::strerror(err), kept ? "; '" + target + "' is unchanged" : std::string());
+}
+
+// What `fill` gets: a sink that writes all bytes or throws, naming the file (and `target`, the
+// file it will replace).
 class FileSink {
 public:
-  FileSink(int fd, std::string path) : fd_(fd), path_(std::move(path)), fault_(detail::write_fault_for(path_)) {}
+  FileSink(int fd, std::string path, std::string target = "")
+      : fd_(fd), path_(std::move(path)), target_(std::move(target)), fault_(detail::write_fault_for(path_)) {}
   void write(const void* data, size_t n) {
     if (fault_ != nullptr && written_ + n > fault_->bytes) {  // test-only: see the top of the file
       write_all(data, size_t(fault_->bytes - written_));
       if (fault_->action == detail::WriteFault::kill) std::raise(SIGKILL);
-      errno = ENOSPC;
-      onenip::detail::fail("cannot write to '", path_, "': ", std::strerror(errno));
+      fail_write("cannot write to '" + path_ + "'", ENOSPC, target_);
     }
     write_all(data, n);
   }
@@ -86,14 +95,14 @@ private:
     while (n > 0) {
       ssize_t k = ::write(fd_, p, n);
       if (k < 0 && errno == EINTR) continue;
-      ONENIP_CHECK(k > 0, "cannot write to '", path_, "': ", std::strerror(errno));
+      if (k <= 0) fail_write("cannot write to '" + path_ + "'", errno, target_);
       p += k;
       n -= size_t(k);
     }
   }
 
   int fd_;
-  std::string path_;
+  std::string path_, target_;
   const detail::WriteFault* fault_;  // null unless a test injects a fault into this file
   uint64_t written_ = 0;
 };
@@ -110,25 +119,19 @@ void atomic_write(const std::string& path, Fill&& fill) {
                ? (errno = EACCES, -1)  // test-only: an unwritable folder
                : ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   ONENIP_CHECK(fd >= 0, "cannot create '", tmp, "' (to write '", path, "'): ", std::strerror(errno));
-  auto discard = [&] {
-    if (fd >= 0) ::close(fd);
-    std::remove(tmp.c_str());
-  };
   try {
-    FileSink sink(fd, tmp);
+    FileSink sink(fd, tmp, path);
     fill(sink);
-    ONENIP_CHECK(::fsync(fd) == 0, "cannot flush '", tmp, "' to disk: ", std::strerror(errno));
+    if (::fsync(fd) != 0) fail_write("cannot flush '" + tmp + "' to disk", errno, path);
     int rc = ::close(fd);
     fd = -1;
-    ONENIP_CHECK(rc == 0, "cannot close '", tmp, "': ", std::strerror(errno));
+    if (rc != 0) fail_write("cannot close '" + tmp + "'", errno, path);
     std::error_code ec;
     std::filesystem::rename(tmp, path, ec);
-    ONENIP_CHECK(!ec, "cannot rename '", tmp, "' to '", path, "': ", ec.message());
-  } catch (const Error& e) {
-    discard();
-    onenip::detail::fail(e.what(), std::filesystem::exists(path) ? "; '" + path + "' is unchanged" : std::string());
+    if (ec) fail_write("cannot rename '" + tmp + "' to '" + path + "'", ec.value(), path);
   } catch (...) {
-    discard();
+    if (fd >= 0) ::close(fd);
+    std::remove(tmp.c_str());
     throw;
   }
   // Make the rename itself durable. Best effort: some file systems refuse fsync on folders.
