@@ -12,16 +12,18 @@ namespace onenip::cli {
 // Train (or resume) `cfg`, then write the prompt pool and fusion scale beside the checkpoint.
 // With a communicator of N ranks every rank trains its shard; rank 0 alone prints and writes.
 // `should_stop` (Trainer::should_stop): false returned when it stopped the run (checkpoint
-// written, no prompt pool yet), true when the run trained to the end. Resuming a folder without
-// a checkpoint (a run stopped before its first one) starts from the beginning.
+// written, no prompt pool yet), true when the run trained to the end. One process resuming a
+// folder without a checkpoint (a run stopped before its first one) starts from the beginning;
+// ranks of a data-parallel job all need the checkpoint, or they would start from different states.
 inline bool train_run(const pipeline::TrainConfig& cfg, bool resume,
                       std::shared_ptr<distributed::Communicator> comm = nullptr,
                       std::function<bool(int64_t)> should_stop = {}) {
   pipeline::Trainer trainer(cfg, comm);
   trainer.should_stop = std::move(should_stop);
   const bool root = trainer.communicator().is_root();
-  const bool have_checkpoint = std::filesystem::exists(trainer.checkpoint_path());
-  if (resume && have_checkpoint) trainer.resume(trainer.checkpoint_path());
+  const bool from_checkpoint =
+      trainer.communicator().size() > 1 || std::filesystem::exists(trainer.checkpoint_path());
+  if (resume && from_checkpoint) trainer.resume(trainer.checkpoint_path());
   if (!root) {
     trainer.run(nullptr);
     return true;
@@ -35,7 +37,7 @@ inline bool train_run(const pipeline::TrainConfig& cfg, bool resume,
   std::fprintf(stderr, "\nbackbone %s%s, %lld trainable parameters\n", cfg.backbone.c_str(),
                cfg.weights.empty() ? " (untrained stand-in weights: no --weights given)" : "",
                (long long)trainer.model()->num_parameters(true));
-  if (resume && have_checkpoint)
+  if (resume && from_checkpoint)
     std::fprintf(stderr, "resumed from %s at epoch %lld, global step %lld\n", trainer.checkpoint_path().c_str(),
                  (long long)trainer.epoch() + 1, (long long)trainer.global_step());
   else if (resume)

@@ -319,7 +319,8 @@ public:
   // For error messages: what the run can continue from ("--resume").
   std::string last_good_checkpoint() const {
     const std::string path = checkpoint_path();
-    if (!comm_->is_root() || !std::filesystem::exists(path)) return "no checkpoint has been written yet";
+    if (!comm_->is_root()) return "rank 0 writes the checkpoints (" + path + ")";
+    if (!std::filesystem::exists(path)) return "no checkpoint has been written yet";
     try {
       nlohmann::json md = io::read_checkpoint_metadata(path);
       return "the last good checkpoint is '" + path + "' (saved after epoch " +
