@@ -218,6 +218,74 @@ TEST_CASE("training runs, writes its run folder, and resume equals an uninterrup
     INFO("parameter ", pa[i].first);
     testing::check_close(pa[i].second, pb[i].second, 0, 0);
   }
+
+  // stopped mid-epoch (what SIGINT does in the CLI): the checkpoint holds the epoch's position
+  auto mid = tiny_config(scratch / "run_mid");
+  {
+    pipeline::Trainer first(mid);
+    first.should_stop = [](int64_t step) { return step == 3; };
+    auto h = first.run(nullptr);
+    CHECK(first.stopped());
+    CHECK(h.empty());
+    CHECK(first.global_step() == 3);
+  }
+  pipeline::Trainer resumed(mid);
+  resumed.resume(resumed.checkpoint_path());
+  CHECK(resumed.epoch() == 0);
+  auto rest = resumed.run(nullptr);
+  REQUIRE(rest.size() == 2);
+  CHECK(rest[0].steps == 5);  // the 3 steps before the stop count in the epoch's stats
+  CHECK(rest[0].loss == hist[0].loss);
+  CHECK_FALSE(resumed.stopped());
+  auto pc = params(resumed);
+  for (size_t i = 0; i < pa.size(); ++i) {
+    INFO("parameter ", pa[i].first);
+    testing::check_close(pa[i].second, pc[i].second, 0, 0);
+  }
+}
+
+namespace {
+// MobileNetV2 whose first block overflows: its features are Inf or NaN, from finite weights.
+std::shared_ptr<models::MobileNetV2<float>> overflowing_backbone() {
+  auto sd = models::pattern_state_dict<float>(models::MobileNetV2<float>::state_dict_spec());
+  for (auto& [name, t] : sd)
+    if (name.rfind("blocks.0.0.conv_pw.weight", 0) == 0) t.mul_(1e38f);
+  return std::make_shared<models::MobileNetV2<float>>(sd);
+}
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+}  // namespace
+
+TEST_CASE("non-finite features stop training, naming the image, the step and the last good checkpoint") {
+  testing::TempDir scratch;
+  pipeline::Trainer t(tiny_config(scratch / "run_inf"));  // 2 epochs of 5 steps, a checkpoint after each
+  auto* backbone = dynamic_cast<models::MobileNetV2<float>*>(t.extractor().get());
+  REQUIRE(backbone != nullptr);
+  // after the first step of epoch 2 the frozen backbone breaks: the clean images' features are
+  // cached, but the synthetic anomalies go through it at every step
+  std::string saved;
+  t.should_stop = [&](int64_t step) {
+    if (step == 6) saved = testing::read_bytes(t.checkpoint_path()), *backbone = *overflowing_backbone();
+    return false;
+  };
+  std::string message;
+  try {
+    t.run(nullptr);
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  INFO(message);
+  CHECK(contains(message, "training stopped at epoch 2 step 2 (global step 7): the backbone's features of the "
+                          "synthetic anomaly made from '"));
+  CHECK(contains(message, "hold NaN or Inf"));
+  CHECK(contains(message, "the last good checkpoint is '" + t.checkpoint_path() +
+                              "' (saved after epoch 1, global step 5), kept as it was"));
+  CHECK(!saved.empty());
+  CHECK(testing::read_bytes(t.checkpoint_path()) == saved);
+
+  // filling the cache of clean training images names the image
+  pipeline::FeatureCache cache(overflowing_backbone());
+  CHECK_THROWS_WITH_AS(cache.warm(t.loader()), doctest::Contains(("the backbone's features of '" + t.loader().path(0) +
+                                                                  "' hold NaN or Inf").c_str()), Error);
 }
 
 TEST_CASE("detector from a run folder: one image scores the same alone and in a batch, then evaluation and report") {

@@ -1,3 +1,5 @@
+#include <csignal>
+#include <cstdlib>
 #include <fstream>
 
 #include "commands.hpp"
@@ -12,6 +14,43 @@
 #endif
 
 namespace onenip::cli {
+
+namespace {
+volatile std::sig_atomic_t stop_signal = 0;
+extern "C" void on_stop_signal(int sig) { stop_signal = sig; }
+
+// SIGINT / SIGTERM end the run after the current step with a checkpoint that --resume continues
+// bit-exactly. A second SIGINT kills at once (SA_RESETHAND); the checkpoint on disk is whole
+// either way, as every write is atomic.
+void install_stop_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// Trainer::should_stop for one process. Test-only: ONENIP_FAULT_STEP="<N>:KILL|INT|TERM" raises
+// that signal in the process after global step N, so tests kill or interrupt a run at an exact step.
+std::function<bool(int64_t)> stop_on_signal() {
+  install_stop_handlers();
+  int64_t fault_step = -1;
+  int fault_signal = 0;
+  if (const char* env = std::getenv("ONENIP_FAULT_STEP"); env != nullptr && *env != '\0') {
+    const std::string v = env;
+    const size_t colon = v.find(':');
+    const std::string name = colon == std::string::npos ? "" : v.substr(colon + 1);
+    fault_signal = name == "KILL" ? SIGKILL : name == "INT" ? SIGINT : name == "TERM" ? SIGTERM : 0;
+    ONENIP_CHECK(fault_signal != 0, "ONENIP_FAULT_STEP='", v, "': expected <step>:KILL|INT|TERM");
+    fault_step = std::atoll(v.c_str());
+  }
+  return [=](int64_t global_step) {
+    if (global_step == fault_step) std::raise(fault_signal);
+    return stop_signal != 0;
+  };
+}
+}  // namespace
 
 Action add_train(CLI::App& app) {
   auto config_file = std::make_shared<std::string>();
@@ -50,7 +89,9 @@ Action add_train(CLI::App& app) {
       return 0;
     }
 #endif
-    train_run(c, *resume);
+    // Stopped by a signal: exit 128 + its number (130 SIGINT, 143 SIGTERM), as a shell reports a
+    // command a signal ended, so `onenip train ... && onenip eval ...` does not go on to evaluate.
+    if (!train_run(c, *resume, nullptr, stop_on_signal())) return 128 + int(stop_signal);
     return 0;
   };
 }

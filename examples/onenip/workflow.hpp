@@ -5,19 +5,28 @@
 #include <onenip/pipeline/report.hpp>
 
 #include <cstdio>
+#include <functional>
 
 namespace onenip::cli {
 
 // Train (or resume) `cfg`, then write the prompt pool and fusion scale beside the checkpoint.
 // With a communicator of N ranks every rank trains its shard; rank 0 alone prints and writes.
-inline void train_run(const pipeline::TrainConfig& cfg, bool resume,
-                      std::shared_ptr<distributed::Communicator> comm = nullptr) {
+// `should_stop` (Trainer::should_stop): false returned when it stopped the run (checkpoint
+// written, no prompt pool yet), true when the run trained to the end. One process resuming a
+// folder without a checkpoint (a run stopped before its first one) starts from the beginning;
+// ranks of a data-parallel job all need the checkpoint, or they would start from different states.
+inline bool train_run(const pipeline::TrainConfig& cfg, bool resume,
+                      std::shared_ptr<distributed::Communicator> comm = nullptr,
+                      std::function<bool(int64_t)> should_stop = {}) {
   pipeline::Trainer trainer(cfg, comm);
+  trainer.should_stop = std::move(should_stop);
   const bool root = trainer.communicator().is_root();
-  if (resume) trainer.resume(trainer.checkpoint_path());
+  const bool from_checkpoint =
+      trainer.communicator().size() > 1 || std::filesystem::exists(trainer.checkpoint_path());
+  if (resume && from_checkpoint) trainer.resume(trainer.checkpoint_path());
   if (!root) {
     trainer.run(nullptr);
-    return;
+    return true;
   }
   if (trainer.communicator().size() > 1)
     std::fprintf(stderr, "data parallel: %d ranks over %s, %d images per rank per step%s\n", trainer.communicator().size(),
@@ -28,9 +37,11 @@ inline void train_run(const pipeline::TrainConfig& cfg, bool resume,
   std::fprintf(stderr, "\nbackbone %s%s, %lld trainable parameters\n", cfg.backbone.c_str(),
                cfg.weights.empty() ? " (untrained stand-in weights: no --weights given)" : "",
                (long long)trainer.model()->num_parameters(true));
-  if (resume) {
-    std::fprintf(stderr, "resumed from %s at epoch %lld\n", trainer.checkpoint_path().c_str(), (long long)trainer.epoch());
-  }
+  if (resume && from_checkpoint)
+    std::fprintf(stderr, "resumed from %s at epoch %lld, global step %lld\n", trainer.checkpoint_path().c_str(),
+                 (long long)trainer.epoch() + 1, (long long)trainer.global_step());
+  else if (resume)
+    std::fprintf(stderr, "no %s yet: training from the beginning\n", trainer.checkpoint_path().c_str());
   auto t0 = std::chrono::steady_clock::now();
   auto history = trainer.run(stderr);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -38,11 +49,17 @@ inline void train_run(const pipeline::TrainConfig& cfg, bool resume,
     std::fprintf(stderr, "epoch %lld: loss %.4f (mse %.4f, dice %.4f), %.1f s\n", (long long)e.epoch + 1, e.loss,
                  e.mse, e.dice, e.seconds);
   std::fprintf(stderr, "trained %zu epoch(s) in %.1f s\n", history.size(), secs);
+  if (trainer.stopped()) {
+    std::fprintf(stderr, "stopped after global step %lld: %s written; the same command with --resume continues\n",
+                 (long long)trainer.global_step(), trainer.checkpoint_path().c_str());
+    return false;
+  }
   pipeline::Detector det(trainer.model(), trainer.extractor(), trainer.config());
   det.build_from_training(trainer.loader(), trainer.features());
   det.save_pool(cfg.out);
   std::fprintf(stderr, "run folder: %s (checkpoint.safetensors, prompts.safetensors, config.json, train.log)\n",
                cfg.out.c_str());
+  return true;
 }
 
 // Evaluate a run on `data` and write metrics.{json,csv} and report.html into `out`, with counts

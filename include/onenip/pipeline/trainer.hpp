@@ -11,12 +11,21 @@
 // and one all-reduce per step sums the gradients (and the reported losses) in one bucket, so
 // every rank applies the same update to the same weights and optimiser state. Only rank 0
 // writes files or prints progress.
+//
+// Stopping and failing (docs/reliability.md): `should_stop` (the CLI's SIGINT / SIGTERM) ends
+// the run after a step with a checkpoint that resumes bit-exactly, mid-epoch included; NaN or
+// Inf in the features, the loss, the gradients or the weights stops it with an error that
+// names the step and the last good checkpoint, which is never overwritten by a bad one.
 #pragma once
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <unistd.h>
 
 #include "../data/transforms.hpp"
@@ -40,8 +49,9 @@ public:
     ONENIP_CHECK(fx_, "FeatureCache: no feature extractor given");
   }
 
-  // Features [N, C, h, w] of `images` (computed in chunks; no graph).
-  TensorF compute(const std::vector<const io::Image*>& images) {
+  // Features [N, C, h, w] of `images` (computed in chunks; no graph). They must be finite: a
+  // NaN or Inf (a broken backbone or weights file) is an error naming the image, from `names`.
+  TensorF compute(const std::vector<const io::Image*>& images, const std::vector<std::string>& names = {}) {
     NoGradGuard ng;
     std::vector<TensorF> parts;
     for (size_t b = 0; b < images.size(); b += size_t(chunk_)) {
@@ -49,7 +59,9 @@ public:
       for (size_t i = b; i < std::min(images.size(), b + size_t(chunk_)); ++i) chunk.push_back(*images[i]);
       parts.push_back(fx_->features(data::images_to_batch<float>(chunk, fx_->normalization()).to(fx_->device())));
     }
-    return parts.size() == 1 ? parts[0] : cat(parts, 0);
+    TensorF f = parts.size() == 1 ? parts[0] : cat(parts, 0);
+    check_finite(f, names);
+    return f;
   }
 
   // Compute every training image's features, in index order and fixed chunks: a feature then
@@ -69,8 +81,9 @@ public:
       if (!cache_.count(i) && std::find(todo.begin(), todo.end(), i) == todo.end()) todo.push_back(i);
     if (!todo.empty()) {
       std::vector<const io::Image*> ims;
-      for (size_t i : todo) ims.push_back(&loader.image(i));
-      TensorF f = compute(ims);
+      std::vector<std::string> names;
+      for (size_t i : todo) ims.push_back(&loader.image(i)), names.push_back("'" + loader.path(i) + "'");
+      TensorF f = compute(ims, names);
       for (size_t k = 0; k < todo.size(); ++k) cache_[todo[k]] = f.select(0, int64_t(k)).clone();
     }
     std::vector<TensorF> rows;
@@ -79,6 +92,16 @@ public:
   }
 
 private:
+  // One sum per image (a NaN or Inf anywhere makes it non-finite): one small copy to the host,
+  // on any device.
+  static void check_finite(const TensorF& f, const std::vector<std::string>& names) {
+    TensorF per_image = sum(f.reshape({f.size(0), -1}), {1}).cpu();
+    for (int64_t i = 0; i < per_image.numel(); ++i)
+      ONENIP_CHECK(std::isfinite(per_image.data()[i]), "the backbone's features of ",
+                   size_t(i) < names.size() ? names[size_t(i)] : "image " + std::to_string(i),
+                   " hold NaN or Inf (the backbone or its weights are broken)");
+  }
+
   std::shared_ptr<models::FeatureExtractor<float>> fx_;
   int chunk_;
   std::map<size_t, TensorF> cache_;
@@ -123,8 +146,19 @@ public:
         model_->parameters(), optim::AdamW<float>::Options{.lr = cfg_.lr, .weight_decay = cfg_.weight_decay});
     schedule_ = std::make_unique<optim::StepLR<float>>(*optimizer_, cfg_.lr_step, cfg_.lr_gamma);
     features_ = std::make_unique<FeatureCache>(extractor_);
-    features_->warm(*loader_);
+    try {
+      features_->warm(*loader_);
+    } catch (const Error& e) {
+      onenip::detail::fail("train: ", e.what(), "; ", last_good_checkpoint());
+    }
   }
+
+  // Asked after every step with the global step count; true ends run() there with a checkpoint
+  // (mid-epoch too: it holds the epoch's position, and resume continues bit-exactly). The CLI
+  // sets it from SIGINT / SIGTERM. Single process only: ranks would stop at different steps.
+  std::function<bool(int64_t global_step)> should_stop;
+  // Whether the last run() ended through should_stop (false: it trained every epoch).
+  bool stopped() const { return stopped_; }
   FeatureCache& features() { return *features_; }
 
   // Shared, so a Detector built after training (or anything else) can keep using them.
@@ -142,14 +176,20 @@ public:
   // (total, mse, dice).
   std::array<double, 3> step(const TrainBatch& b) {
     model_->train();
-    TensorF fq = features_->lookup(*loader_, b.query);
-    TensorF fp = features_->lookup(*loader_, b.prompt);
     const bool synthetic = cfg_.model.restoration || cfg_.model.refiner;
-    TensorF fs;
-    if (synthetic) {
-      std::vector<const io::Image*> syn;
-      for (auto& im : b.synthetic) syn.push_back(&im);
-      fs = features_->compute(syn);
+    TensorF fq, fp, fs;
+    try {
+      fq = features_->lookup(*loader_, b.query);
+      fp = features_->lookup(*loader_, b.prompt);
+      if (synthetic) {
+        std::vector<const io::Image*> syn;
+        std::vector<std::string> names;
+        for (size_t i = 0; i < b.synthetic.size(); ++i)
+          syn.push_back(&b.synthetic[i]), names.push_back("the synthetic anomaly made from '" + loader_->path(b.query[i]) + "'");
+        fs = features_->compute(syn, names);
+      }
+    } catch (const Error& e) {
+      onenip::detail::fail("training stopped at ", where(b), ": ", e.what(), "; ", last_good_checkpoint());
     }
     // refiner targets: all-zero masks for the clean queries, then the synthetic masks
     const int64_t S = cfg_.model.image_size;
@@ -163,15 +203,19 @@ public:
     auto out = model_->forward_train(fq, fs, fp);
     auto loss = model_->loss(out, stack(masks, 0).to(cfg_.device));
     double total = loss.total.item();
-    ONENIP_CHECK(std::isfinite(total), "training diverged: the loss is ", total, " at epoch ", epoch_, " step ",
-                 b.step, " (mse ", loss.mse.item(), "); the last checkpoint in '", cfg_.out, "' is intact");
+    ONENIP_CHECK(std::isfinite(total), "training diverged: the loss is ", total, " at ", where(b), " (mse ",
+                 loss.mse.item(), "); ", last_good_checkpoint());
     optimizer_->zero_grad();
     // this rank's share of the global batch's mean loss (the losses are means over samples)
     const double share = double(b.query.size()) / double(std::max<size_t>(b.global_size, 1));
     (comm_->size() > 1 ? loss.total * float(share) : loss.total).backward();
     std::array<double, 3> losses{total, loss.mse.item(), loss.dice.defined() ? loss.dice.item() : 0.0};
     if (comm_->size() > 1) losses = sum_gradients(losses, share);
-    if (cfg_.clip > 0) optim::clip_grad_norm_(optimizer_->params(), cfg_.clip);
+    if (cfg_.clip > 0) {  // the norm comes free with clipping: a NaN or Inf stops before the weights take it
+      const double norm = optim::clip_grad_norm_(optimizer_->params(), cfg_.clip);
+      ONENIP_CHECK(std::isfinite(norm), "training diverged: the gradient norm is ", norm, " at ", where(b), "; ",
+                   last_good_checkpoint());
+    }
     optimizer_->step();
     ++global_step_;
     return losses;
@@ -183,21 +227,28 @@ public:
     if (!writer) progress = nullptr;
     if (writer) {
       std::filesystem::create_directories(cfg_.out);
+      std::filesystem::remove(io::temp_path_for(checkpoint_path()));  // left by a run killed while writing it
       save_config();
     }
     std::ofstream log;
-    if (writer) log.open(cfg_.out + "/train.log", std::ios::app);
+    if (writer) {
+      log.open(cfg_.out + "/train.log", std::ios::app);
+      ONENIP_CHECK(log.is_open(), "train: cannot open '", cfg_.out, "/train.log' for writing: ", std::strerror(errno));
+    }
     std::vector<EpochStats> history;
+    stopped_ = false;
     while (epoch_ < cfg_.epochs) {
       schedule_->step(epoch_);
       EpochStats st;
       st.epoch = epoch_;
+      if (partial_ && partial_->epoch == epoch_) st = *partial_;  // resumed mid-epoch: the steps done so far
+      partial_.reset();
       auto t0 = std::chrono::steady_clock::now();
-      loader_->start_epoch(epoch_);
+      loader_->start_epoch(epoch_, st.steps);
       TrainBatch b;
       int64_t total_steps = loader_->steps_per_epoch();
       if (cfg_.max_steps > 0) total_steps = std::min(total_steps, cfg_.max_steps);
-      while (st.steps < total_steps && loader_->next(b)) {
+      while (st.steps < total_steps && !stopped_ && loader_->next(b)) {
         auto l = step(b);
         st.steps++;
         st.images += int64_t(b.global_size);
@@ -206,8 +257,14 @@ public:
         report(progress, st, total_steps, secs, l);
         log << "epoch " << epoch_ + 1 << " step " << st.steps << " loss " << l[0] << " mse " << l[1] << " dice "
             << l[2] << " lr " << optimizer_->lr() << "\n";
+        stopped_ = should_stop && should_stop(global_step_);
       }
       loader_->stop();
+      if (stopped_ && st.steps < total_steps) {  // mid-epoch: keep the epoch's position and running sums
+        log << "stopped at epoch " << epoch_ + 1 << " step " << st.steps << "\n";
+        if (writer) save_checkpoint(checkpoint_path(), &st);
+        return history;
+      }
       st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       st.loss /= double(std::max<int64_t>(st.steps, 1));
       st.mse /= double(std::max<int64_t>(st.steps, 1));
@@ -218,25 +275,61 @@ public:
       log.flush();
       history.push_back(st);
       ++epoch_;
-      if (writer && (epoch_ % cfg_.save_every == 0 || epoch_ == cfg_.epochs)) save_checkpoint(checkpoint_path());
+      if (writer && (stopped_ || epoch_ % cfg_.save_every == 0 || epoch_ == cfg_.epochs)) save_checkpoint(checkpoint_path());
+      if (stopped_) break;
     }
     return history;
   }
 
   std::string checkpoint_path() const { return cfg_.out + "/checkpoint.safetensors"; }
 
-  void save_checkpoint(const std::string& path) {
+  // `partial`: the stats of an unfinished epoch (a checkpoint from should_stop); null at an
+  // epoch's end. The weights must be finite: a checkpoint never replaces a good one with NaN.
+  void save_checkpoint(const std::string& path, const EpochStats* partial = nullptr) {
+    for (auto& [name, p] : model_->named_parameters())
+      ONENIP_CHECK(std::isfinite(sum(p).item()), "training diverged: parameter '", name, "' holds NaN or Inf after ",
+                   global_step_, " steps, so '", path, "' was not written; ", last_good_checkpoint());
     io::TrainingState<float> s = state();
+    if (partial)
+      s.extra["epoch_position"] = {{"steps", partial->steps}, {"images", partial->images}, {"loss", partial->loss},
+                                   {"mse", partial->mse}, {"dice", partial->dice}};
     io::save_checkpoint(path, s);
   }
 
-  // Continue from a checkpoint written by save_checkpoint (same configuration).
+  // Continue from a checkpoint written by save_checkpoint (same configuration), at an epoch's
+  // end or (after should_stop) in the middle of one.
   void resume(const std::string& path) {
     cfg_.check_resumable(io::read_checkpoint_metadata(path).value("config", nlohmann::json()), path);
     io::TrainingState<float> s = state();
     io::load_checkpoint(path, s);
     epoch_ = s.epoch;
     global_step_ = s.global_step;
+    partial_.reset();
+    if (s.extra.contains("epoch_position")) {
+      try {
+        const nlohmann::json& p = s.extra["epoch_position"];
+        partial_ = EpochStats{.epoch = epoch_, .steps = p.at("steps").get<int64_t>(),
+                              .images = p.at("images").get<int64_t>(), .loss = p.at("loss").get<double>(),
+                              .mse = p.at("mse").get<double>(), .dice = p.at("dice").get<double>()};
+      } catch (const nlohmann::json::exception& e) {
+        onenip::detail::fail("checkpoint '", path, "': bad extra.epoch_position: ", e.what());
+      }
+    }
+  }
+
+  // For error messages: what the run can continue from ("--resume").
+  std::string last_good_checkpoint() const {
+    const std::string path = checkpoint_path();
+    if (!comm_->is_root()) return "rank 0 writes the checkpoints (" + path + ")";
+    if (!std::filesystem::exists(path)) return "no checkpoint has been written yet";
+    try {
+      nlohmann::json md = io::read_checkpoint_metadata(path);
+      return "the last good checkpoint is '" + path + "' (saved after epoch " +
+             std::to_string(md.at("epoch").get<int64_t>()) + ", global step " +
+             std::to_string(md.at("global_step").get<int64_t>()) + "), kept as it was";
+    } catch (const std::exception& e) {
+      return "'" + path + "' is not a usable checkpoint (" + e.what() + ")";
+    }
   }
 
 private:
@@ -278,6 +371,11 @@ private:
     return s;
   }
 
+  std::string where(const TrainBatch& b) const {
+    return "epoch " + std::to_string(epoch_ + 1) + " step " + std::to_string(b.step + 1) + " (global step " +
+           std::to_string(global_step_ + 1) + ")";
+  }
+
   void save_config() const {
     io::write_file_atomically(cfg_.out + "/config.json", cfg_.to_json().dump(2) + "\n", "train");
   }
@@ -304,6 +402,8 @@ private:
   std::unique_ptr<optim::StepLR<float>> schedule_;
   std::unique_ptr<FeatureCache> features_;
   int64_t epoch_ = 0, global_step_ = 0;
+  std::optional<EpochStats> partial_;  // resumed mid-epoch: the unfinished epoch's stats so far
+  bool stopped_ = false;
 };
 
 }  // namespace onenip::pipeline
