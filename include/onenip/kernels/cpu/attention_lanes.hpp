@@ -42,10 +42,17 @@ inline bool supported(const AttentionProblem<float>& P) {
 constexpr int chunk_vecs(int vecs) { return std::min(vecs, simd::kRegisters >= 32 ? 4 : 2); }
 constexpr int block_rows(int vecs) { return std::clamp((simd::kRegisters - vecs - 2) / vecs, 1, 8); }
 
+// What `product` stores: the sum itself (Accumulate: added to out), or epilogue(row, vector,
+// sum), row and vector (of kLanes columns) counted from the product's origin: the consumer of a
+// tile is fused into the store that makes it.
+struct Identity {
+  VecF operator()(int64_t, int, VecF x) const { return x; }
+};
+
 // out[r][0 : NX vectors] (+)= sum_{k < n} a[r ar + k ak] b[k ldb + (0 : NX vectors)], r < R.
-template <int R, int NX, bool Accumulate>
+template <int R, int NX, bool Accumulate, typename Epilogue>
 inline void product_block(const float* a, int64_t ar, int64_t ak, const float* b, int64_t ldb, int64_t n, float* out,
-                          int64_t ldo) {
+                          int64_t ldo, int64_t row0, int vec0, Epilogue& epilogue) {
   VecF acc[R][NX];
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < NX; ++c) acc[r][c] = Accumulate ? simd::load(out + r * ldo + c * kLanes) : VecF{};
@@ -59,15 +66,15 @@ inline void product_block(const float* a, int64_t ar, int64_t ak, const float* b
     }
   }
   for (int r = 0; r < R; ++r)
-    for (int c = 0; c < NX; ++c) simd::store(out + r * ldo + c * kLanes, acc[r][c]);
+    for (int c = 0; c < NX; ++c) simd::store(out + r * ldo + c * kLanes, epilogue(row0 + r, vec0 + c, acc[r][c]));
 }
 
 // out [rows, X] (+)= A [rows, n] B [n, X] with A(r, k) = a[r ar + k ak] (either stride may be
 // the unit one: A read in place or transposed), B and out row-major with pitches ldb, ldo.
 // Each element is one fixed-order sum over k, whatever the blocking.
-template <int X, bool Accumulate>
+template <int X, bool Accumulate, typename Epilogue = Identity>
 void product(const float* a, int64_t ar, int64_t ak, const float* b, int64_t ldb, int64_t n, float* out, int64_t ldo,
-             int64_t rows) {
+             int64_t rows, Epilogue epilogue = {}) {
   static_assert(X % kLanes == 0);
   constexpr int NX = X / kLanes, CX = chunk_vecs(NX), R = block_rows(CX);
   static_assert(NX % CX == 0);
@@ -75,8 +82,10 @@ void product(const float* a, int64_t ar, int64_t ak, const float* b, int64_t ldb
     const float* bc = b + c0 * kLanes;
     float* oc = out + c0 * kLanes;
     int64_t r = 0;
-    for (; r + R <= rows; r += R) product_block<R, CX, Accumulate>(a + r * ar, ar, ak, bc, ldb, n, oc + r * ldo, ldo);
-    for (; r < rows; ++r) product_block<1, CX, Accumulate>(a + r * ar, ar, ak, bc, ldb, n, oc + r * ldo, ldo);
+    for (; r + R <= rows; r += R)
+      product_block<R, CX, Accumulate>(a + r * ar, ar, ak, bc, ldb, n, oc + r * ldo, ldo, r, c0, epilogue);
+    for (; r < rows; ++r)
+      product_block<1, CX, Accumulate>(a + r * ar, ar, ak, bc, ldb, n, oc + r * ldo, ldo, r, c0, epilogue);
   }
 }
 
@@ -147,16 +156,16 @@ inline void dropout_tile(const AttentionProblem<float>& P, int64_t bh, int64_t i
   }
 }
 
-// S^T [cols][kQueries] = K rows j0.. times the packed (scaled) Q^T, plus the mask tile.
+// S^T [cols][kQueries] = K rows j0.. times the packed (scaled) Q^T, plus the mask tile, each
+// element passed through then(key, vector, s) on its way to st; the first NV vectors of each row.
+template <int NV, typename Then>
 inline void scores(const AttentionProblem<float>& P, const float* k, const float* qt, const MaskTile& mask, int64_t cols,
-                   float* st) {
-  product<kQueries, false>(k, P.k.st, 1, qt, kQueries, P.D, st, kQueries, cols);
-  if (!mask.p) return;
-  for (int64_t jj = 0; jj < cols; ++jj)
-    for (int c = 0; c < kQueryVecs; ++c) {
-      float* s = st + jj * kQueries + c * kLanes;
-      simd::store(s, simd::load(s) + simd::load(mask.p + jj * mask.pitch + c * kLanes));
-    }
+                   float* st, Then then) {
+  auto masked = [&](int64_t jj, int c, VecF x) {
+    return then(jj, c, x + simd::load(mask.p + jj * mask.pitch + c * kLanes));
+  };
+  if (mask.p) product<NV * kLanes, false>(k, P.k.st, 1, qt, kQueries, P.D, st, kQueries, cols, masked);
+  else product<NV * kLanes, false>(k, P.k.st, 1, qt, kQueries, P.D, st, kQueries, cols, then);
 }
 
 // Per-thread scratch of the forward.
@@ -167,54 +176,55 @@ struct ForwardScratch {
         mask(size_t(kKeys * kQueries)), ft(P.drop ? size_t(kKeys * kQueries) : 0), row(size_t(kKeys)) {}
 };
 
-// One (batch, head, query block): out rows i0.. and their lse.
-inline void forward_block(const AttentionProblem<float>& P, const TransposedMask& mask, int64_t bh, int64_t i0,
+// One (batch, head, query block): out rows i0.. and their lse; the first NV vectors of lanes
+// (a last block of at most half a block computes half).
+template <int NV>
+void forward_block(const AttentionProblem<float>& P, const TransposedMask& mask, int64_t bh, int64_t i0,
                           ForwardScratch& s) {
   const int64_t b = bh / P.H, h = bh % P.H, rows = std::min<int64_t>(kQueries, P.Tq - i0);
   const float inf = std::numeric_limits<float>::infinity();
   pack_transposed(P.q.at(b, h, i0), P.q.st, rows, P.D, P.scale, s.qt.data());
   std::fill(s.ot.begin(), s.ot.end(), 0.f);
-  VecF m[kQueryVecs], l[kQueryVecs];
-  for (int c = 0; c < kQueryVecs; ++c) m[c] = simd::splat(-inf), l[c] = VecF{};
+  VecF m[NV], l[NV];
+  for (int c = 0; c < NV; ++c) m[c] = simd::splat(-inf), l[c] = VecF{};
   float* st = s.st.data();
   for (int64_t j0 = 0; j0 < P.Tk; j0 += kKeys) {
     const int64_t cols = std::min(kKeys, P.Tk - j0);
-    scores(P, P.k.at(b, h, j0), s.qt.data(), mask.tile(b, h, i0, rows, j0, cols, s.mask.data()), cols, st);
     // Online softmax per lane: weights relative to the running max (0 while every key so far
     // is masked), earlier ones rescaled by corr (0 when there were none).
-    VecF shift[kQueryVecs], corr[kQueryVecs], sum[kQueryVecs];
-    for (int c = 0; c < kQueryVecs; ++c) shift[c] = m[c], sum[c] = VecF{};
-    for (int64_t jj = 0; jj < cols; ++jj)
-      for (int c = 0; c < kQueryVecs; ++c) shift[c] = simd::max(shift[c], simd::load(st + jj * kQueries + c * kLanes));
-    for (int c = 0; c < kQueryVecs; ++c) {
+    VecF shift[NV], corr[NV], sum[NV];
+    for (int c = 0; c < NV; ++c) shift[c] = m[c], sum[c] = VecF{};
+    scores<NV>(P, P.k.at(b, h, j0), s.qt.data(), mask.tile(b, h, i0, rows, j0, cols, s.mask.data()), cols, st,
+           [&](int64_t, int c, VecF x) { return shift[c] = simd::max(shift[c], x), x; });
+    for (int c = 0; c < NV; ++c) {
       const VecF m_new = shift[c];
       shift[c] = m_new == -inf ? VecF{} : m_new;
       corr[c] = simd::exp_nonpositive(m[c] - shift[c]);
       m[c] = m_new;
     }
     for (int64_t jj = 0; jj < cols; ++jj)
-      for (int c = 0; c < kQueryVecs; ++c) {
+      for (int c = 0; c < NV; ++c) {
         float* x = st + jj * kQueries + c * kLanes;
         const VecF p = simd::exp_nonpositive(simd::load(x) - shift[c]);
         simd::store(x, p);
         sum[c] += p;
       }
-    for (int c = 0; c < kQueryVecs; ++c) l[c] = simd::fmadd(l[c], corr[c], sum[c]);
+    for (int c = 0; c < NV; ++c) l[c] = simd::fmadd(l[c], corr[c], sum[c]);
     if (P.drop) {  // l keeps the undropped weights
       dropout_tile(P, bh, i0, rows, j0, cols, s.row.data(), s.ft.data());
       for (int64_t e = 0; e < cols * kQueries; e += kLanes)
         simd::store(st + e, simd::load(st + e) * simd::load(s.ft.data() + e));
     }
     for (int64_t x = 0; x < P.Dv; ++x)
-      for (int c = 0; c < kQueryVecs; ++c) {
+      for (int c = 0; c < NV; ++c) {
         float* o = s.ot.data() + x * kQueries + c * kLanes;
         simd::store(o, simd::load(o) * corr[c]);
       }
     // O^T [Dv][kQueries] += V^T P^T: V read in place, transposed (A(x, jj) = v[jj st + x]).
-    product<kQueries, true>(P.v.at(b, h, j0), 1, P.v.st, st, kQueries, cols, s.ot.data(), kQueries, P.Dv);
+    product<NV * kLanes, true>(P.v.at(b, h, j0), 1, P.v.st, st, kQueries, cols, s.ot.data(), kQueries, P.Dv);
   }
   float ms[kQueries], ls[kQueries];
-  for (int c = 0; c < kQueryVecs; ++c) simd::store(ms + c * kLanes, m[c]), simd::store(ls + c * kLanes, l[c]);
+  for (int c = 0; c < NV; ++c) simd::store(ms + c * kLanes, m[c]), simd::store(ls + c * kLanes, l[c]);
   for (int64_t r = 0; r < rows; ++r) {
     float* o = P.out + (bh * P.Tq + i0 + r) * P.Dv;
     const float lr = ls[r], inv = lr > 0.f ? 1.f / lr : 0.f;  // lr = 0: every key masked
@@ -229,7 +239,11 @@ inline void attention(const AttentionProblem<float>& P) {
   const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(kQueries * P.Tk * (P.D + P.Dv), 1));
   parallel_for(P.B * P.H * nq, grain, [&](int64_t w0, int64_t w1) {
     ForwardScratch s(P);
-    for (int64_t w = w0; w < w1; ++w) forward_block(P, mask, w / nq, (w % nq) * kQueries, s);
+    for (int64_t w = w0; w < w1; ++w) {
+      const int64_t i0 = (w % nq) * kQueries;
+      if (P.Tq - i0 > kQueries / 2) forward_block<kQueryVecs>(P, mask, w / nq, i0, s);
+      else forward_block<kQueryVecs / 2>(P, mask, w / nq, i0, s);
+    }
   });
 }
 
@@ -249,50 +263,62 @@ struct BackwardScratch {
 inline int64_t backward_key_blocks(int64_t Tk) { return (Tk + kKeysBackward - 1) / kKeysBackward; }
 
 // Keys [j0, j0 + cols) of (b, h) against every query block: dk, dv rows j0.. written, dQ^T
-// accumulated in s.dqt.
-inline void backward_key_block(const AttentionProblem<float>& P, const TransposedMask& mask, int64_t bh, int64_t j0,
-                               int64_t cols, BackwardScratch& s) {
+// Keys [j0, j0 + cols) of (b, h) against queries [i0, i0 + rows): dk, dv rows j0.. and the
+// block's dQ^T accumulated; the first NV vectors of lanes.
+template <int NV>
+void backward_tile(const AttentionProblem<float>& P, const TransposedMask& mask, int64_t bh, int64_t i0, int64_t rows,
+                   int64_t j0, int64_t cols, float* dk, float* dv, BackwardScratch& s) {
   const int64_t b = bh / P.H, h = bh % P.H;
   const float* k = P.k.at(b, h, j0);
   const float* v = P.v.at(b, h, j0);
+  float *st = s.st.data(), *dpt = s.dpt.data();
+  VecF lse[NV], drow[NV];
+  for (int c = 0; c < NV; ++c)
+    lse[c] = simd::load(s.lse.data() + i0 + c * kLanes), drow[c] = simd::load(s.drow.data() + i0 + c * kLanes);
+  // P^T = exp(S^T - lse): 0 in dead rows and padding lanes (lse = +inf there).
+  scores<NV>(P, k, s.qt.data() + i0 * P.D, mask.tile(b, h, i0, rows, j0, cols, s.mask.data()), cols, st, Identity{});
+  for (int64_t jj = 0; jj < cols; ++jj)
+    for (int c = 0; c < NV; ++c) {
+      float* x = st + jj * kQueries + c * kLanes;
+      simd::store(x, simd::exp_nonpositive(simd::load(x) - lse[c]));
+    }
+  const float* pd = st;  // the weights as dropout left them
+  if (P.drop) {
+    dropout_tile(P, bh, i0, rows, j0, cols, s.row.data(), s.ft.data());
+    for (int64_t e = 0; e < cols * kQueries; e += kLanes)
+      simd::store(s.pdt.data() + e, simd::load(st + e) * simd::load(s.ft.data() + e));
+    pd = s.pdt.data();
+  }
+  // dP^T = V dO^T, turned into dS^T = P^T (dP^T - rowsum(dO O)) as it is stored (dP^T
+  // scaled by the dropout factors first).
+  auto ds = [&](int64_t jj, int c, VecF x) {
+    return simd::load(st + jj * kQueries + c * kLanes) * (x - drow[c]);
+  };
+  auto ds_dropped = [&](int64_t jj, int c, VecF x) {
+    return ds(jj, c, x * simd::load(s.ft.data() + jj * kQueries + c * kLanes));
+  };
+  const float* dot = s.dot.data() + i0 * P.Dv;
+  if (P.drop) product<NV * kLanes, false>(v, P.v.st, 1, dot, kQueries, P.Dv, dpt, kQueries, cols, ds_dropped);
+  else product<NV * kLanes, false>(v, P.v.st, 1, dot, kQueries, P.Dv, dpt, kQueries, cols, ds);
+  const float* go = P.grad_out + (bh * P.Tq + i0) * P.Dv;
+  product_head(P.Dv, pd, kQueries, 1, go, P.Dv, rows, dv, P.Dv, cols);  // dV += Pd^T dO
+  // dQ^T [D][kQueries] += K^T dS^T (K read transposed in place); dK += dS^T Q.
+  product<NV * kLanes, true>(k, 1, P.k.st, dpt, kQueries, cols, s.dqt.data() + i0 * P.D, kQueries, P.D);
+  product_head(P.D, dpt, kQueries, 1, P.q.at(b, h, i0), P.q.st, rows, dk, P.D, cols);
+}
+
+// Keys [j0, j0 + cols) of (b, h) against every query block: dk, dv rows j0.. written, dQ^T
+// accumulated in s.dqt.
+inline void backward_key_block(const AttentionProblem<float>& P, const TransposedMask& mask, int64_t bh, int64_t j0,
+                               int64_t cols, BackwardScratch& s) {
   float* dk = P.dk + (bh * P.Tk + j0) * P.D;
   float* dv = P.dv + (bh * P.Tk + j0) * P.Dv;
   std::fill(dk, dk + cols * P.D, 0.f);
   std::fill(dv, dv + cols * P.Dv, 0.f);
-  float *st = s.st.data(), *dpt = s.dpt.data();
-  for (int64_t qb = 0; qb < s.nq; ++qb) {
-    const int64_t i0 = qb * kQueries, rows = std::min<int64_t>(kQueries, P.Tq - i0);
-    scores(P, k, s.qt.data() + i0 * P.D, mask.tile(b, h, i0, rows, j0, cols, s.mask.data()), cols, st);
-    VecF lse[kQueryVecs], drow[kQueryVecs];
-    for (int c = 0; c < kQueryVecs; ++c)
-      lse[c] = simd::load(s.lse.data() + i0 + c * kLanes), drow[c] = simd::load(s.drow.data() + i0 + c * kLanes);
-    // P^T = exp(S^T - lse): 0 in dead rows and padding lanes (lse = +inf there).
-    for (int64_t jj = 0; jj < cols; ++jj)
-      for (int c = 0; c < kQueryVecs; ++c) {
-        float* x = st + jj * kQueries + c * kLanes;
-        simd::store(x, simd::exp_nonpositive(simd::load(x) - lse[c]));
-      }
-    product<kQueries, false>(v, P.v.st, 1, s.dot.data() + i0 * P.Dv, kQueries, P.Dv, dpt, kQueries, cols);
-    const float* pd = st;  // the weights as dropout left them
-    if (P.drop) {
-      dropout_tile(P, bh, i0, rows, j0, cols, s.row.data(), s.ft.data());
-      for (int64_t e = 0; e < cols * kQueries; e += kLanes) {
-        const VecF f = simd::load(s.ft.data() + e);
-        simd::store(s.pdt.data() + e, simd::load(st + e) * f);
-        simd::store(dpt + e, simd::load(dpt + e) * f);
-      }
-      pd = s.pdt.data();
-    }
-    const float* go = P.grad_out + (bh * P.Tq + i0) * P.Dv;
-    product_head(P.Dv, pd, kQueries, 1, go, P.Dv, rows, dv, P.Dv, cols);  // dV += Pd^T dO
-    for (int64_t jj = 0; jj < cols; ++jj)  // dS^T, in place of dP^T
-      for (int c = 0; c < kQueryVecs; ++c) {
-        float* x = dpt + jj * kQueries + c * kLanes;
-        simd::store(x, simd::load(st + jj * kQueries + c * kLanes) * (simd::load(x) - drow[c]));
-      }
-    // dQ^T [D][kQueries] += K^T dS^T (K read transposed in place); dK += dS^T Q.
-    product<kQueries, true>(k, 1, P.k.st, dpt, kQueries, cols, s.dqt.data() + i0 * P.D, kQueries, P.D);
-    product_head(P.D, dpt, kQueries, 1, P.q.at(b, h, i0), P.q.st, rows, dk, P.D, cols);
+  for (int64_t i0 = 0; i0 < P.Tq; i0 += kQueries) {
+    const int64_t rows = std::min<int64_t>(kQueries, P.Tq - i0);
+    if (rows > kQueries / 2) backward_tile<kQueryVecs>(P, mask, bh, i0, rows, j0, cols, dk, dv, s);
+    else backward_tile<kQueryVecs / 2>(P, mask, bh, i0, rows, j0, cols, dk, dv, s);
   }
   for (int64_t e = 0; e < cols * P.D; ++e) dk[e] *= P.scale;
 }
