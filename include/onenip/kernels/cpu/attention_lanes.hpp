@@ -11,13 +11,13 @@
 //   backward, per (b, h, key group), over key blocks, then query blocks:
 //     P^T = exp(S^T - lse), dP^T = V dO^T, dV += Pd^T dO, dS^T = P^T (dP^T - rowsum(dO O)),
 //     dQ^T += K^T dS^T, dK += dS^T Q (scale applied to dQ and dK at the end)
+// The max is taken, and dS formed, as the products that make S^T and dP^T store them.
 // Accumulation orders depend on the problem only, never on the thread count.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <vector>
 
 #include "../../core/parallel.hpp"
 #include "scratch.hpp"
