@@ -237,11 +237,12 @@ TEST_CASE("a mask that requires grad gets its gradient (through the composite)")
 
 TEST_CASE("fused attention is deterministic across thread counts (dropout included)") {
   Generator g(26);
-  // many heads (one backward item per head), and few heads with long keys (key-block groups)
-  for (Shape s : {Shape{2, 4, 100, 100}, Shape{1, 2, 80, 600}}) {
+  // many heads (one backward item per head), and few heads with long keys (key-block groups);
+  // head dim 16 (Eigen tiles) and 32 (the float kernels with the queries in the lanes)
+  for (Shape s : {Shape{2, 4, 100, 100, 16}, Shape{1, 2, 80, 600, 16}, Shape{2, 4, 100, 100, 32}, Shape{1, 2, 80, 600, 32}}) {
     INFO(shape_str(s));
-    auto q = randn<float>({s[0], s[1], s[2], 16}, 0, 1, g), k = randn<float>({s[0], s[1], s[3], 16}, 0, 1, g);
-    auto v = randn<float>({s[0], s[1], s[3], 16}, 0, 1, g), w = randn<float>({s[0], s[1], s[2], 16}, 0, 1, g);
+    auto q = randn<float>({s[0], s[1], s[2], s[4]}, 0, 1, g), k = randn<float>({s[0], s[1], s[3], s[4]}, 0, 1, g);
+    auto v = randn<float>({s[0], s[1], s[3], s[4]}, 0, 1, g), w = randn<float>({s[0], s[1], s[2], s[4]}, 0, 1, g);
     auto mask = s[2] == s[3] ? neighbour_mask<float>(10, 10, 4) : TensorF();
     int saved = num_threads();
     std::vector<std::vector<TensorF>> res;

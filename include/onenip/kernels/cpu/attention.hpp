@@ -9,14 +9,18 @@
 //   dV += Pd^T dO,  dP = dO V^T,  dS = P * (dP - rowsum(dO * O)),  dQ += scale dS K,  dK += scale dS^T Q
 // (Pd = P with dropout applied; the dropout mask is regenerated from its Philox counters).
 // Rows whose keys are all masked: output 0, lse = +inf, P = 0 in backward, so zero gradient.
+// Float at head dims 32, 64 and 128 takes the register-blocked kernels of attention_lanes.hpp;
+// this file's Eigen tiles serve double (the gradient checks) and other head dims.
 #pragma once
 
 #include <Eigen/Core>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "../../core/parallel.hpp"
 #include "../softmax.hpp"
+#include "attention_lanes.hpp"
 #include "scratch.hpp"
 
 namespace onenip::kernels::cpu {
@@ -65,6 +69,8 @@ StridedRows<T> operand_rows(const AttnOperand<T>& x, int64_t b, int64_t h, int64
 
 template <typename T>
 void attention(const AttentionProblem<T>& P) {
+  if constexpr (std::is_same_v<T, float>)
+    if (lanes::supported(P)) return lanes::attention(P);
   const AttnTiles tiles(P.Tq, P.Tk);
   const int64_t nq = tiles.nq, nk = tiles.nk, BQ = tiles.bq, BK = tiles.bk;
   T* out = P.out;
@@ -134,37 +140,25 @@ int64_t backward_key_groups(const AttentionProblem<T>& P) {
   return std::max<int64_t>(1, std::min<int64_t>(g, (int64_t(1) << 24) / std::max<int64_t>(per_group, 1)));
 }
 
-template <typename T>
-void attention_backward(const AttentionProblem<T>& P) {
+// Backward of work items (batch, head, key group g of G) on Eigen tiles; dq_of(w): item w's dq.
+template <typename T, typename DqOf>
+void attention_backward_tiles(const AttentionProblem<T>& P, const T* drow, int64_t G, DqOf&& dq_of) {
   const AttnTiles tiles(P.Tq, P.Tk);
-  const int64_t nq = tiles.nq, nk = tiles.nk, BQ = tiles.bq, BK = tiles.bk, BH = P.B * P.H, G = backward_key_groups(P);
+  const int64_t nq = tiles.nq, nk = tiles.nk, BQ = tiles.bq, BK = tiles.bk;
   const T* go = P.grad_out;
-  const T* o = P.out;
   const T* lse = P.lse;
-  T* dq = P.dq;
   T* dk = P.dk;
   T* dv = P.dv;
-  // rowsum(dO * O) = rowsum(dP * P) (dropout included): the softmax backward's correction.
-  Scratch<T> drow(static_cast<size_t>(BH * P.Tq));
-  parallel_for(BH * P.Tq, std::max<int64_t>(1, 16384 / std::max<int64_t>(P.Dv, 1)), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      T acc = 0;
-      for (int64_t d = 0; d < P.Dv; ++d) acc += go[r * P.Dv + d] * o[r * P.Dv + d];
-      drow[size_t(r)] = acc;
-    }
-  });
-  // dq of group g of (b, h): dq itself when G == 1, else a [Tq, D] buffer.
-  Scratch<T> dq_groups(G > 1 ? static_cast<size_t>(BH * G * P.Tq * P.D) : 0);
   // Work items: (batch, head, key group), each owning its slices of dk, dv and its dq.
   const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(P.Tq * P.Tk / G * (P.D + P.Dv), 1));
-  parallel_for(BH * G, grain, [&](int64_t w0, int64_t w1) {
+  parallel_for(P.B * P.H * G, grain, [&](int64_t w0, int64_t w1) {
     const size_t tile = static_cast<size_t>(BQ * BK);
     Scratch<T> s_buf(tile), p_buf(tile), dp_buf(tile), pd_buf(P.drop ? tile : 0), f(static_cast<size_t>(BK));
     for (int64_t w = w0; w < w1; ++w) {
       const int64_t bh = w / G, g = w % G, b = bh / P.H, h = bh % P.H;
       const int64_t kb0 = nk * g / G, kb1 = nk * (g + 1) / G;
       const T* gob = go + bh * P.Tq * P.Dv;
-      T* dqg = G > 1 ? dq_groups.data() + w * P.Tq * P.D : dq + bh * P.Tq * P.D;
+      T* dqg = dq_of(w);
       RowMap<T>(dqg, P.Tq, P.D).setZero();
       for (int64_t kb = kb0; kb < kb1; ++kb) {
         const int64_t j0 = kb * BK, bk = std::min(BK, P.Tk - j0);
@@ -197,7 +191,7 @@ void attention_backward(const AttentionProblem<T>& P) {
           } else {
             dV.noalias() += Pm.transpose() * dO;
           }
-          const T* dr = drow.data() + bh * P.Tq + i0;
+          const T* dr = drow + bh * P.Tq + i0;
           for (int64_t r = 0; r < bq; ++r)  // dS, in place of dP
             dP.row(r) = (Pm.row(r).array() * (dP.row(r).array() - dr[r])).matrix();
           dQ.noalias() += P.scale * (dP * K);
@@ -206,11 +200,38 @@ void attention_backward(const AttentionProblem<T>& P) {
       }
     }
   });
+}
+
+// rowsum(dO * O) = rowsum(dP * P) (dropout included): the softmax backward's correction.
+template <typename T>
+Scratch<T> output_grad_dots(const AttentionProblem<T>& P) {
+  Scratch<T> drow(static_cast<size_t>(P.B * P.H * P.Tq));
+  parallel_for(P.B * P.H * P.Tq, std::max<int64_t>(1, 16384 / std::max<int64_t>(P.Dv, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      T acc = 0;
+      for (int64_t d = 0; d < P.Dv; ++d) acc += P.grad_out[r * P.Dv + d] * P.out[r * P.Dv + d];
+      drow[size_t(r)] = acc;
+    }
+  });
+  return drow;
+}
+
+template <typename T>
+void attention_backward(const AttentionProblem<T>& P) {
+  const int64_t BH = P.B * P.H, G = backward_key_groups(P);
+  const Scratch<T> drow = output_grad_dots(P);
+  // dq of group g of (b, h): dq itself when G == 1, else a [Tq, D] buffer.
+  Scratch<T> dq_groups(G > 1 ? static_cast<size_t>(BH * G * P.Tq * P.D) : 0);
+  auto dq_of = [&](int64_t w) { return G > 1 ? dq_groups.data() + w * P.Tq * P.D : P.dq + w * P.Tq * P.D; };
+  bool done = false;
+  if constexpr (std::is_same_v<T, float>)
+    if ((done = lanes::supported(P))) lanes::attention_backward(P, drow.data(), G, dq_of);
+  if (!done) attention_backward_tiles(P, drow.data(), G, dq_of);
   if (G == 1) return;
   parallel_for(BH * P.Tq, std::max<int64_t>(1, 16384 / std::max<int64_t>(P.D * G, 1)), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t bh = r / P.Tq, i = r % P.Tq;
-      T* out = dq + r * P.D;
+      T* out = P.dq + r * P.D;
       std::fill(out, out + P.D, T(0));
       for (int64_t g = 0; g < G; ++g) {
         const T* part = dq_groups.data() + ((bh * G + g) * P.Tq + i) * P.D;

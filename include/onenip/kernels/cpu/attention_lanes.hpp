@@ -1,0 +1,364 @@
+// The float fused attention at head dims 32, 64 and 128, with the queries in the vector lanes.
+//
+// Every tile is kept transposed, [keys][32 queries], so that the softmax's row statistics (max,
+// sum) are plain element-wise vector operations, and every product is one register-blocked
+// micro-kernel (`product`) that broadcasts one operand and reads the other as vectors. K, V, Q
+// and dO are read in place; only Q^T and dO^T are packed, once per work item (not per tile),
+// and O^T / dQ^T transposed back once at its end.
+//   forward, per (b, h, block of 32 queries), over key blocks:
+//     S^T = K (scale Q)^T + mask^T, m = max(m, colmax S^T), P^T = exp(S^T - m) (one pass, sum
+//     accumulated), l = l corr + sum, O^T = O^T corr + V^T P^T
+//   backward, per (b, h, key group), over key blocks, then query blocks:
+//     P^T = exp(S^T - lse), dP^T = V dO^T, dV += Pd^T dO, dS^T = P^T (dP^T - rowsum(dO O)),
+//     dQ^T += K^T dS^T, dK += dS^T Q (scale applied to dQ and dK at the end)
+// The max is taken, and dS formed, as the products that make S^T and dP^T store them.
+// Accumulation orders depend on the problem only, never on the thread count.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "../../core/parallel.hpp"
+#include "scratch.hpp"
+#include "simd.hpp"
+
+namespace onenip::kernels::cpu::lanes {
+
+using simd::kLanes;
+using simd::VecF;
+
+inline constexpr int kQueries = 32;                     // queries per block: the tiles' row width
+inline constexpr int kQueryVecs = kQueries / kLanes;    // vectors per tile row
+inline constexpr int64_t kKeys = 128, kKeysBackward = 64;  // keys per tile (the tiles stay in L1)
+
+inline bool supported(const AttentionProblem<float>& P) {
+  auto dim = [](int64_t d) { return d == 32 || d == 64 || d == 128; };
+  return dim(P.D) && dim(P.Dv);
+}
+
+// Register blocking of `product`: column chunks of up to 4 (AVX-512) or 2 vectors, and as many
+// output rows as leave registers for one row of B and the broadcast.
+constexpr int chunk_vecs(int vecs) { return std::min(vecs, simd::kRegisters >= 32 ? 4 : 2); }
+constexpr int block_rows(int vecs) { return std::clamp((simd::kRegisters - vecs - 2) / vecs, 1, 8); }
+
+// What `product` stores: the sum itself (Accumulate: added to out), or epilogue(row, vector,
+// sum), row and vector (of kLanes columns) counted from the product's origin: the consumer of a
+// tile is fused into the store that makes it.
+struct Identity {
+  VecF operator()(int64_t, int, VecF x) const { return x; }
+};
+
+// out[r][0 : NX vectors] (+)= sum_{k < n} a[r ar + k ak] b[k ldb + (0 : NX vectors)], r < R.
+template <int R, int NX, bool Accumulate, typename Epilogue>
+inline void product_block(const float* a, int64_t ar, int64_t ak, const float* b, int64_t ldb, int64_t n, float* out,
+                          int64_t ldo, int64_t row0, int vec0, Epilogue& epilogue) {
+  VecF acc[R][NX];
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < NX; ++c) acc[r][c] = Accumulate ? simd::load(out + r * ldo + c * kLanes) : VecF{};
+  for (int64_t k = 0; k < n; ++k) {
+    VecF row[NX];
+    for (int c = 0; c < NX; ++c) row[c] = simd::load(b + k * ldb + c * kLanes);
+    const float* col = a + k * ak;
+    for (int r = 0; r < R; ++r) {
+      const VecF x = simd::splat(col[r * ar]);
+      for (int c = 0; c < NX; ++c) acc[r][c] = simd::fmadd(x, row[c], acc[r][c]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < NX; ++c) simd::store(out + r * ldo + c * kLanes, epilogue(row0 + r, vec0 + c, acc[r][c]));
+}
+
+// out [rows, X] (+)= A [rows, n] B [n, X] with A(r, k) = a[r ar + k ak] (either stride may be
+// the unit one: A read in place or transposed), B and out row-major with pitches ldb, ldo.
+// Each element is one fixed-order sum over k, whatever the blocking.
+template <int X, bool Accumulate, typename Epilogue = Identity>
+void product(const float* a, int64_t ar, int64_t ak, const float* b, int64_t ldb, int64_t n, float* out, int64_t ldo,
+             int64_t rows, Epilogue epilogue = {}) {
+  static_assert(X % kLanes == 0);
+  constexpr int NX = X / kLanes, CX = chunk_vecs(NX), R = block_rows(CX);
+  static_assert(NX % CX == 0);
+  for (int c0 = 0; c0 < NX; c0 += CX) {
+    const float* bc = b + c0 * kLanes;
+    float* oc = out + c0 * kLanes;
+    int64_t r = 0;
+    for (; r + R <= rows; r += R)
+      product_block<R, CX, Accumulate>(a + r * ar, ar, ak, bc, ldb, n, oc + r * ldo, ldo, r, c0, epilogue);
+    for (; r < rows; ++r)
+      product_block<1, CX, Accumulate>(a + r * ar, ar, ak, bc, ldb, n, oc + r * ldo, ldo, r, c0, epilogue);
+  }
+}
+
+// `product` with X = the head dim (32, 64 or 128), accumulating.
+inline void product_head(int64_t X, const float* a, int64_t ar, int64_t ak, const float* b, int64_t ldb, int64_t n,
+                         float* out, int64_t ldo, int64_t rows) {
+  if (X == 32) product<32, true>(a, ar, ak, b, ldb, n, out, ldo, rows);
+  else if (X == 64) product<64, true>(a, ar, ak, b, ldb, n, out, ldo, rows);
+  else product<128, true>(a, ar, ak, b, ldb, n, out, ldo, rows);
+}
+
+// dst[d][l] = scale src[l, d] for l < rows (row pitch ld), 0 for rows <= l < kQueries; d < cols.
+inline void pack_transposed(const float* src, int64_t ld, int64_t rows, int64_t cols, float scale, float* dst) {
+  for (int64_t l = 0; l < rows; ++l)
+    for (int64_t d = 0; d < cols; ++d) dst[d * kQueries + l] = scale * src[l * ld + d];
+  if (rows < kQueries)
+    for (int64_t d = 0; d < cols; ++d) std::fill(dst + d * kQueries + rows, dst + (d + 1) * kQueries, 0.f);
+}
+
+// The mask as the tiles read it: element (query i0 + l, key j0 + jj) at p[jj pitch + l].
+struct MaskTile {
+  const float* p = nullptr;
+  int64_t pitch = 0;
+};
+
+// The mask transposed: mask[b, h, i0 + l, j0 + jj] into dst[jj pitch + l], l < rows (0 up to pitch).
+inline void transpose_mask(const AttentionProblem<float>& P, int64_t b, int64_t h, int64_t i0, int64_t rows, int64_t j0,
+                           int64_t cols, float* dst, int64_t pitch) {
+  const float* base = P.mask + b * P.mb + h * P.mh + i0 * P.mi + j0 * P.mj;
+  for (int64_t jj = 0; jj < cols; ++jj) {
+    float* d = dst + jj * pitch;
+    for (int64_t l = 0; l < rows; ++l) d[l] = base[l * P.mi + jj * P.mj];
+    std::fill(d + rows, d + pitch, 0.f);
+  }
+}
+
+// A mask shared by every (batch, head) (the model's) is transposed once per call; any other,
+// tile by tile. Transposed copies beyond 2^22 elements are not kept.
+class TransposedMask {
+ public:
+  TransposedMask(const AttentionProblem<float>& P, int64_t Tq_padded) : P_(P), pitch_(Tq_padded) {
+    if (P.mask && P.mb == 0 && P.mh == 0 && P.Tk * Tq_padded <= (int64_t(1) << 22)) {
+      shared_.resize(static_cast<size_t>(P.Tk * Tq_padded));
+      transpose_mask(P, 0, 0, 0, P.Tq, 0, P.Tk, shared_.data(), pitch_);
+    }
+  }
+  // The tile of queries i0 + [0, rows), keys j0 + [0, cols); buf holds cols * kQueries floats.
+  MaskTile tile(int64_t b, int64_t h, int64_t i0, int64_t rows, int64_t j0, int64_t cols, float* buf) const {
+    if (!P_.mask) return {};
+    if (!shared_.empty()) return {shared_.data() + j0 * pitch_ + i0, pitch_};
+    transpose_mask(P_, b, h, i0, rows, j0, cols, buf, kQueries);
+    return {buf, kQueries};
+  }
+
+ private:
+  const AttentionProblem<float>& P_;
+  int64_t pitch_;
+  Scratch<float> shared_;
+};
+
+// The dropout factors of a tile, transposed: ft[jj kQueries + l] for query i0 + l, key j0 + jj
+// (0 past rows); row: cols floats of scratch.
+inline void dropout_tile(const AttentionProblem<float>& P, int64_t bh, int64_t i0, int64_t rows, int64_t j0,
+                         int64_t cols, float* row, float* ft) {
+  std::fill(ft, ft + cols * kQueries, 0.f);
+  for (int64_t l = 0; l < rows; ++l) {
+    P.drop->factors((bh * P.Tq + i0 + l) * P.Tk + j0, cols, P.drop_scale, row);
+    for (int64_t jj = 0; jj < cols; ++jj) ft[jj * kQueries + l] = row[jj];
+  }
+}
+
+// S^T [cols][kQueries] = K rows j0.. times the packed (scaled) Q^T, plus the mask tile, each
+// element passed through then(key, vector, s) on its way to st; the first NV vectors of each row.
+template <int NV, typename Then>
+inline void scores(const AttentionProblem<float>& P, const float* k, const float* qt, const MaskTile& mask, int64_t cols,
+                   float* st, Then then) {
+  auto masked = [&](int64_t jj, int c, VecF x) {
+    return then(jj, c, x + simd::load(mask.p + jj * mask.pitch + c * kLanes));
+  };
+  if (mask.p) product<NV * kLanes, false>(k, P.k.st, 1, qt, kQueries, P.D, st, kQueries, cols, masked);
+  else product<NV * kLanes, false>(k, P.k.st, 1, qt, kQueries, P.D, st, kQueries, cols, then);
+}
+
+// Per-thread scratch of the forward.
+struct ForwardScratch {
+  Scratch<float> qt, st, ot, mask, ft, row;
+  explicit ForwardScratch(const AttentionProblem<float>& P)
+      : qt(size_t(P.D * kQueries)), st(size_t(kKeys * kQueries)), ot(size_t(P.Dv * kQueries)),
+        mask(size_t(kKeys * kQueries)), ft(P.drop ? size_t(kKeys * kQueries) : 0), row(size_t(kKeys)) {}
+};
+
+// One (batch, head, query block): out rows i0.. and their lse. (Every block computes all its
+// lanes: with half of them, each broadcast would feed one multiply-add instead of two, as slow.)
+inline void forward_block(const AttentionProblem<float>& P, const TransposedMask& mask, int64_t bh, int64_t i0,
+                          ForwardScratch& s) {
+  const int64_t b = bh / P.H, h = bh % P.H, rows = std::min<int64_t>(kQueries, P.Tq - i0);
+  const float inf = std::numeric_limits<float>::infinity();
+  pack_transposed(P.q.at(b, h, i0), P.q.st, rows, P.D, P.scale, s.qt.data());
+  std::fill(s.ot.begin(), s.ot.end(), 0.f);
+  VecF m[kQueryVecs], l[kQueryVecs];
+  for (int c = 0; c < kQueryVecs; ++c) m[c] = simd::splat(-inf), l[c] = VecF{};
+  float* st = s.st.data();
+  for (int64_t j0 = 0; j0 < P.Tk; j0 += kKeys) {
+    const int64_t cols = std::min(kKeys, P.Tk - j0);
+    // Online softmax per lane: weights relative to the running max (0 while every key so far
+    // is masked), earlier ones rescaled by corr (0 when there were none).
+    VecF shift[kQueryVecs], corr[kQueryVecs], sum[kQueryVecs];
+    for (int c = 0; c < kQueryVecs; ++c) shift[c] = m[c], sum[c] = VecF{};
+    scores<kQueryVecs>(P, P.k.at(b, h, j0), s.qt.data(), mask.tile(b, h, i0, rows, j0, cols, s.mask.data()), cols, st,
+           [&](int64_t, int c, VecF x) { return shift[c] = simd::max(shift[c], x), x; });
+    for (int c = 0; c < kQueryVecs; ++c) {
+      const VecF m_new = shift[c];
+      shift[c] = m_new == -inf ? VecF{} : m_new;
+      corr[c] = simd::exp_nonpositive(m[c] - shift[c]);
+      m[c] = m_new;
+    }
+    for (int64_t jj = 0; jj < cols; ++jj)
+      for (int c = 0; c < kQueryVecs; ++c) {
+        float* x = st + jj * kQueries + c * kLanes;
+        const VecF p = simd::exp_nonpositive(simd::load(x) - shift[c]);
+        simd::store(x, p);
+        sum[c] += p;
+      }
+    for (int c = 0; c < kQueryVecs; ++c) l[c] = simd::fmadd(l[c], corr[c], sum[c]);
+    if (P.drop) {  // l keeps the undropped weights
+      dropout_tile(P, bh, i0, rows, j0, cols, s.row.data(), s.ft.data());
+      for (int64_t e = 0; e < cols * kQueries; e += kLanes)
+        simd::store(st + e, simd::load(st + e) * simd::load(s.ft.data() + e));
+    }
+    for (int64_t x = 0; x < P.Dv; ++x)
+      for (int c = 0; c < kQueryVecs; ++c) {
+        float* o = s.ot.data() + x * kQueries + c * kLanes;
+        simd::store(o, simd::load(o) * corr[c]);
+      }
+    // O^T [Dv][kQueries] += V^T P^T: V read in place, transposed (A(x, jj) = v[jj st + x]).
+    product<kQueries, true>(P.v.at(b, h, j0), 1, P.v.st, st, kQueries, cols, s.ot.data(), kQueries, P.Dv);
+  }
+  float ms[kQueries], ls[kQueries];
+  for (int c = 0; c < kQueryVecs; ++c) simd::store(ms + c * kLanes, m[c]), simd::store(ls + c * kLanes, l[c]);
+  for (int64_t r = 0; r < rows; ++r) {
+    float* o = P.out + (bh * P.Tq + i0 + r) * P.Dv;
+    const float lr = ls[r], inv = lr > 0.f ? 1.f / lr : 0.f;  // lr = 0: every key masked
+    for (int64_t x = 0; x < P.Dv; ++x) o[x] = s.ot[size_t(x * kQueries + r)] * inv;
+    P.lse[bh * P.Tq + i0 + r] = lr > 0.f ? ms[r] + std::log(lr) : inf;
+  }
+}
+
+inline void attention(const AttentionProblem<float>& P) {
+  const int64_t nq = (P.Tq + kQueries - 1) / kQueries;
+  const TransposedMask mask(P, nq * kQueries);
+  const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(kQueries * P.Tk * (P.D + P.Dv), 1));
+  parallel_for(P.B * P.H * nq, grain, [&](int64_t w0, int64_t w1) {
+    ForwardScratch s(P);
+    for (int64_t w = w0; w < w1; ++w) forward_block(P, mask, w / nq, (w % nq) * kQueries, s);
+  });
+}
+
+// Per-thread scratch of the backward: Q^T, dO^T and dQ^T of all of (b, h)'s queries, lse and
+// rowsum(dO O) padded to whole query blocks, and the tiles.
+struct BackwardScratch {
+  int64_t nq;
+  Scratch<float> qt, dot, dqt, lse, drow, st, dpt, pdt, mask, ft, row;
+  explicit BackwardScratch(const AttentionProblem<float>& P)
+      : nq((P.Tq + kQueries - 1) / kQueries), qt(size_t(nq * kQueries * P.D)), dot(size_t(nq * kQueries * P.Dv)),
+        dqt(size_t(nq * kQueries * P.D)), lse(size_t(nq * kQueries)), drow(size_t(nq * kQueries)),
+        st(size_t(kKeysBackward * kQueries)), dpt(size_t(kKeysBackward * kQueries)),
+        pdt(P.drop ? size_t(kKeysBackward * kQueries) : 0), mask(size_t(kKeysBackward * kQueries)),
+        ft(P.drop ? size_t(kKeysBackward * kQueries) : 0), row(size_t(kKeysBackward)) {}
+};
+
+inline int64_t backward_key_blocks(int64_t Tk) { return (Tk + kKeysBackward - 1) / kKeysBackward; }
+
+// Keys [j0, j0 + cols) of (b, h) against every query block: dk, dv rows j0.. written, dQ^T
+// Keys [j0, j0 + cols) of (b, h) against queries [i0, i0 + rows): dk, dv rows j0.. and the
+// block's dQ^T accumulated; the first NV vectors of lanes (half of them in a last block of at most
+// half a block: measured cheaper here, unlike in the forward).
+template <int NV>
+void backward_tile(const AttentionProblem<float>& P, const TransposedMask& mask, int64_t bh, int64_t i0, int64_t rows,
+                   int64_t j0, int64_t cols, float* dk, float* dv, BackwardScratch& s) {
+  const int64_t b = bh / P.H, h = bh % P.H;
+  const float* k = P.k.at(b, h, j0);
+  const float* v = P.v.at(b, h, j0);
+  float *st = s.st.data(), *dpt = s.dpt.data();
+  VecF lse[NV], drow[NV];
+  for (int c = 0; c < NV; ++c)
+    lse[c] = simd::load(s.lse.data() + i0 + c * kLanes), drow[c] = simd::load(s.drow.data() + i0 + c * kLanes);
+  // P^T = exp(S^T - lse): 0 in dead rows and padding lanes (lse = +inf there).
+  scores<NV>(P, k, s.qt.data() + i0 * P.D, mask.tile(b, h, i0, rows, j0, cols, s.mask.data()), cols, st, Identity{});
+  for (int64_t jj = 0; jj < cols; ++jj)
+    for (int c = 0; c < NV; ++c) {
+      float* x = st + jj * kQueries + c * kLanes;
+      simd::store(x, simd::exp_nonpositive(simd::load(x) - lse[c]));
+    }
+  const float* pd = st;  // the weights as dropout left them
+  if (P.drop) {
+    dropout_tile(P, bh, i0, rows, j0, cols, s.row.data(), s.ft.data());
+    for (int64_t e = 0; e < cols * kQueries; e += kLanes)
+      simd::store(s.pdt.data() + e, simd::load(st + e) * simd::load(s.ft.data() + e));
+    pd = s.pdt.data();
+  }
+  // dP^T = V dO^T, turned into dS^T = P^T (dP^T - rowsum(dO O)) as it is stored (dP^T
+  // scaled by the dropout factors first).
+  auto ds = [&](int64_t jj, int c, VecF x) {
+    return simd::load(st + jj * kQueries + c * kLanes) * (x - drow[c]);
+  };
+  auto ds_dropped = [&](int64_t jj, int c, VecF x) {
+    return ds(jj, c, x * simd::load(s.ft.data() + jj * kQueries + c * kLanes));
+  };
+  const float* dot = s.dot.data() + i0 * P.Dv;
+  if (P.drop) product<NV * kLanes, false>(v, P.v.st, 1, dot, kQueries, P.Dv, dpt, kQueries, cols, ds_dropped);
+  else product<NV * kLanes, false>(v, P.v.st, 1, dot, kQueries, P.Dv, dpt, kQueries, cols, ds);
+  const float* go = P.grad_out + (bh * P.Tq + i0) * P.Dv;
+  product_head(P.Dv, pd, kQueries, 1, go, P.Dv, rows, dv, P.Dv, cols);  // dV += Pd^T dO
+  // dQ^T [D][kQueries] += K^T dS^T (K read transposed in place); dK += dS^T Q.
+  product<NV * kLanes, true>(k, 1, P.k.st, dpt, kQueries, cols, s.dqt.data() + i0 * P.D, kQueries, P.D);
+  product_head(P.D, dpt, kQueries, 1, P.q.at(b, h, i0), P.q.st, rows, dk, P.D, cols);
+}
+
+// Keys [j0, j0 + cols) of (b, h) against every query block: dk, dv rows j0.. written, dQ^T
+// accumulated in s.dqt.
+inline void backward_key_block(const AttentionProblem<float>& P, const TransposedMask& mask, int64_t bh, int64_t j0,
+                               int64_t cols, BackwardScratch& s) {
+  float* dk = P.dk + (bh * P.Tk + j0) * P.D;
+  float* dv = P.dv + (bh * P.Tk + j0) * P.Dv;
+  std::fill(dk, dk + cols * P.D, 0.f);
+  std::fill(dv, dv + cols * P.Dv, 0.f);
+  for (int64_t i0 = 0; i0 < P.Tq; i0 += kQueries) {
+    const int64_t rows = std::min<int64_t>(kQueries, P.Tq - i0);
+    if (rows > kQueries / 2) backward_tile<kQueryVecs>(P, mask, bh, i0, rows, j0, cols, dk, dv, s);
+    else backward_tile<kQueryVecs / 2>(P, mask, bh, i0, rows, j0, cols, dk, dv, s);
+  }
+  for (int64_t e = 0; e < cols * P.D; ++e) dk[e] *= P.scale;
+}
+
+// Backward over keys [j_begin, j_end) of (b, h) (a key group): dk, dv of those keys, and that
+// group's dq (scale included) into dq [Tq, D]. drow: rowsum(dO O) of every (b, h, query).
+inline void backward_keys(const AttentionProblem<float>& P, const TransposedMask& mask, const float* drow, int64_t bh,
+                          int64_t j_begin, int64_t j_end, float* dq, BackwardScratch& s) {
+  const int64_t b = bh / P.H, h = bh % P.H, Tqp = s.nq * kQueries;
+  const float inf = std::numeric_limits<float>::infinity();
+  for (int64_t qb = 0; qb < s.nq; ++qb) {
+    const int64_t i0 = qb * kQueries, rows = std::min<int64_t>(kQueries, P.Tq - i0);
+    pack_transposed(P.q.at(b, h, i0), P.q.st, rows, P.D, P.scale, s.qt.data() + i0 * P.D);
+    pack_transposed(P.grad_out + (bh * P.Tq + i0) * P.Dv, P.Dv, rows, P.Dv, 1.f, s.dot.data() + i0 * P.Dv);
+  }
+  std::copy(P.lse + bh * P.Tq, P.lse + (bh + 1) * P.Tq, s.lse.begin());
+  std::fill(s.lse.begin() + P.Tq, s.lse.begin() + Tqp, inf);
+  std::copy(drow + bh * P.Tq, drow + (bh + 1) * P.Tq, s.drow.begin());
+  std::fill(s.drow.begin() + P.Tq, s.drow.begin() + Tqp, 0.f);
+  std::fill(s.dqt.begin(), s.dqt.end(), 0.f);
+  for (int64_t j0 = j_begin; j0 < j_end; j0 += kKeysBackward)
+    backward_key_block(P, mask, bh, j0, std::min(kKeysBackward, j_end - j0), s);
+  for (int64_t i = 0; i < P.Tq; ++i) {
+    const float* t = s.dqt.data() + (i / kQueries) * kQueries * P.D + i % kQueries;
+    for (int64_t d = 0; d < P.D; ++d) dq[i * P.D + d] = P.scale * t[d * kQueries];
+  }
+}
+
+// Work items (b, h, key group g of G): keys of blocks [nk g / G, nk (g + 1) / G); dq_of(w) is
+// where item w's dq goes.
+template <typename DqOf>
+void attention_backward(const AttentionProblem<float>& P, const float* drow, int64_t G, DqOf&& dq_of) {
+  const int64_t nk = backward_key_blocks(P.Tk), nq = (P.Tq + kQueries - 1) / kQueries;
+  const TransposedMask mask(P, nq * kQueries);
+  const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(P.Tq * P.Tk / G * (P.D + P.Dv), 1));
+  parallel_for(P.B * P.H * G, grain, [&](int64_t w0, int64_t w1) {
+    BackwardScratch s(P);
+    for (int64_t w = w0; w < w1; ++w) {
+      const int64_t g = w % G, j_begin = nk * g / G * kKeysBackward;
+      const int64_t j_end = std::min(P.Tk, nk * (g + 1) / G * kKeysBackward);
+      backward_keys(P, mask, drow, w / G, j_begin, j_end, dq_of(w), s);
+    }
+  });
+}
+
+}  // namespace onenip::kernels::cpu::lanes
