@@ -15,6 +15,7 @@
 
 #include "../core/error.hpp"
 #include "atomic_file.hpp"
+#include "detail/image_check.hpp"
 #include "detail/stb.hpp"
 
 namespace onenip::io {
@@ -95,6 +96,8 @@ inline Image load_image(const std::string& path, int channels = 3) {
   std::vector<uint8_t> bytes = onenip::detail::read_file_bytes(path, "load_image");
   ONENIP_CHECK(!bytes.empty(), "load_image '", path, "': the file is empty");
   ONENIP_CHECK(bytes.size() <= size_t(INT32_MAX), "load_image '", path, "': file too large");
+  const std::string unsafe = onenip::detail::jpeg_structure_error(bytes.data(), bytes.size());
+  ONENIP_CHECK(unsafe.empty(), "load_image '", path, "': corrupt JPEG: ", unsafe);
   int w = 0, h = 0, stored = 0;
   int len = int(bytes.size());
   if (!stbi_info_from_memory(bytes.data(), len, &w, &h, &stored))
