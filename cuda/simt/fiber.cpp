@@ -108,6 +108,14 @@ void Fiber::tsan_switch_in() {
   __tsan_switch_to_fiber(tsan_fiber_, 0);
 #endif
 }
+// A fiber's run ends by yielding for the last time, never returning from its frames: a reused
+// fiber gets a new TSan context, or the frames of every earlier run pile up on its shadow stack.
+void Fiber::tsan_fresh_context() {
+#if ONENIP_TSAN_FIBERS
+  __tsan_destroy_fiber(tsan_fiber_);
+  tsan_fiber_ = __tsan_create_fiber(0);
+#endif
+}
 void Fiber::tsan_switch_out() {
 #if ONENIP_TSAN_FIBERS
   __tsan_switch_to_fiber(tsan_caller_, 0);
@@ -121,6 +129,7 @@ bool Fiber::contains(const void* p) const {
 
 #if defined(__x86_64__)
 void Fiber::reset(Entry entry) {
+  tsan_fresh_context();
 #if ONENIP_ASAN_FIBERS
   // A fiber abandoned mid-run leaves its frames' redzones poisoned: the stack starts clean.
   __asan_unpoison_memory_region(mapping_ + page_size(), mapping_bytes_ - page_size());
@@ -156,6 +165,7 @@ void Fiber::yield_to_scheduler() {
 }
 #else
 void Fiber::reset(Entry entry) {
+  tsan_fresh_context();
   auto* ctx = static_cast<ucontext_t*>(ucontext_);
   getcontext(&ctx[0]);
   ctx[0].uc_stack.ss_sp = mapping_ + page_size();

@@ -44,6 +44,7 @@ private:
   void* tsan_caller_ = nullptr;
   void tsan_switch_in();
   void tsan_switch_out();
+  void tsan_fresh_context();
 };
 
 }  // namespace onenip::simt
