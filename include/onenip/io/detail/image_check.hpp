@@ -35,8 +35,10 @@ inline std::string jpeg_dht_error(const uint8_t* seg, size_t len) {
 // (where 0xFF 0x00 is a stuffed byte and 0xFF 0xD0..0xD7 a restart), byte by byte, so every
 // DHT stb would read, before or between scans, is checked.
 inline std::string jpeg_structure_error(const uint8_t* p, size_t n) {
-  if (n < 2 || p[0] != 0xFF || p[1] != 0xD8) return "";
-  for (size_t at = 2; at + 1 < n;) {
+  size_t soi = 0;  // stb takes any run of 0xFF fill bytes before the start-of-image code too
+  while (soi < n && p[soi] == 0xFF) ++soi;
+  if (soi == 0 || soi >= n || p[soi] != 0xD8) return "";
+  for (size_t at = soi + 1; at + 1 < n;) {
     if (p[at] != 0xFF) {
       ++at;
       continue;
