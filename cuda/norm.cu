@@ -20,6 +20,30 @@ using cuda::Pair;
 using cuda::RowGroup;
 using cuda::SumOp;
 
+struct MaxOp {
+  template <typename V>
+  __device__ __forceinline__ V operator()(V x, V y) const { return x > y ? x : y; }
+};
+
+// Layer norm's row statistics when the row's sum or squares overflow T (|x| near T's largest
+// value): those of x / max|x|, scaled back (layer norm is scale-free apart from eps), as the CPU
+// kernel computes them. Every thread of the group calls it.
+template <bool Warp, typename T>
+__device__ void scaled_row_stats(const T* xr, int64_t C, const RowGroup<Warp>& g, T eps, T* buf, T& mean, T& rstd) {
+  T m = T(0);
+  for (int64_t i = g.lane; i < C; i += g.size) m = MaxOp{}(m, std::abs(xr[i]));
+  const T a = group_allreduce<Warp>(m, MaxOp{}, buf);
+  T s = T(0);
+  for (int64_t i = g.lane; i < C; i += g.size) s += xr[i] / a;
+  const T ms = group_allreduce<Warp>(s, SumOp{}, buf) / T(C);
+  T ss = T(0);
+  for (int64_t i = g.lane; i < C; i += g.size) ss += (xr[i] / a - ms) * (xr[i] / a - ms);
+  const double v = double(group_allreduce<Warp>(ss, SumOp{}, buf) / T(C)), sd = double(a);
+  mean = ms * a;
+  // eps / a^2 underflows to 0 (a^2 may even overflow): a constant row keeps 1/sqrt(eps)
+  rstd = T(v == 0 ? 1 / std::sqrt(double(eps)) : 1 / (std::sqrt(v + double(eps) / (sd * sd)) * sd));
+}
+
 // y = (x - mean) rstd w + b; mean and rstd per row. Rms: no mean, rstd from mean(x^2), no b.
 template <bool Warp, bool Rms, typename T>
 __global__ void norm_forward_kernel(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t rows,
@@ -37,7 +61,10 @@ __global__ void norm_forward_kernel(const T* x, const T* w, const T* b, T* y, T*
     }
     T ss = T(0);
     for (int64_t i = g.lane; i < C; i += g.size) ss += (xr[i] - mu) * (xr[i] - mu);
-    const T rs = T(1) / std::sqrt(group_allreduce<Warp>(ss, SumOp{}, buf) / T(C) + eps);
+    const T var = group_allreduce<Warp>(ss, SumOp{}, buf) / T(C);
+    T rs = T(1) / std::sqrt(var + eps);
+    if (!Rms && !(std::isfinite(mu) && std::isfinite(var)))  // the same in the whole group: reduced values
+      scaled_row_stats<Warp>(xr, C, g, eps, buf, mu, rs);
     if (g.lane == 0) {
       if constexpr (!Rms) mean[r] = mu;
       rstd[r] = rs;

@@ -48,7 +48,8 @@ Comparison compare(const onenip::Tensor<A>& got, const onenip::Tensor<B>& want, 
     r.same_shape = false;
     return r;
   }
-  auto g = got.detach().cpu().contiguous(), w = want.detach().cpu().contiguous();
+  auto g = got.detach().cpu().contiguous();  // two declarations: A and B may differ (clang refuses one `auto` for both)
+  auto w = want.detach().cpu().contiguous();
   double peak = 0;
   for (int64_t i = 0; i < w.numel(); ++i)
     if (std::isfinite(double(w.data()[i]))) peak = std::max(peak, std::abs(double(w.data()[i])));

@@ -3,6 +3,7 @@
 #   bash tests/run.sh          installs missing Debian packages, configures into build/, builds, runs ctest
 #   bash tests/run.sh deps     only the install step (likewise: build, test), for CI's timed tiers
 #   bash tests/run.sh sanitize AddressSanitizer + UndefinedBehaviorSanitizer over a subset (build-asan/)
+#   bash tests/run.sh tsan     ThreadSanitizer (clang, LLVM's OpenMP) over the threaded code (build-tsan/)
 #   bash tests/run.sh cuda     the CUDA kernels: run by the SIMT emulator (build-cuda/, tests labelled
 #                              "cuda"), and, where nvcc exists, the GPU library, benchmarks and the
 #                              CUDA tests for the GPU (build-gpu/) compiled and linked
@@ -48,10 +49,45 @@ sanitize() {
   local tests=(test_tensor test_autograd test_io test_nn_core test_simt test_cuda)
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DONENIP_BUILD_EXAMPLES=OFF -DONENIP_CUDA_TESTS=emulated \
     "-DCMAKE_CXX_FLAGS=-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
-  cmake --build build-asan -j "$jobs" --target "${tests[@]}"
+  cmake --build build-asan -j "$jobs" --target "${tests[@]}" fuzz_regressions
   for t in "${tests[@]}"; do
     echo "== $t (ASan + UBSan)"
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 OMP_NUM_THREADS=1 "build-asan/tests/$t" --no-version
+  done
+  # the inputs that once made the readers fail (fuzz/): some were memory errors that only show here
+  for d in fuzz/regressions/*/; do
+    echo "== fuzz regressions: $(basename "$d") (ASan + UBSan)"
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 OMP_NUM_THREADS=1 \
+      build-asan/fuzz/fuzz_regressions "$(basename "$d")" "$d"
+  done
+}
+# ThreadSanitizer (any report fails) over the multi-threaded code: the data loader's worker
+# threads and parallel decoding (test_synthesis, test_data), the OpenMP kernels on 2 threads
+# (test_ops_basic, test_ops_nn) and the emulated CUDA kernels (those op tests and test_simt).
+# It needs clang with LLVM's OpenMP runtime and its TSan tool, archer (Debian: clang libomp-dev):
+# GCC's libgomp synchronises where TSan cannot see it, and reports false races.
+tsan() {
+  local tests=(test_simt test_ops_basic test_ops_nn test_synthesis test_data) cxx archer
+  find_tools() {
+    cxx=$(command -v clang++ || command -v clang++-14 || true)
+    archer=$(ls /usr/lib/llvm-*/lib/libarcher.so 2>/dev/null | sort -V | tail -1)
+  }
+  find_tools
+  if [ -z "$cxx" ] || [ -z "$archer" ]; then
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q clang libomp-dev
+    find_tools
+  fi
+  cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER="$cxx" -DONENIP_BUILD_EXAMPLES=OFF \
+    -DONENIP_CUDA_TESTS=emulated "-DCMAKE_CXX_FLAGS=-O1 -g -fsanitize=thread -fno-omit-frame-pointer"
+  cmake --build build-tsan -j "$jobs" --target "${tests[@]}"
+  for t in "${tests[@]}"; do
+    # test_ops_nn without its long op-harness sweeps (their emulated CUDA runs take half an hour
+    # under TSan; test_ops_basic's harness cases and the rest of test_ops_nn run the same kernels)
+    local filter=()
+    [ "$t" = test_ops_nn ] && filter=("--test-case-exclude=*op?harness*,*head?dims*,*tensor?cores*,*tensor-core*")
+    echo "== $t (ThreadSanitizer, 2 threads)"
+    OMP_TOOL_LIBRARIES="$archer" TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ignore_noninstrumented_modules=1" OMP_NUM_THREADS=2 \
+      "build-tsan/tests/$t" --no-version "${filter[@]}"
   done
 }
 # Data parallelism (ONENIP_MPI): its own build of only what the MPI tests run (the test program,
@@ -80,7 +116,8 @@ case "${1:-all}" in
   test) run_tests ;;
   cuda) cuda ;;
   sanitize) sanitize ;;
+  tsan) tsan ;;
   mpi) mpi ;;
   all) deps && build && run_tests ;;
-  *) echo "usage: bash tests/run.sh [deps|build|test|cuda|sanitize|mpi]" >&2; exit 2 ;;
+  *) echo "usage: bash tests/run.sh [deps|build|test|cuda|sanitize|tsan|mpi]" >&2; exit 2 ;;
 esac

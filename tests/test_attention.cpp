@@ -72,7 +72,8 @@ void expect_all_close(const std::vector<Tensor<T>>& a, const std::vector<Tensor<
 }  // namespace
 
 TEST_CASE("neighbour_mask equals the authors' construction (docs/onenip.md section 2)") {
-  for (auto [h, w, n] : {std::tuple{4, 5, 2}, std::tuple{5, 4, 4}, std::tuple{3, 3, 7}}) {
+  for (const auto& hwn : {std::tuple{4, 5, 2}, std::tuple{5, 4, 4}, std::tuple{3, 3, 7}}) {
+    const int h = std::get<0>(hwn), w = std::get<1>(hwn), n = std::get<2>(hwn);  // INFO captures them: no structured binding for clang 14
     INFO(h, "x", w, " n ", n);
     auto m = neighbour_mask<float>(h, w, n);
     check_close(m, fx<float>("nbr_mask." + std::to_string(h) + "x" + std::to_string(w) + "_n" + std::to_string(n)),

@@ -29,10 +29,11 @@ TEST_CASE("Dice by hand: perfect, empty and per-sample mean") {
     for (int j = 1; j < 4; ++j) m.at_ref({0, 0, i, j}) = 1;
   CHECK(nn::dice_loss(m, m, DiceForm::paper).item() == doctest::Approx(0.0));
   CHECK(nn::dice_loss(m, m, DiceForm::reference).item() == doctest::Approx(1 - 10.0 / 19.0));
-  // empty mask and zero prediction: reference gives 0 (the smoothing), paper is 0/0
+  // empty mask and zero prediction: a perfect match in both forms (reference: the smoothing;
+  // paper: defined so, instead of 0/0)
   auto z = zeros<double>({1, 1, 5, 5});
   CHECK(nn::dice_loss(z, z, DiceForm::reference).item() == 0.0);
-  CHECK(std::isnan(nn::dice_loss(z, z, DiceForm::paper).item()));
+  CHECK(nn::dice_loss(z, z, DiceForm::paper).item() == 0.0);
   // the batch mean of per-sample losses (not one Dice over the whole batch)
   auto both = cat(std::vector<TensorD>{m, z}, 0), pred = cat(std::vector<TensorD>{m, m}, 0);
   double per0 = 1 - 10.0 / 19.0, per1 = 1 - 1.0 / 10.0;  // sample 1: inter 0, sum p^2 = 9

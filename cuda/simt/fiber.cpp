@@ -17,6 +17,22 @@
 #else
 #define ONENIP_ASAN_FIBERS 0
 #endif
+// Under ThreadSanitizer too: each fiber gets its own TSan context (its shadow call stack), and a
+// switch synchronises, so the fibers of one OS thread are never reported as racing each other.
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define ONENIP_TSAN_FIBERS 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) && !defined(ONENIP_TSAN_FIBERS)
+#define ONENIP_TSAN_FIBERS 1
+#endif
+#ifndef ONENIP_TSAN_FIBERS
+#define ONENIP_TSAN_FIBERS 0
+#endif
+#if ONENIP_TSAN_FIBERS
+#include <sanitizer/tsan_interface.h>
+#endif
 
 #if defined(__x86_64__)
 // switch(save, target): push the callee-saved registers and the SSE/x87 control words, store the
@@ -67,15 +83,42 @@ Fiber::Fiber(size_t stack_bytes) {
   ONENIP_CHECK(m != MAP_FAILED, "SIMT emulator: cannot map a ", stack_bytes, "-byte fiber stack");
   mapping_ = static_cast<char*>(m);
   mprotect(mapping_, page, PROT_NONE);  // guard page: a stack overflow faults instead of corrupting
+#if ONENIP_TSAN_FIBERS
+  tsan_fiber_ = __tsan_create_fiber(0);
+#endif
 #if !defined(__x86_64__)
   ucontext_ = new ucontext_t[2];
 #endif
 }
 
 Fiber::~Fiber() {
+#if ONENIP_TSAN_FIBERS
+  __tsan_destroy_fiber(tsan_fiber_);
+#endif
   munmap(mapping_, mapping_bytes_);
 #if !defined(__x86_64__)
   delete[] static_cast<ucontext_t*>(ucontext_);
+#endif
+}
+
+// Announced to ThreadSanitizer immediately before the switch itself, as its interface asks.
+void Fiber::tsan_switch_in() {
+#if ONENIP_TSAN_FIBERS
+  tsan_caller_ = __tsan_get_current_fiber();
+  __tsan_switch_to_fiber(tsan_fiber_, 0);
+#endif
+}
+// A fiber's run ends by yielding for the last time, never returning from its frames: a reused
+// fiber gets a new TSan context, or the frames of every earlier run pile up on its shadow stack.
+void Fiber::tsan_fresh_context() {
+#if ONENIP_TSAN_FIBERS
+  __tsan_destroy_fiber(tsan_fiber_);
+  tsan_fiber_ = __tsan_create_fiber(0);
+#endif
+}
+void Fiber::tsan_switch_out() {
+#if ONENIP_TSAN_FIBERS
+  __tsan_switch_to_fiber(tsan_caller_, 0);
 #endif
 }
 
@@ -86,6 +129,7 @@ bool Fiber::contains(const void* p) const {
 
 #if defined(__x86_64__)
 void Fiber::reset(Entry entry) {
+  tsan_fresh_context();
 #if ONENIP_ASAN_FIBERS
   // A fiber abandoned mid-run leaves its frames' redzones poisoned: the stack starts clean.
   __asan_unpoison_memory_region(mapping_ + page_size(), mapping_bytes_ - page_size());
@@ -103,6 +147,7 @@ void Fiber::resume() {
   void* fake = nullptr;
   __sanitizer_start_switch_fiber(&fake, mapping_ + page_size(), mapping_bytes_ - page_size());
 #endif
+  tsan_switch_in();
   onenip_simt_switch(&caller_sp_, sp_);
 #if ONENIP_ASAN_FIBERS
   __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
@@ -112,6 +157,7 @@ void Fiber::yield_to_scheduler() {
 #if ONENIP_ASAN_FIBERS
   __sanitizer_start_switch_fiber(&asan_fake_stack_, caller_bottom_, caller_size_);
 #endif
+  tsan_switch_out();
   onenip_simt_switch(&sp_, caller_sp_);
 #if ONENIP_ASAN_FIBERS
   __sanitizer_finish_switch_fiber(asan_fake_stack_, &caller_bottom_, &caller_size_);
@@ -119,6 +165,7 @@ void Fiber::yield_to_scheduler() {
 }
 #else
 void Fiber::reset(Entry entry) {
+  tsan_fresh_context();
   auto* ctx = static_cast<ucontext_t*>(ucontext_);
   getcontext(&ctx[0]);
   ctx[0].uc_stack.ss_sp = mapping_ + page_size();
@@ -128,10 +175,12 @@ void Fiber::reset(Entry entry) {
 }
 void Fiber::resume() {
   auto* ctx = static_cast<ucontext_t*>(ucontext_);
+  tsan_switch_in();
   swapcontext(&ctx[1], &ctx[0]);
 }
 void Fiber::yield_to_scheduler() {
   auto* ctx = static_cast<ucontext_t*>(ucontext_);
+  tsan_switch_out();
   swapcontext(&ctx[0], &ctx[1]);
 }
 #endif

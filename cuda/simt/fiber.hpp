@@ -39,6 +39,12 @@ private:
   void* asan_fake_stack_ = nullptr;
   const void* caller_bottom_ = nullptr;
   size_t caller_size_ = 0;
+  // ThreadSanitizer's contexts for the fiber and for the code that resumed it (unused without it).
+  void* tsan_fiber_ = nullptr;
+  void* tsan_caller_ = nullptr;
+  void tsan_switch_in();
+  void tsan_switch_out();
+  void tsan_fresh_context();
 };
 
 }  // namespace onenip::simt

@@ -33,6 +33,8 @@ template <typename S, typename L>
 Curve cumulative_counts(const std::vector<S>& scores, const std::vector<L>& labels, const char* what) {
   ONENIP_CHECK(scores.size() == labels.size(), what, ": ", scores.size(), " scores but ", labels.size(), " labels");
   ONENIP_CHECK(!scores.empty(), what, ": no samples");
+  // before sorting: NaN breaks the comparison's ordering, which std::sort must not be given
+  for (size_t i = 0; i < scores.size(); ++i) ONENIP_CHECK(!std::isnan(double(scores[i])), what, ": score ", i, " is NaN");
   std::vector<size_t> order(scores.size());
   std::iota(order.begin(), order.end(), size_t(0));
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scores[a] > scores[b]; });
@@ -40,7 +42,6 @@ Curve cumulative_counts(const std::vector<S>& scores, const std::vector<L>& labe
   double tp = 0, fp = 0;
   for (size_t i = 0; i < order.size(); ++i) {
     double s = double(scores[order[i]]);
-    ONENIP_CHECK(!std::isnan(s), what, ": score ", order[i], " is NaN");
     if (labels[order[i]]) tp += 1; else fp += 1;
     bool last_of_tie = i + 1 == order.size() || double(scores[order[i + 1]]) != s;
     if (last_of_tie) {
@@ -161,6 +162,7 @@ double au_pro(const std::vector<std::vector<S>>& maps, const std::vector<std::ve
     for (int64_t p = 0; p < H * W; ++p) {
       size_t i = m * size_t(H * W) + size_t(p);
       score[i] = double(maps[m][size_t(p)]);
+      ONENIP_CHECK(!std::isnan(score[i]), "AUPRO: map ", m, " has a NaN score at pixel ", p);
       if (lab[size_t(p)] == 0) {
         fp_step[i] = 1;
         ok_pixels += 1;

@@ -156,8 +156,12 @@ void load_checkpoint(const std::string& path, TrainingState<T>& s) {
                  missing.empty() && unexpected.empty() ? " (same names, different order)" : "", ": missing [",
                  nn::detail::join_names(missing), "], unexpected [", nn::detail::join_names(unexpected), "]");
     optim::OptimizerState<T> st;
-    st.kind = o.value("kind", "");
-    st.scalars = o.value("scalars", nlohmann::json::object());
+    try {
+      st.kind = o.value("kind", "");
+      st.scalars = o.value("scalars", nlohmann::json::object());
+    } catch (const nlohmann::json::exception& e) {
+      onenip::detail::fail("checkpoint '", path, "': bad optimizer kind or scalars: ", e.what());
+    }
     std::map<std::string, size_t> index;
     for (size_t i = 0; i < names.size(); ++i) index[names[i]] = i;
     std::vector<std::string> stray;
@@ -180,6 +184,8 @@ void load_checkpoint(const std::string& path, TrainingState<T>& s) {
       s.optimizer->load_state(st);
     } catch (const Error& e) {
       onenip::detail::fail("checkpoint '", path, "': ", e.what());
+    } catch (const nlohmann::json::exception& e) {  // a scalar of the wrong JSON type
+      onenip::detail::fail("checkpoint '", path, "': bad optimizer scalars: ", e.what());
     }
   }
 
@@ -188,8 +194,12 @@ void load_checkpoint(const std::string& path, TrainingState<T>& s) {
     s.schedule->load_state(md["schedule"]);  // after the optimiser: it sets the optimiser's lr
   }
   for (auto& [name, g] : s.generators) {
-    const nlohmann::json& st = md["rng"][name];
-    g->set_state(st.at("seed").get<uint64_t>(), st.at("offset").get<uint64_t>());
+    try {
+      const nlohmann::json& st = md["rng"][name];
+      g->set_state(st.at("seed").get<uint64_t>(), st.at("offset").get<uint64_t>());
+    } catch (const nlohmann::json::exception& e) {
+      onenip::detail::fail("checkpoint '", path, "': bad state of random generator '", name, "': ", e.what());
+    }
   }
 }
 

@@ -18,6 +18,7 @@
 
 #include "../core/error.hpp"
 #include "atomic_file.hpp"
+#include "detail/image_check.hpp"
 #include "detail/stb.hpp"
 
 namespace onenip::io {
@@ -103,6 +104,9 @@ inline ImageFile read_image_file(const std::string& path, const char* who) {
   f.bytes = read_file_bytes(path, who);
   ONENIP_CHECK(!f.bytes.empty(), who, " '", path, "': the file is empty");
   ONENIP_CHECK(f.bytes.size() <= size_t(INT32_MAX), who, " '", path, "': file too large");
+  // stb_image 2.27 writes out of bounds on some malformed JPEGs: refuse those before it decodes
+  const std::string unsafe = jpeg_structure_error(f.bytes.data(), f.bytes.size());
+  ONENIP_CHECK(unsafe.empty(), who, " '", path, "': corrupt JPEG: ", unsafe);
   if (!stbi_info_from_memory(f.bytes.data(), f.size(), &f.width, &f.height, &f.stored))
     fail(who, " '", path, "': not a PNG, JPEG or BMP image (stb_image: ", stbi_failure_reason(), ")");
   const uint64_t pixels = uint64_t(f.width) * uint64_t(f.height), most = uint64_t(f.bytes.size()) * 8 * 1032;

@@ -3,9 +3,10 @@
 //   dice_loss(p, t):  per sample n over all non-batch dims, then the mean over the batch:
 //     paper     (OneNIP Eq. 7):       1 - 2 sum(p t) / (sum p^2 + sum t^2)
 //     reference (the authors' code):  1 - (sum(p t) + 1) / (sum p^2 + sum t^2 + 1)
-//   The paper form is 0/0 (NaN) for a sample where p and t are both all zero; with p a
-//   sigmoid output that cannot happen. The reference form gives ~0.5 for a perfect
-//   prediction, not 0 (no factor 2): that is what the authors trained with.
+//   The paper form is 0/0 for a sample where p and t are both all zero (a sigmoid output
+//   underflows to exactly 0 in float below about -104): that sample is a perfect match, ratio
+//   1, loss 0, zero gradient. The reference form gives ~0.5 for a perfect prediction, not 0
+//   (no factor 2): that is what the authors trained with.
 #pragma once
 
 #include "../ops/reduce.hpp"
@@ -32,7 +33,16 @@ Tensor<T> dice_loss(const Tensor<T>& p, const Tensor<T>& t, DiceForm form) {
   Tensor<T> pf = p.reshape({n, -1}), tf = t.reshape({n, -1});
   Tensor<T> inter = sum(mul(pf, tf), {1});                              // (N)
   Tensor<T> denom = add(sum(square(pf), {1}), sum(square(tf), {1}));    // (N)
-  Tensor<T> ratio = form == DiceForm::paper ? div(mul(inter, T(2)), denom) : div(add(inter, T(1)), add(denom, T(1)));
+  Tensor<T> ratio;
+  if (form == DiceForm::paper) {
+    // `empty`: 1 where the denominator is 0 (then the numerator is too), 0 where it is a normal
+    // number; constant, so the gradient there is 0 rather than 0/0.
+    const T to_one = T(1) / std::numeric_limits<T>::min();
+    Tensor<T> empty = T(1) - clamp(mul(denom.detach(), to_one), T(0), T(1));
+    ratio = div(add(mul(inter, T(2)), empty), add(denom, empty));
+  } else {
+    ratio = div(add(inter, T(1)), add(denom, T(1)));
+  }
   return T(1) - mean(ratio);
 }
 

@@ -97,7 +97,8 @@ Tensor<T> index_select(const Tensor<T>& a, int64_t dim, const std::vector<int64_
   kernels::index_select<T>(
       {a.device(), outer, len, inner, int64_t(index.size()), index.data(), ac.data_ptr(), out.data_ptr()});
   Shape in_shape = a.shape();
-  return record<T>(out, "IndexSelect", {a}, [in_shape, outer, len, inner, index](const Tensor<T>& g) {
+  // init-captures: clang before 16 cannot capture structured bindings by name
+  return record<T>(out, "IndexSelect", {a}, [in_shape, outer = outer, len = len, inner = inner, index](const Tensor<T>& g) {
     Tensor<T> gi = zeros<T>(in_shape, g.device()), gc = g.contiguous();
     kernels::index_add<T>({g.device(), outer, len, inner, int64_t(index.size()), index.data(), gi.data_ptr(), gc.data_ptr()});
     return std::vector<Tensor<T>>{gi};

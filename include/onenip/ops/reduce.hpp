@@ -143,7 +143,8 @@ Tensor<T> extreme_with_grad(const Tensor<T>& a, int64_t dim, bool keepdim, bool 
   Shape in_shape = a.dim() == 0 ? Shape{1} : a.shape(), picked = in_shape;
   picked[size_t(d)] = 1;
   Shape out_shape = a.shape();
-  return record<T>(vals, want_max ? "Max" : "Min", {a}, [idx, d, in_shape, picked, out_shape](const Tensor<T>& g) {
+  // init-capture: clang before 16 cannot capture a structured binding by name
+  return record<T>(vals, want_max ? "Max" : "Min", {a}, [idx = idx, d, in_shape, picked, out_shape](const Tensor<T>& g) {
     // Send each gradient to the position that won (scatter_add, the adjoint of gather).
     Tensor<T> gi = zeros<T>(in_shape, g.device()), gc = g.contiguous();
     kernels::scatter_add<T>({g.device(), picked, gi.strides(), d, idx.values.data(), gi.data_ptr(), gc.data_ptr()});

@@ -43,6 +43,13 @@ inline std::vector<fs::path> list_dirs(const fs::path& dir) {
   return out;
 }
 
+// Whether p names a regular file. A path the system cannot look up (too long, a loop of links)
+// is none, rather than std::filesystem's exception: meta files name paths from untrusted text.
+inline bool is_file(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_regular_file(p, ec);
+}
+
 // "data/bottle/" -> "data/bottle", so filename() is the folder's name.
 inline fs::path tidy(const fs::path& p) {
   fs::path q = p.lexically_normal();

@@ -37,11 +37,11 @@ inline void read_jsonl(const fs::path& file, const fs::path& image_dir, bool tra
     s.label = label;
     s.cls = j["clsname"].get<std::string>();
     s.defect = label ? tidy(fs::path(s.image)).parent_path().filename().string() : "good";
-    ONENIP_CHECK(fs::is_regular_file(s.image), where(), ": image '", s.image, "' does not exist ",
+    ONENIP_CHECK(is_file(s.image), where(), ": image '", s.image, "' does not exist ",
                  "(filenames are relative to the image folder '", image_dir.string(), "')");
     if (j.contains("maskname") && j["maskname"].is_string() && !j["maskname"].get<std::string>().empty()) {
       s.mask = (image_dir / j["maskname"].get<std::string>()).string();
-      ONENIP_CHECK(fs::is_regular_file(s.mask), where(), ": mask '", s.mask, "' does not exist");
+      ONENIP_CHECK(is_file(s.mask), where(), ": mask '", s.mask, "' does not exist");
     }
     ClassData& cd = classes[s.cls];
     cd.name = s.cls, cd.root = (image_dir / s.cls).string(), cd.layout = "jsonl";

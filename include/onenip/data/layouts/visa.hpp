@@ -56,11 +56,11 @@ inline std::vector<ClassData> load_visa(const fs::path& root_in, const std::stri
     ONENIP_CHECK(label == "normal" || label == "anomaly", where(), ": label is '", v[col["label"]],
                  "', not normal or anomaly");
     Sample s{(root / v[col["image"]]).string(), "", label == "anomaly", label == "anomaly" ? "anomaly" : "good", obj};
-    ONENIP_CHECK(fs::is_regular_file(s.image), where(), ": image '", s.image, "' does not exist");
+    ONENIP_CHECK(is_file(s.image), where(), ": image '", s.image, "' does not exist");
     if (s.label) {
       ONENIP_CHECK(!v[col["mask"]].empty(), where(), ": anomalous image '", s.image, "' has no mask");
       s.mask = (root / v[col["mask"]]).string();
-      ONENIP_CHECK(fs::is_regular_file(s.mask), where(), ": mask '", s.mask, "' does not exist");
+      ONENIP_CHECK(is_file(s.mask), where(), ": mask '", s.mask, "' does not exist");
     }
     ClassData& cd = classes[obj];
     cd.name = obj, cd.root = (root / obj).string(), cd.layout = "visa";

@@ -31,6 +31,20 @@ std::vector<T> blocked_row_sums(int64_t rows, int64_t width, int64_t block_rows,
 
 template <typename T> using Arr = Eigen::Array<T, Eigen::Dynamic, 1>;
 
+// Layer norm's row statistics when the row's sum or squares overflow T (|x| near T's largest
+// value): those of x / max|x|, scaled back, since layer norm is scale-free apart from eps.
+// Then x - mean stays finite for |x| up to half T's largest value, and so does the output.
+template <typename T, typename Row>
+void scaled_row_stats(const Row& x, double eps, T& mean, T& rstd) {
+  const T a = x.abs().maxCoeff();
+  const Arr<T> xs = x / a;
+  const T ms = xs.mean();
+  const double v = double((xs - ms).square().mean()), s = double(a);
+  mean = ms * a;
+  // eps / s^2 underflows to 0 (s^2 may even overflow): a constant row keeps 1/sqrt(eps)
+  rstd = T(v == 0 ? 1 / std::sqrt(eps) : 1 / (std::sqrt(v + eps / (s * s)) * s));
+}
+
 }  // namespace detail
 
 template <typename T>
@@ -43,8 +57,9 @@ void layer_norm(const LayerNormProblem<T>& p) {
     for (int64_t r = r0; r < r1; ++r) {
       Eigen::Map<const Arr> xr(p.x + r * C, C);
       Eigen::Map<Arr> yr(p.y + r * C, C);
-      T mu = xr.mean();
-      T rs = T(1) / std::sqrt((xr - mu).square().mean() + T(p.eps));
+      T mu = xr.mean(), var = (xr - mu).square().mean();
+      T rs = T(1) / std::sqrt(var + T(p.eps));
+      if (!std::isfinite(mu) || !std::isfinite(var)) detail::scaled_row_stats(xr, p.eps, mu, rs);
       p.mean[r] = mu, p.rstd[r] = rs;
       if (wp && bp) yr = (xr - mu) * rs * Eigen::Map<const Arr>(wp, C) + Eigen::Map<const Arr>(bp, C);
       else if (wp) yr = (xr - mu) * rs * Eigen::Map<const Arr>(wp, C);
