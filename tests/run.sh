@@ -92,8 +92,8 @@ tsan() {
 }
 # Data parallelism (ONENIP_MPI): its own build of only what the MPI tests run (the test program,
 # with the emulated CUDA backend for ranks training on cuda; the scaling benchmark; the CLI),
-# then the "mpi" tests one at a time (each takes 2 ranks, one OpenMP thread each). With nvcc, the NCCL communicator and its check are compiled and linked too
-# (they run in bench/gpu_check.sh on a GPU).
+# then the "mpi" tests one at a time (each takes 2 ranks, one OpenMP thread each). With nvcc, the
+# NCCL communicator and its check are compiled and linked too (they run in bench/gpu_check.sh on a GPU).
 mpi() {
   local nvcc args=(-DONENIP_MPI=ON -DONENIP_BUILD_EXAMPLES=ON -DONENIP_CUDA_TESTS=emulated)
   local targets=(test_distributed bench_distributed onenip-cli)
