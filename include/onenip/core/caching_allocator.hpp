@@ -9,6 +9,9 @@
 // host's does not (the system kills the process instead), so the CPU's cache is capped to the
 // peak of bytes in use: a program then holds at most twice its peak, and a steady loop (the
 // same sizes every step) is served from the cache alone.
+//
+// Under AddressSanitizer, host blocks in the cache are poisoned, so a use after free of a
+// tensor's memory is still reported although the memory was never given back to malloc.
 #pragma once
 
 #include <algorithm>
@@ -18,6 +21,17 @@
 #include <vector>
 
 #include "allocator.hpp"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define ONENIP_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ONENIP_ASAN 1
+#endif
+#endif
+#ifdef ONENIP_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 
 namespace onenip {
 
@@ -43,6 +57,7 @@ public:
       p = list.back();
       list.pop_back();
       cached_ -= size;
+      poison(p, size, false);
     } else {
       try {
         p = upstream_.allocate(size);
@@ -68,6 +83,7 @@ public:
     }
     free_[size].push_back(p);
     cached_ += size;
+    poison(p, size, true);
   }
 
   Device device() const override { return upstream_.device(); }
@@ -86,9 +102,22 @@ public:
 private:
   void release_locked() {
     for (auto& [size, list] : free_)
-      for (void* p : list) upstream_.deallocate(p, size);
+      for (void* p : list) {
+        poison(p, size, false);
+        upstream_.deallocate(p, size);
+      }
     free_.clear();
     cached_ = 0;
+  }
+
+  // Mark a cached host block unusable (or usable again) for AddressSanitizer; a no-op otherwise,
+  // and for device memory, which the host never touches.
+  void poison([[maybe_unused]] void* p, [[maybe_unused]] size_t size, [[maybe_unused]] bool unusable) const {
+#ifdef ONENIP_ASAN
+    if (upstream_.device() != Device::CPU) return;
+    if (unusable) ASAN_POISON_MEMORY_REGION(p, size);
+    else ASAN_UNPOISON_MEMORY_REGION(p, size);
+#endif
   }
 
   Allocator& upstream_;
