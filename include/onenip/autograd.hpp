@@ -1,12 +1,13 @@
-// Reverse-mode automatic differentiation over a dynamic graph.
-//
-// Every differentiable op that sees an input requiring grad records a Node: the edges to
-// the nodes of its inputs and a backward function mapping dL/d(output) to dL/d(input_i).
-// backward() walks the nodes in topological order with an explicit queue (no recursion,
-// so graphs of any depth are fine), sums the gradients arriving at each node, and
-// accumulates (+=) into .grad at the leaves.
-//
-// Backward functions run with grad mode off: there is no double backward.
+/// \file
+/// Reverse-mode automatic differentiation over a dynamic graph.
+///
+/// Every differentiable op that sees an input requiring grad records a Node: the edges to
+/// the nodes of its inputs and a backward function mapping dL/d(output) to dL/d(input_i).
+/// backward() walks the nodes in topological order with an explicit queue (no recursion,
+/// so graphs of any depth are fine), sums the gradients arriving at each node, and
+/// accumulates (+=) into .grad at the leaves.
+///
+/// Backward functions run with grad mode off: there is no double backward.
 #pragma once
 
 #include <functional>
@@ -28,7 +29,7 @@ inline bool& grad_mode_flag() {
 
 inline bool grad_enabled() { return detail::grad_mode_flag(); }
 
-// RAII: no graph is recorded while one is alive (inference, optimiser steps, init).
+/// RAII: no graph is recorded while one is alive (inference, optimiser steps, init).
 class NoGradGuard {
 public:
   NoGradGuard() : prev_(detail::grad_mode_flag()) { detail::grad_mode_flag() = false; }
@@ -40,8 +41,8 @@ private:
   bool prev_;
 };
 
-// A tensor kept for backward, with the storage version it had when saved. Reading it
-// after an in-place write to the same storage raises, naming the op that saved it.
+/// A tensor kept for backward, with the storage version it had when saved. Reading it
+/// after an in-place write to the same storage raises, naming the op that saved it.
 template <typename T>
 class SavedTensor {
 public:
@@ -63,18 +64,20 @@ private:
   const char* op_ = "";
 };
 
+/// One op in the autograd graph: the edges to its inputs' nodes and the function mapping
+/// dL/d(output) to dL/d(input_i).
 template <typename T>
 struct Node {
   using BackwardFn = std::function<std::vector<Tensor<T>>(const Tensor<T>& grad_output)>;
   std::string name;
-  // One edge per input: the node the gradient flows on to (null: that input needs no grad).
+  /// One edge per input: the node the gradient flows on to (null: that input needs no grad).
   std::vector<std::shared_ptr<Node<T>>> next;
   BackwardFn backward;
   Shape output_shape;
-  // Leaf sink: set on the accumulator node of a leaf tensor (the leaf may be gone by backward).
+  /// Leaf sink: set on the accumulator node of a leaf tensor (the leaf may be gone by backward).
   bool accumulates = false;
   std::weak_ptr<TensorImpl<T>> leaf;
-  // Non-leaf whose .grad was requested with retain_grad().
+  /// Non-leaf whose .grad was requested with retain_grad().
   std::weak_ptr<TensorImpl<T>> retained;
 
   bool needs_input_grad(size_t i) const { return i < next.size() && next[i] != nullptr; }
@@ -82,8 +85,8 @@ struct Node {
   Node() = default;
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
-  // Freeing a long chain would recurse once per node and overflow the stack (a 100000-deep
-  // graph does under AddressSanitizer): nodes this one alone owns are freed from a list instead.
+  /// Freeing a long chain would recurse once per node and overflow the stack (a 100000-deep
+  /// graph does under AddressSanitizer): nodes this one alone owns are freed from a list instead.
   ~Node() {
     std::vector<std::shared_ptr<Node>> owned;
     auto take = [&owned](std::vector<std::shared_ptr<Node>>& edges) {
@@ -99,7 +102,7 @@ struct Node {
   }
 };
 
-// The node a gradient for `t` should be sent to: its producer, or the leaf's accumulator.
+/// The node a gradient for `t` should be sent to: its producer, or the leaf's accumulator.
 template <typename T>
 std::shared_ptr<Node<T>> gradient_edge(const Tensor<T>& t) {
   if (!t.defined() || !t.impl()->autograd) return nullptr;
@@ -116,7 +119,7 @@ std::shared_ptr<Node<T>> gradient_edge(const Tensor<T>& t) {
   return m.grad_accumulator;
 }
 
-// Does any of these inputs need a graph recorded?
+/// Does any of these inputs need a graph recorded?
 template <typename T>
 bool any_requires_grad(std::initializer_list<const Tensor<T>*> inputs) {
   if (!grad_enabled()) return false;
@@ -134,8 +137,8 @@ bool any_requires_grad(const std::vector<Tensor<T>>& inputs) {
   return false;
 }
 
-// Attach a node producing `out` from `inputs`. `fn` returns one gradient per input
-// (an undefined Tensor where an input needs none). No-op when no input requires grad.
+/// Attach a node producing `out` from `inputs`. `fn` returns one gradient per input
+/// (an undefined Tensor where an input needs none). No-op when no input requires grad.
 template <typename T>
 Tensor<T> record(Tensor<T> out, const char* name, const std::vector<Tensor<T>>& inputs,
                  typename Node<T>::BackwardFn fn) {
@@ -170,7 +173,7 @@ void accumulate_into(const std::shared_ptr<TensorImpl<T>>& impl, const Tensor<T>
 }
 }  // namespace detail
 
-// Back-propagate from `root`. `grad_output` defaults to 1 for a one-element root.
+/// Back-propagate from `root`. `grad_output` defaults to 1 for a one-element root.
 template <typename T>
 void run_backward(const Tensor<T>& root, Tensor<T> grad_output, bool retain_graph) {
   ONENIP_CHECK(root.requires_grad(), "backward(): the tensor does not require grad (no input was marked ",
@@ -237,6 +240,9 @@ void run_backward(const Tensor<T>& root, Tensor<T> grad_output, bool retain_grap
   }
 }
 
+/// Back-propagate from this tensor, accumulating into .grad of the leaves that require grad;
+/// `grad_output` may be omitted for a one-element tensor (it is 1 then). The graph's saved
+/// tensors are freed unless `retain_graph`.
 template <typename T>
 void Tensor<T>::backward(const Tensor<T>& grad_output, bool retain_graph) const {
   run_backward(*this, grad_output, retain_graph);
@@ -249,7 +255,7 @@ Tensor<T>& Tensor<T>::retain_grad() {
   return *this;
 }
 
-// Same data, no history. Shares storage, as in PyTorch.
+/// Same data, no history. Shares storage, as in PyTorch.
 template <typename T>
 Tensor<T> Tensor<T>::detach() const {
   return Tensor<T>::from_storage(storage(), shape(), strides(), offset());

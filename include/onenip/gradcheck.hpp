@@ -1,12 +1,13 @@
-// Gradient checking by central finite differences, in double precision.
-//
-// The function under test maps inputs to one output tensor y. The check contracts y with a
-// fixed random weight w (L = sum(w * y)), so every output element is tested, then compares
-// dL/dx from backward() with (L(x + h e) - L(x - h e)) / 2h, h relative to |x|:
-//   - full mode: e runs over every element of every input (small ops);
-//   - direction mode: e is a few random directions (large ops), compared with <grad, e>.
-// It also checks accumulation: with .grad pre-filled with G0, a second backward must leave
-// G0 + dL/dx.
+/// \file
+/// Gradient checking by central finite differences, in double precision.
+///
+/// The function under test maps inputs to one output tensor y. The check contracts y with a
+/// fixed random weight w (L = sum(w * y)), so every output element is tested, then compares
+/// dL/dx from backward() with (L(x + h e) - L(x - h e)) / 2h, h relative to |x|:
+///   - full mode: e runs over every element of every input (small ops);
+///   - direction mode: e is a few random directions (large ops), compared with <grad, e>.
+/// It also checks accumulation: with .grad pre-filled with G0, a second backward must leave
+/// G0 + dL/dx.
 #pragma once
 
 #include <functional>
@@ -17,10 +18,10 @@
 namespace onenip {
 
 struct GradCheckOptions {
-  double eps = 1e-6;        // relative step: h = eps * max(1, |x|)
+  double eps = 1e-6;        ///< relative step: h = eps * max(1, |x|)
   double atol = 1e-6;
   double rtol = 1e-4;
-  int directions = 0;       // 0: every element; > 0: that many random directions
+  int directions = 0;       ///< 0: every element; > 0: that many random directions
   uint64_t seed = 1234;
   bool check_accumulation = true;
 };
@@ -28,7 +29,7 @@ struct GradCheckOptions {
 struct GradCheckResult {
   bool ok = true;
   double max_abs_error = 0, max_rel_error = 0;
-  std::string message;  // what failed, where
+  std::string message;  ///< what failed, where
   explicit operator bool() const { return ok; }
 };
 

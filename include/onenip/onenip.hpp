@@ -1,10 +1,11 @@
-// The whole library: #include <onenip/onenip.hpp>.
-//
-// Layers, each using only those before it (docs/design.md):
-//   tensor, core, random -> autograd -> kernels (dispatch to kernels/cpu, and cuda/) -> ops
-//   -> gradcheck, optim, io, nn -> models -> data, eval -> pipeline
-// This header includes the library up to the backbones and the data helpers; the OneNIP model
-// and the pipeline have their own headers (models/onenip.hpp, pipeline/*.hpp).
+/// \file
+/// The whole library: `#include <onenip/onenip.hpp>`.
+///
+/// Layers, each using only those before it (docs/design.md):
+///   tensor, core, random -> autograd -> kernels (dispatch to kernels/cpu, and cuda/) -> ops
+///   -> gradcheck, optim, io, nn -> models -> data, eval -> pipeline
+/// This header includes the library up to the backbones and the data helpers; the OneNIP model
+/// and the pipeline have their own headers (models/onenip.hpp, pipeline/*.hpp).
 #pragma once
 
 #include "tensor.hpp"

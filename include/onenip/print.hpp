@@ -1,4 +1,5 @@
-// operator<< for tensors: shape, then values (the first and last few along each dim).
+/// \file
+/// operator<< for tensors: shape, then values (the first and last few along each dim).
 #pragma once
 
 #include <iomanip>

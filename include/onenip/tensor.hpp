@@ -1,12 +1,13 @@
-// Tensor<T>: a strided view onto reference-counted storage, plus the autograd fields.
-//
-// A Tensor is a cheap handle (one shared_ptr). Copying a Tensor aliases it, as in PyTorch.
-// Views (reshape, permute, narrow, expand, ...) share the storage and differ only in
-// shape / strides / offset. Strides are in elements, not bytes.
-//
-// The operations are free functions in ops/*.hpp; the member functions declared at the
-// bottom of the class are thin forwards to them, defined in those headers. Include
-// <onenip/onenip.hpp> (or the ops headers you use) before calling them.
+/// \file
+/// Tensor<T>: a strided view onto reference-counted storage, plus the autograd fields.
+///
+/// A Tensor is a cheap handle (one shared_ptr). Copying a Tensor aliases it, as in PyTorch.
+/// Views (reshape, permute, narrow, expand, ...) share the storage and differ only in
+/// shape / strides / offset. Strides are in elements, not bytes.
+///
+/// The operations are free functions in ops/*.hpp; the member functions declared at the
+/// bottom of the class are thin forwards to them, defined in those headers. Include
+/// <onenip/onenip.hpp> (or the ops headers you use) before calling them.
 #pragma once
 
 #include <cstdlib>
@@ -22,16 +23,16 @@
 
 namespace onenip {
 
-// Python-style dimension: -1 is the last. Names the argument in the error.
+/// Python-style dimension: -1 is the last. Names the argument in the error.
 inline int64_t wrap_dim(int64_t dim, int64_t rank, const char* what = "dim") {
   int64_t r = rank == 0 ? 1 : rank;
   ONENIP_CHECK(dim >= -r && dim < r, what, " ", dim, " is out of range for a tensor of rank ", rank);
   return dim < 0 ? dim + r : dim;
 }
 
-// A block of elements on one device: memory from the device's allocator (released to it when
-// the storage goes), or memory owned elsewhere that `owner` keeps alive (a memory-mapped file,
-// say). `version` counts in-place writes so autograd can detect a saved tensor being modified.
+/// A block of elements on one device: memory from the device's allocator (released to it when
+/// the storage goes), or memory owned elsewhere that `owner` keeps alive (a memory-mapped file,
+/// say). `version` counts in-place writes so autograd can detect a saved tensor being modified.
 template <typename T>
 struct Storage {
   T* data = nullptr;
@@ -39,7 +40,7 @@ struct Storage {
   Device device = Device::CPU;
   uint64_t version = 0;
   std::shared_ptr<void> owner;
-  Allocator* allocator = nullptr;  // set when the memory came from it
+  Allocator* allocator = nullptr;  ///< set when the memory came from it
   size_t bytes = 0;
 
   Storage() = default;
@@ -49,7 +50,7 @@ struct Storage {
     if (allocator) allocator->deallocate(data, bytes);
   }
 
-  // n uninitialised elements from the device's allocator (core/device.hpp).
+  /// n uninitialised elements from the device's allocator (core/device.hpp).
   static std::shared_ptr<Storage> allocate(int64_t n, Device device = Device::CPU) {
     auto s = std::make_shared<Storage>();
     s->size = n;
@@ -60,7 +61,7 @@ struct Storage {
     s->allocator = &alloc;
     return s;
   }
-  // Wrap host memory owned elsewhere (no copy). `keep_alive` is released with the storage.
+  /// Wrap host memory owned elsewhere (no copy). `keep_alive` is released with the storage.
   static std::shared_ptr<Storage> wrap(T* data, int64_t n, std::shared_ptr<void> keep_alive) {
     auto s = std::make_shared<Storage>();
     s->data = data;
@@ -73,15 +74,15 @@ struct Storage {
 template <typename T> struct Node;
 template <typename T> class Tensor;
 
-// Autograd state of one tensor. Leaves that require grad accumulate into `grad`;
-// non-leaves point at the node that produced them.
+/// Autograd state of one tensor. Leaves that require grad accumulate into `grad`;
+/// non-leaves point at the node that produced them.
 template <typename T>
 struct AutogradMeta {
   bool requires_grad = false;
-  bool retains_grad = false;                 // non-leaf that keeps its .grad (retain_grad())
-  std::shared_ptr<Tensor<T>> grad;           // accumulated gradient, same shape as the tensor
-  std::shared_ptr<Node<T>> grad_fn;          // producer; null for leaves
-  std::shared_ptr<Node<T>> grad_accumulator; // leaf sink, created on first use
+  bool retains_grad = false;                 ///< non-leaf that keeps its .grad (retain_grad())
+  std::shared_ptr<Tensor<T>> grad;           ///< accumulated gradient, same shape as the tensor
+  std::shared_ptr<Node<T>> grad_fn;          ///< producer; null for leaves
+  std::shared_ptr<Node<T>> grad_accumulator; ///< leaf sink, created on first use
 };
 
 template <typename T>
@@ -89,7 +90,7 @@ struct TensorImpl {
   std::shared_ptr<Storage<T>> storage;
   Shape shape, strides;
   int64_t offset = 0;
-  std::unique_ptr<AutogradMeta<T>> autograd;  // null until something asks for grad
+  std::unique_ptr<AutogradMeta<T>> autograd;  ///< null until something asks for grad
 
   AutogradMeta<T>& meta() {
     if (!autograd) autograd = std::make_unique<AutogradMeta<T>>();
@@ -97,6 +98,8 @@ struct TensorImpl {
   }
 };
 
+/// An n-dimensional array of float or double: a cheap handle (copies alias) to a strided view of
+/// shared storage, with the autograd fields. The ops are free functions in ops/; see tensor.hpp.
 template <typename T>
 class Tensor {
   static_assert(std::is_floating_point_v<T>, "Tensor<T> supports float and double");
@@ -154,16 +157,16 @@ public:
     return true;
   }
 
-  // Host pointer to element [0,...,0]; a tensor on another device is an error (copy it with
-  // .cpu() first).
+  /// Host pointer to element [0,...,0]; a tensor on another device is an error (copy it with
+  /// .cpu() first).
   T* data() const {
     ONENIP_CHECK(device() == Device::CPU, "host access to a tensor of shape ", shape_str(shape()), " on ",
                  device_name(device()), "; copy it to the cpu first (.cpu())");
     return data_ptr();
   }
-  // Pointer to element [0,...,0] in the device's memory, for kernels (kernels/).
+  /// Pointer to element [0,...,0] in the device's memory, for kernels (kernels/).
   T* data_ptr() const { return checked().storage->data + checked().offset; }
-  // Element by multi-index (slow; for tests and printing).
+  /// Element by multi-index (slow; for tests and printing).
   T at(const Shape& idx) const { return data()[linear_offset(idx)]; }
   T& at_ref(const Shape& idx) { return data()[linear_offset(idx)]; }
   T item() const {
@@ -183,7 +186,7 @@ public:
     return off;
   }
 
-  // In-place writes must call this so saved-for-backward checks see them.
+  /// In-place writes must call this so saved-for-backward checks see them.
   void bump_version() const { ++checked().storage->version; }
   uint64_t version() const { return checked().storage->version; }
 
@@ -199,20 +202,20 @@ public:
     static const std::shared_ptr<Node<T>> none;
     return impl_ && impl_->autograd ? impl_->autograd->grad_fn : none;
   }
-  // The accumulated gradient (undefined Tensor if none has arrived yet).
+  /// The accumulated gradient (undefined Tensor if none has arrived yet).
   Tensor grad() const {
     if (impl_ && impl_->autograd && impl_->autograd->grad) return *impl_->autograd->grad;
     return Tensor();
   }
   void set_grad(const Tensor& g) { checked().meta().grad = g.defined() ? std::make_shared<Tensor>(g) : nullptr; }
-  // Forget the accumulated gradient (PyTorch's set_to_none=True).
+  /// Forget the accumulated gradient (PyTorch's set_to_none=True).
   void zero_grad() {
     if (impl_ && impl_->autograd) impl_->autograd->grad.reset();
   }
 
   // ---- defined in autograd.hpp ----
   void backward(const Tensor& grad_output = Tensor(), bool retain_graph = false) const;
-  Tensor& retain_grad();  // keep .grad on a non-leaf after backward
+  Tensor& retain_grad();  ///< keep .grad on a non-leaf after backward
   Tensor detach() const;
 
   // ---- views, defined in ops/views.hpp ----
@@ -229,10 +232,10 @@ public:
   Tensor unsqueeze(int64_t dim) const;
   Tensor contiguous() const;
   Tensor clone() const;
-  // A copy on `device` (this tensor itself when it is there already); differentiable.
+  /// A copy on `device` (this tensor itself when it is there already); differentiable.
   Tensor to(Device device) const;
   Tensor cpu() const { return to(Device::CPU); }
-  Tensor cuda() const { return to(Device::CUDA); }  // needs a CUDA backend linked (onenip::cuda)
+  Tensor cuda() const { return to(Device::CUDA); }  ///< needs a CUDA backend linked (onenip::cuda)
 
   // ---- in-place, defined in ops/elementwise.hpp (not differentiable; for optimisers and init) ----
   Tensor& fill_(T value);

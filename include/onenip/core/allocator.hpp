@@ -1,5 +1,6 @@
-// Devices, and the interface to the memory behind tensors (core/device.hpp says which
-// allocator serves which device).
+/// \file
+/// Devices, and the interface to the memory behind tensors (core/device.hpp says which
+/// allocator serves which device).
 #pragma once
 
 #include <cstddef>
@@ -10,14 +11,14 @@
 
 namespace onenip {
 
-// Where a tensor's elements live. Kernels for a device are chosen by the dispatch layer
-// (kernels/dispatch.hpp); the CPU ones are always compiled in.
+/// Where a tensor's elements live. Kernels for a device are chosen by the dispatch layer
+/// (kernels/dispatch.hpp); the CPU ones are always compiled in.
 enum class Device : uint8_t { CPU, CUDA };
 inline constexpr size_t kDeviceCount = 2;
 inline const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
 
-// Raw memory for one device. allocate() returns 64-byte aligned memory or throws onenip::Error
-// naming the size; deallocate() gets back the pointer and the size it was given.
+/// Raw memory for one device. allocate() returns 64-byte aligned memory or throws onenip::Error
+/// naming the size; deallocate() gets back the pointer and the size it was given.
 class Allocator {
 public:
   virtual ~Allocator() = default;
@@ -26,7 +27,7 @@ public:
   virtual Device device() const = 0;
 };
 
-// Host memory from aligned_alloc (64 bytes: SIMD loads and Eigen maps are aligned).
+/// Host memory from aligned_alloc (64 bytes: SIMD loads and Eigen maps are aligned).
 class CpuAllocator final : public Allocator {
 public:
   void* allocate(size_t bytes) override {

@@ -1,5 +1,6 @@
-// Broadcasting (NumPy / PyTorch rules): the shape two operands broadcast to, and the strides
-// that read an operand as if it had that shape.
+/// \file
+/// Broadcasting (NumPy / PyTorch rules): the shape two operands broadcast to, and the strides
+/// that read an operand as if it had that shape.
 #pragma once
 
 #include <algorithm>
@@ -8,7 +9,7 @@
 
 namespace onenip {
 
-// Shape that a and b broadcast to; the error shows both shapes.
+/// Shape that a and b broadcast to; the error shows both shapes.
 inline Shape broadcast_shapes(const Shape& a, const Shape& b) {
   size_t n = std::max(a.size(), b.size());
   Shape out(n);
@@ -22,7 +23,7 @@ inline Shape broadcast_shapes(const Shape& a, const Shape& b) {
   return out;
 }
 
-// Strides that read a tensor of `shape`/`strides` as if it had shape `target` (0 where broadcast).
+/// Strides that read a tensor of `shape`/`strides` as if it had shape `target` (0 where broadcast).
 inline Shape broadcast_strides(const Shape& shape, const Shape& strides, const Shape& target) {
   Shape out(target.size(), 0);
   size_t lead = target.size() - shape.size();

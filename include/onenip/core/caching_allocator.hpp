@@ -1,17 +1,18 @@
-// A caching allocator: keeps freed blocks, by size class, for the next request of that class.
-//
-// A training step allocates the same sizes every time, so after the first step every request is
-// served from the cache: no cudaMalloc (which synchronises the device) and no page faults. Size
-// classes are the multiples of 512 bytes up to 4 KiB, then four per power of two (at most 25 %
-// waste). When the upstream allocator fails, the cache is given back and the request retried.
-//
-// A device's allocator fails cleanly when it runs out, so its cache may grow without bound. The
-// host's does not (the system kills the process instead), so the CPU's cache is capped to the
-// peak of bytes in use: a program then holds at most twice its peak, and a steady loop (the
-// same sizes every step) is served from the cache alone.
-//
-// Under AddressSanitizer, host blocks in the cache are poisoned, so a use after free of a
-// tensor's memory is still reported although the memory was never given back to malloc.
+/// \file
+/// A caching allocator: keeps freed blocks, by size class, for the next request of that class.
+///
+/// A training step allocates the same sizes every time, so after the first step every request is
+/// served from the cache: no cudaMalloc (which synchronises the device) and no page faults. Size
+/// classes are the multiples of 512 bytes up to 4 KiB, then four per power of two (at most 25 %
+/// waste). When the upstream allocator fails, the cache is given back and the request retried.
+///
+/// A device's allocator fails cleanly when it runs out, so its cache may grow without bound. The
+/// host's does not (the system kills the process instead), so the CPU's cache is capped to the
+/// peak of bytes in use: a program then holds at most twice its peak, and a steady loop (the
+/// same sizes every step) is served from the cache alone.
+///
+/// Under AddressSanitizer, host blocks in the cache are poisoned, so a use after free of a
+/// tensor's memory is still reported although the memory was never given back to malloc.
 #pragma once
 
 #include <algorithm>
@@ -37,7 +38,7 @@ namespace onenip {
 
 class CachingAllocator final : public Allocator {
 public:
-  enum Limit { kUnlimited, kCapToPeak };  // how many freed bytes the cache may keep
+  enum Limit { kUnlimited, kCapToPeak };  ///< how many freed bytes the cache may keep
   explicit CachingAllocator(Allocator& upstream, Limit limit = kUnlimited) : upstream_(upstream), limit_(limit) {}
   ~CachingAllocator() override { release_cached(); }
 
@@ -88,7 +89,7 @@ public:
 
   Device device() const override { return upstream_.device(); }
 
-  // Give every cached block back upstream.
+  /// Give every cached block back upstream.
   void release_cached() {
     std::lock_guard<std::mutex> lock(mutex_);
     release_locked();
@@ -110,8 +111,8 @@ private:
     cached_ = 0;
   }
 
-  // Mark a cached host block unusable (or usable again) for AddressSanitizer; a no-op otherwise,
-  // and for device memory, which the host never touches.
+  /// Mark a cached host block unusable (or usable again) for AddressSanitizer; a no-op otherwise,
+  /// and for device memory, which the host never touches.
   void poison([[maybe_unused]] void* p, [[maybe_unused]] size_t size, [[maybe_unused]] bool unusable) const {
 #ifdef ONENIP_ASAN
     if (upstream_.device() != Device::CPU) return;

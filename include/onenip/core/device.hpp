@@ -1,10 +1,11 @@
-// Devices and the memory behind tensors.
-//
-// A tensor's storage comes from the Allocator registered for its device. The CPU's is always
-// there: a cache (core/caching_allocator.hpp) over aligned_alloc, so that a training step, which
-// allocates the same sizes every time, stops taking fresh pages from the system after its first
-// step. A backend that owns a device (the CUDA companion library) registers its own at start-up.
-// Nothing else in the library knows how memory is obtained.
+/// \file
+/// Devices and the memory behind tensors.
+///
+/// A tensor's storage comes from the Allocator registered for its device. The CPU's is always
+/// there: a cache (core/caching_allocator.hpp) over aligned_alloc, so that a training step, which
+/// allocates the same sizes every time, stops taking fresh pages from the system after its first
+/// step. A backend that owns a device (the CUDA companion library) registers its own at start-up.
+/// Nothing else in the library knows how memory is obtained.
 #pragma once
 
 #include <array>
@@ -35,7 +36,7 @@ inline std::array<Allocator*, kDeviceCount>& allocator_table() {
 }
 }  // namespace detail
 
-// The allocator tensors on `d` get their memory from.
+/// The allocator tensors on `d` get their memory from.
 inline Allocator& allocator_for(Device d) {
   Allocator* a = detail::allocator_table()[size_t(d)];
   ONENIP_CHECK(a != nullptr, "no memory for device '", device_name(d), "': this program has no ", device_name(d),
@@ -43,8 +44,8 @@ inline Allocator& allocator_for(Device d) {
   return *a;
 }
 
-// Install the allocator for a device (a backend at start-up, or a caching allocator). Storage
-// already allocated keeps the allocator it came from; `a` must outlive every tensor it serves.
+/// Install the allocator for a device (a backend at start-up, or a caching allocator). Storage
+/// already allocated keeps the allocator it came from; `a` must outlive every tensor it serves.
 inline void set_allocator(Device d, Allocator* a) {
   ONENIP_CHECK(a == nullptr || a->device() == d, "set_allocator: an allocator for '", device_name(a->device()),
                "' cannot serve '", device_name(d), "'");
@@ -52,7 +53,7 @@ inline void set_allocator(Device d, Allocator* a) {
   detail::allocator_table()[size_t(d)] = a;
 }
 
-// Devices this program can put tensors on: the CPU, and every device whose backend registered.
+/// Devices this program can put tensors on: the CPU, and every device whose backend registered.
 inline std::vector<Device> available_devices() {
   std::vector<Device> out;
   for (size_t i = 0; i < kDeviceCount; ++i)

@@ -1,4 +1,5 @@
-// Errors: one exception type, and a check macro whose message is built with <<.
+/// \file
+/// Errors: one exception type, and a check macro whose message is built with <<.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,7 @@
 
 namespace onenip {
 
+/// The one exception type onenip throws; ONENIP_CHECK builds its message.
 class Error : public std::runtime_error {
 public:
   using std::runtime_error::runtime_error;
@@ -29,7 +31,7 @@ template <typename... A>
 }
 }  // namespace detail
 
-// Shapes print as [2, 3, 4] in every message.
+/// Shapes print as [2, 3, 4] in every message.
 inline std::string shape_str(const std::vector<int64_t>& s) {
   std::string r = "[";
   for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
@@ -38,7 +40,7 @@ inline std::string shape_str(const std::vector<int64_t>& s) {
 
 }  // namespace onenip
 
-// ONENIP_CHECK(cond, "what", value, "more") throws onenip::Error with the parts concatenated.
+/// ONENIP_CHECK(cond, "what", value, "more") throws onenip::Error with the parts concatenated.
 #define ONENIP_CHECK(cond, ...)                                  \
   do {                                                           \
     if (!(cond)) ::onenip::detail::fail(__VA_ARGS__);            \

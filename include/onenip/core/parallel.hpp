@@ -1,6 +1,7 @@
-// CPU threading: one level of OpenMP. Kernels parallelise their outer loop with
-// parallel_for; Eigen, called inside such a region, sees omp_get_num_threads() > 1 and
-// runs single-threaded, so threads never nest.
+/// \file
+/// CPU threading: one level of OpenMP. Kernels parallelise their outer loop with
+/// parallel_for; Eigen, called inside such a region, sees omp_get_num_threads() > 1 and
+/// runs single-threaded, so threads never nest.
 #pragma once
 
 #include <algorithm>
@@ -22,7 +23,7 @@ inline int num_threads() {
 #endif
 }
 
-// Threads for kernels and for Eigen's own GEMM parallelism. Default: the machine's cores.
+/// Threads for kernels and for Eigen's own GEMM parallelism. Default: the machine's cores.
 inline void set_num_threads(int n) {
   n = std::max(1, n);
 #ifdef _OPENMP
@@ -31,8 +32,8 @@ inline void set_num_threads(int n) {
   Eigen::setNbThreads(n);
 }
 
-// Run f(begin, end) over [0, n) in chunks, in parallel when the work is worth it.
-// `grain` is the smallest chunk worth a thread (in iterations).
+/// Run f(begin, end) over [0, n) in chunks, in parallel when the work is worth it.
+/// `grain` is the smallest chunk worth a thread (in iterations).
 template <typename F>
 void parallel_for(int64_t n, int64_t grain, F&& f) {
   if (n <= 0) return;

@@ -1,4 +1,5 @@
-// Shapes and strides: lists of int64 sizes, PyTorch's dimension order.
+/// \file
+/// Shapes and strides: lists of int64 sizes, PyTorch's dimension order.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +15,7 @@ inline int64_t numel_of(const Shape& s) {
   return n;
 }
 
-// Row-major (C-order) strides for a shape.
+/// Row-major (C-order) strides for a shape.
 inline Shape contiguous_strides(const Shape& s) {
   Shape st(s.size());
   int64_t acc = 1;

@@ -1,8 +1,9 @@
-// Photometric augmentation of uint8 RGB images for anomaly synthesis (docs/onenip.md, section 4):
-//   - color_jitter: torchvision ColorJitter(brightness, contrast, saturation, hue), the four in
-//     random order, as applied to CutPaste patches;
-//   - the ten texture augmenters of the Perlin paste (imgaug defaults), of which three distinct
-//     ones are applied in random order (augment_texture).
+/// \file
+/// Photometric augmentation of uint8 RGB images for anomaly synthesis (docs/onenip.md, section 4):
+///   - color_jitter: torchvision ColorJitter(brightness, contrast, saturation, hue), the four in
+///     random order, as applied to CutPaste patches;
+///   - the ten texture augmenters of the Perlin paste (imgaug defaults), of which three distinct
+///     ones are applied in random order (augment_texture).
 #pragma once
 
 #include <algorithm>
@@ -53,7 +54,7 @@ inline void apply_lut(io::Image& img, const std::array<std::array<uint8_t, 256>,
 
 namespace onenip::data {
 
-// torchvision ColorJitter: factors b, c, s in [1-x, 1+x], hue shift in [-hue, hue] turns.
+/// torchvision ColorJitter: factors b, c, s in [1-x, 1+x], hue shift in [-hue, hue] turns.
 inline void color_jitter(io::Image& img, double brightness, double contrast, double saturation, double hue,
                          Generator& gen) {
   ONENIP_CHECK(img.channels == 3, "color_jitter: needs an RGB image, got ", img.channels, " channel(s)");
@@ -157,7 +158,7 @@ inline void invert(io::Image& img, Generator&) {
   for (auto& v : img.pixels) v = uint8_t(255 - v);
 }
 
-// Per channel: drop `cutoff` percent of pixels at each end of the histogram, stretch the rest.
+/// Per channel: drop `cutoff` percent of pixels at each end of the histogram, stretch the rest.
 inline void autocontrast(io::Image& img, Generator& gen) {
   double cutoff = gen.uniform(0, 20) / 100.0;
   std::array<std::array<uint8_t, 256>, 3> lut{};
@@ -191,7 +192,7 @@ inline void equalize(io::Image& img, Generator&) {  // per-channel histogram equ
   detail::apply_lut(img, lut);
 }
 
-// Three distinct augmenters out of the ten, in the drawn order.
+/// Three distinct augmenters out of the ten, in the drawn order.
 inline void augment_texture(io::Image& img, Generator& gen) {
   ONENIP_CHECK(img.channels == 3, "augment_texture: needs an RGB image, got ", img.channels, " channel(s)");
   using Aug = void (*)(io::Image&, Generator&);

@@ -1,6 +1,7 @@
-// Images from disk to a backbone's input batch: decode (PNG, JPEG, BMP; grey becomes RGB),
-// resize to S x S with PIL's antialiased bilinear filter (as the reference), normalise with the
-// backbone's statistics -> [N, 3, S, S].
+/// \file
+/// Images from disk to a backbone's input batch: decode (PNG, JPEG, BMP; grey becomes RGB),
+/// resize to S x S with PIL's antialiased bilinear filter (as the reference), normalise with the
+/// backbone's statistics -> [N, 3, S, S].
 #pragma once
 
 #include <string>
@@ -12,7 +13,7 @@
 
 namespace onenip::data {
 
-// Errors name the file that cannot be read or decoded.
+/// Errors name the file that cannot be read or decoded.
 template <typename T>
 Tensor<T> load_backbone_batch(const std::vector<std::string>& paths, int size, const models::Normalization& norm) {
   ONENIP_CHECK(!paths.empty(), "load_backbone_batch: no image paths given");

@@ -1,5 +1,6 @@
-// Heat maps for reports: a score map coloured with jet, blended over the image, and the
-// panels of one test case side by side (image | ground truth | heat map | overlay).
+/// \file
+/// Heat maps for reports: a score map coloured with jet, blended over the image, and the
+/// panels of one test case side by side (image | ground truth | heat map | overlay).
 #pragma once
 
 #include <algorithm>
@@ -27,8 +28,8 @@ namespace onenip::data {
 
 using io::Image;
 
-// matplotlib's "jet" (its segment data), evaluated exactly and rounded: v in [0, 1] goes
-// dark blue (0, 0, 128) -> blue -> cyan -> yellow -> red -> dark red (128, 0, 0).
+/// matplotlib's "jet" (its segment data), evaluated exactly and rounded: v in [0, 1] goes
+/// dark blue (0, 0, 128) -> blue -> cyan -> yellow -> red -> dark red (128, 0, 0).
 inline std::array<uint8_t, 3> jet(double v) {
   static const std::array<detail::Knot, 5> r{{{0, 0}, {0.35, 0}, {0.66, 1}, {0.89, 1}, {1, 0.5}}};
   static const std::array<detail::Knot, 6> g{{{0, 0}, {0.125, 0}, {0.375, 1}, {0.64, 1}, {0.91, 0}, {1, 0}}};
@@ -38,8 +39,8 @@ inline std::array<uint8_t, 3> jet(double v) {
   return {byte(detail::piecewise(r, v)), byte(detail::piecewise(g, v)), byte(detail::piecewise(b, v))};
 }
 
-// A [H, W] or [1, H, W] score map as an RGB jet image: lo maps to 0, hi to 1, values outside
-// are clamped. lo == hi colours everything as 0.
+/// A [H, W] or [1, H, W] score map as an RGB jet image: lo maps to 0, hi to 1, values outside
+/// are clamped. lo == hi colours everything as 0.
 template <typename T>
 Image colorize(const Tensor<T>& map, double lo, double hi) {
   ONENIP_CHECK(map.dim() == 2 || (map.dim() == 3 && map.size(0) == 1),
@@ -56,7 +57,7 @@ Image colorize(const Tensor<T>& map, double lo, double hi) {
   return out;
 }
 
-// round((1 - alpha) * image + alpha * heat), per pixel; a grey image counts as RGB.
+/// round((1 - alpha) * image + alpha * heat), per pixel; a grey image counts as RGB.
 inline Image overlay(const Image& image, const Image& heat, double alpha = 0.5) {
   ONENIP_CHECK(alpha >= 0 && alpha <= 1, "overlay: alpha must be in [0, 1], got ", alpha);
   ONENIP_CHECK(image.width == heat.width && image.height == heat.height, "overlay: image is ", image.width, " x ",
@@ -67,7 +68,7 @@ inline Image overlay(const Image& image, const Image& heat, double alpha = 0.5) 
   return out;
 }
 
-// Panels side by side (grey ones made RGB), `gap` columns of `gap_value` between them.
+/// Panels side by side (grey ones made RGB), `gap` columns of `gap_value` between them.
 inline Image hconcat(const std::vector<Image>& panels, int gap = 0, uint8_t gap_value = 255) {
   ONENIP_CHECK(!panels.empty(), "hconcat: no panels given");
   ONENIP_CHECK(gap >= 0, "hconcat: gap must be >= 0, got ", gap);
@@ -88,8 +89,8 @@ inline Image hconcat(const std::vector<Image>& panels, int gap = 0, uint8_t gap_
   return out;
 }
 
-// One report row: image | ground truth (empty Image = no mask: black) | jet(map) | overlay.
-// image and mask are the S x S inputs of the model, map its [S, S] (or [1, S, S]) scores.
+/// One report row: image | ground truth (empty Image = no mask: black) | jet(map) | overlay.
+/// image and mask are the S x S inputs of the model, map its [S, S] (or [1, S, S]) scores.
 template <typename T>
 Image heatmap_panels(const Image& image, const Image& mask, const Tensor<T>& map, double lo, double hi,
                      double alpha = 0.5, int gap = 4) {

@@ -1,10 +1,11 @@
-// Dataset discovery (`--data`): each path is a class folder or a root that holds class folders.
-//   a folder with train/                      one class, MVTec AD or BTAD layout (layouts/folder.hpp)
-//   a folder with split_csv/1cls.csv          a VisA root: its classes (layouts/visa.hpp)
-//   a folder with train.json and test.json    the reference's JSON-lines meta (layouts/jsonl.hpp)
-//   a class folder inside a VisA root         that VisA class
-//   any other folder                          its sub-folders that are classes (one level down)
-// The result is sorted by class name, samples by path; a class name found twice is an error.
+/// \file
+/// Dataset discovery (`--data`): each path is a class folder or a root that holds class folders.
+///   a folder with train/                      one class, MVTec AD or BTAD layout (layouts/folder.hpp)
+///   a folder with split_csv/1cls.csv          a VisA root: its classes (layouts/visa.hpp)
+///   a folder with train.json and test.json    the reference's JSON-lines meta (layouts/jsonl.hpp)
+///   a class folder inside a VisA root         that VisA class
+///   any other folder                          its sub-folders that are classes (one level down)
+/// The result is sorted by class name, samples by path; a class name found twice is an error.
 #pragma once
 
 #include "layouts/folder.hpp"
@@ -14,7 +15,7 @@
 namespace onenip::data {
 
 struct DiscoverOptions {
-  // Folder that JSON meta filenames are relative to (default: the folder holding the meta files).
+  /// Folder that JSON meta filenames are relative to (default: the folder holding the meta files).
   std::string image_dir;
 };
 
@@ -64,7 +65,7 @@ inline std::vector<data::ClassData> discover_one(const std::filesystem::path& pa
 
 namespace onenip::data {
 
-// All classes of all paths, sorted by name.
+/// All classes of all paths, sorted by name.
 inline std::vector<ClassData> discover_datasets(const std::vector<std::string>& paths,
                                                 const DiscoverOptions& opt = {}) {
   ONENIP_CHECK(!paths.empty(), "dataset: no data folders given");

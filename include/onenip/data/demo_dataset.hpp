@@ -1,9 +1,10 @@
-// A small seeded multi-class anomaly dataset, written to disk in the MVTec AD layout, so the demo
-// needs nothing downloaded. Three classes of different nature:
-//   weave  (a texture: fractal noise with a woven grain)
-//   disc   (an object: a shaded disc with a rim on a plain background, slightly moved per image)
-//   grid   (a regular pattern: dark dots on a light lattice)
-// and four defect kinds, each with its pixel mask: scratch, stain, hole, blob.
+/// \file
+/// A small seeded multi-class anomaly dataset, written to disk in the MVTec AD layout, so the demo
+/// needs nothing downloaded. Three classes of different nature:
+///   weave  (a texture: fractal noise with a woven grain)
+///   disc   (an object: a shaded disc with a rim on a plain background, slightly moved per image)
+///   grid   (a regular pattern: dark dots on a light lattice)
+/// and four defect kinds, each with its pixel mask: scratch, stain, hole, blob.
 #pragma once
 
 #include <algorithm>
@@ -16,10 +17,10 @@
 namespace onenip::data {
 
 struct DemoDatasetOptions {
-  int size = 128;           // image side
+  int size = 128;           ///< image side
   int train_per_class = 60;
   int good_test_per_class = 10;
-  int defects_per_kind = 4; // per class and defect kind
+  int defects_per_kind = 4; ///< per class and defect kind
   uint64_t seed = 7;
 };
 
@@ -117,7 +118,7 @@ inline const std::vector<std::string>& demo_defects() {
   return d;
 }
 
-// Write the dataset under `root` (root/<class>/train/good, test/<kind>, ground_truth/<kind>).
+/// Write the dataset under `root` (`root/<class>/train/good`, `test/<kind>`, `ground_truth/<kind>`).
 inline void write_demo_dataset(const std::string& root, const DemoDatasetOptions& o = {}) {
   namespace fs = std::filesystem;
   for (size_t c = 0; c < demo_classes().size(); ++c) {

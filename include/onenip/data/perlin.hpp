@@ -1,5 +1,6 @@
-// 2-D Perlin noise (the DRAEM generator the authors use; docs/onenip.md, section 4), and
-// fractal (multi-octave) Perlin for texture generation. Maps are H x W row-major floats.
+/// \file
+/// 2-D Perlin noise (the DRAEM generator the authors use; docs/onenip.md, section 4), and
+/// fractal (multi-octave) Perlin for texture generation. Maps are H x W row-major floats.
 #pragma once
 
 #include <cmath>
@@ -11,16 +12,16 @@ namespace onenip::data {
 
 struct FloatMap {
   int height = 0, width = 0;
-  std::vector<float> values;  // [H, W]
+  std::vector<float> values;  ///< [H, W]
   FloatMap() = default;
   FloatMap(int h, int w, float fill = 0) : height(h), width(w), values(size_t(h) * size_t(w), fill) {}
   float& at(int y, int x) { return values[size_t(y) * size_t(width) + size_t(x)]; }
   float at(int y, int x) const { return values[size_t(y) * size_t(width) + size_t(x)]; }
 };
 
-// Classic gradient noise on a (res_y + 1) x (res_x + 1) lattice of random unit gradients
-// (angles U[0, 2 pi)), quintic fade 6t^5 - 15t^4 + 10t^3, bilinear blend, scaled by sqrt(2):
-// values lie roughly in [-1, 1].
+/// Classic gradient noise on a (res_y + 1) x (res_x + 1) lattice of random unit gradients
+/// (angles U[0, 2 pi)), quintic fade 6t^5 - 15t^4 + 10t^3, bilinear blend, scaled by sqrt(2):
+/// values lie roughly in [-1, 1].
 inline FloatMap perlin_noise(int height, int width, int res_y, int res_x, Generator& gen) {
   std::vector<float> gx(size_t((res_y + 1) * (res_x + 1))), gy(gx.size());
   for (size_t i = 0; i < gx.size(); ++i) {
@@ -51,7 +52,7 @@ inline FloatMap perlin_noise(int height, int width, int res_y, int res_x, Genera
   return out;
 }
 
-// Sum of `octaves` Perlin layers, each at twice the frequency and `persistence` times the amplitude.
+/// Sum of `octaves` Perlin layers, each at twice the frequency and `persistence` times the amplitude.
 inline FloatMap fractal_perlin(int height, int width, int res, int octaves, float persistence, Generator& gen) {
   FloatMap out(height, width);
   float amp = 1;
@@ -62,7 +63,7 @@ inline FloatMap fractal_perlin(int height, int width, int res, int octaves, floa
   return out;
 }
 
-// Rotate a map by `degrees` about its centre, bilinear, zero outside (imgaug Affine(rotate)).
+/// Rotate a map by `degrees` about its centre, bilinear, zero outside (imgaug Affine(rotate)).
 inline FloatMap rotate_bilinear(const FloatMap& in, double degrees) {
   FloatMap out(in.height, in.width);
   double th = degrees * 3.141592653589793 / 180.0, c = std::cos(th), s = std::sin(th);

@@ -1,15 +1,16 @@
-// Resizing 8-bit images the way PIL's Image.resize does, bit for bit (the authors' code resizes
-// with torchvision Resize on PIL images: BILINEAR for images, NEAREST for masks).
-// resize_image is the BILINEAR one, resize_mask the NEAREST one; resize_bilinear and
-// resize_nearest in ops/resize.hpp are different things, F.interpolate on float tensors.
-//
-// BILINEAR is PIL's separable resampling (libImaging/Resample.c): a triangle filter whose
-// support grows with the downsampling factor (so shrinking averages, i.e. antialiases),
-// coefficients in 22-bit fixed point, one pass per axis, each rounded to uint8. Which axis
-// goes first changes the result by at most 1 grey level: older Pillow releases always ran the
-// horizontal pass first; Pillow 13 (checked against 13.0) runs the vertical pass first when the
-// height loses more than twice as many pixels as the width (never for a square image made square).
-// NEAREST takes source pixel floor((i + 0.5) * in / out), accumulated as PIL does.
+/// \file
+/// Resizing 8-bit images the way PIL's Image.resize does, bit for bit (the authors' code resizes
+/// with torchvision Resize on PIL images: BILINEAR for images, NEAREST for masks).
+/// resize_image is the BILINEAR one, resize_mask the NEAREST one; resize_bilinear and
+/// resize_nearest in ops/resize.hpp are different things, F.interpolate on float tensors.
+///
+/// BILINEAR is PIL's separable resampling (libImaging/Resample.c): a triangle filter whose
+/// support grows with the downsampling factor (so shrinking averages, i.e. antialiases),
+/// coefficients in 22-bit fixed point, one pass per axis, each rounded to uint8. Which axis
+/// goes first changes the result by at most 1 grey level: older Pillow releases always ran the
+/// horizontal pass first; Pillow 13 (checked against 13.0) runs the vertical pass first when the
+/// height loses more than twice as many pixels as the width (never for a square image made square).
+/// NEAREST takes source pixel floor((i + 0.5) * in / out), accumulated as PIL does.
 #pragma once
 
 #include <algorithm>
@@ -132,13 +133,13 @@ namespace onenip::data {
 
 using io::Image;
 
-// The order of PIL's two bilinear passes (see the top of this file).
+/// The order of PIL's two bilinear passes (see the top of this file).
 enum class PassOrder {
-  pillow13,          // vertical first when the height shrinks by more than twice the width's loss
-  horizontal_first,  // older Pillow releases: always the horizontal pass first
+  pillow13,          ///< vertical first when the height shrinks by more than twice the width's loss
+  horizontal_first,  ///< older Pillow releases: always the horizontal pass first
 };
 
-// PIL Image.resize((width, height), BILINEAR): antialiased when shrinking.
+/// PIL Image.resize((width, height), BILINEAR): antialiased when shrinking.
 inline Image resize_image(const Image& im, int width, int height, PassOrder order = PassOrder::pillow13) {
   detail::check_resize(im, width, height, "resize_image");
   const int dh = im.height - height, dw = im.width - width;
@@ -150,7 +151,7 @@ inline Image resize_image(const Image& im, int width, int height, PassOrder orde
   return out;
 }
 
-// PIL Image.resize((width, height), NEAREST): for masks, never mixes values (any 8-bit image works).
+/// PIL Image.resize((width, height), NEAREST): for masks, never mixes values (any 8-bit image works).
 inline Image resize_mask(const Image& im, int width, int height) {
   detail::check_resize(im, width, height, "resize_mask");
   std::vector<int> xs = detail::pil_nearest_index(im.width, width), ys = detail::pil_nearest_index(im.height, height);

@@ -1,7 +1,8 @@
-// Anomaly synthesis for the restoration stream (paper Sec. 3.3; docs/onenip.md, section 4).
-// From a normal S x S RGB image, make a synthetic anomaly and its mask (0/255, same size):
-//   p = 0.5: CutPaste (half plain, half scar), p = 0.5: Perlin-noise blend of a texture.
-// Every choice draws from the caller's Generator, so a seed fixes the result.
+/// \file
+/// Anomaly synthesis for the restoration stream (paper section 3.3; docs/onenip.md, section 4).
+/// From a normal S x S RGB image, make a synthetic anomaly and its mask (0/255, same size):
+///   p = 0.5: CutPaste (half plain, half scar), p = 0.5: Perlin-noise blend of a texture.
+/// Every choice draws from the caller's Generator, so a seed fixes the result.
 #pragma once
 
 #include "augment.hpp"
@@ -10,9 +11,9 @@
 namespace onenip::data {
 
 struct Synthetic {
-  io::Image image;  // S x S x 3
-  io::Image mask;   // S x S x 1, 0 or 255
-  std::string kind; // "cutpaste", "scar" or "perlin"
+  io::Image image;  ///< S x S x 3
+  io::Image mask;   ///< S x S x 1, 0 or 255
+  std::string kind; ///< "cutpaste", "scar" or "perlin"
 };
 
 }  // namespace onenip::data
@@ -34,8 +35,8 @@ inline void check_rgb_square(const io::Image& img, const char* who) {
 
 namespace onenip::data {
 
-// CutPaste: a jittered rectangle of area U(2%, 15%) of the image and aspect from U(0.3,1) or
-// U(1,3.3), cut at one place and pasted at another.
+/// CutPaste: a jittered rectangle of area U(2%, 15%) of the image and aspect from U(0.3,1) or
+/// U(1,3.3), cut at one place and pasted at another.
 inline Synthetic cutpaste(const io::Image& img, Generator& gen) {
   detail::check_rgb_square(img, "cutpaste");
   const int S = img.width;
@@ -55,9 +56,9 @@ inline Synthetic cutpaste(const io::Image& img, Generator& gen) {
   return out;
 }
 
-// CutPaste-Scar: a thin jittered patch (w 2..16, h 10..25) rotated by U(-45, 45) degrees
-// (nearest, canvas expanded); its footprint is the mask. Placement bounds use the unrotated
-// size, so the rotated patch may be clipped at the right/bottom border, as in the authors' code.
+/// CutPaste-Scar: a thin jittered patch (w 2..16, h 10..25) rotated by U(-45, 45) degrees
+/// (nearest, canvas expanded); its footprint is the mask. Placement bounds use the unrotated
+/// size, so the rotated patch may be clipped at the right/bottom border, as in the authors' code.
 inline Synthetic cutpaste_scar(const io::Image& img, Generator& gen) {
   detail::check_rgb_square(img, "cutpaste_scar");
   const int S = img.width;
@@ -85,8 +86,8 @@ inline Synthetic cutpaste_scar(const io::Image& img, Generator& gen) {
   return out;
 }
 
-// Perlin paste (DRAEM-style): threshold rotated Perlin noise at 0.5 for the mask m, then
-// out = img (1 - m) + (1 - beta) tex m + beta img m with beta = U(0, 0.8).
+/// Perlin paste (DRAEM-style): threshold rotated Perlin noise at 0.5 for the mask m, then
+/// out = img (1 - m) + (1 - beta) tex m + beta img m with beta = U(0, 0.8).
 inline Synthetic perlin_paste(const io::Image& img, const TextureSource& textures, Generator& gen) {
   detail::check_rgb_square(img, "perlin_paste");
   const int S = img.width;
@@ -106,7 +107,7 @@ inline Synthetic perlin_paste(const io::Image& img, const TextureSource& texture
   return out;
 }
 
-// The authors' hybrid: CutPaste (plain or scar, evenly) with probability 0.5, else Perlin.
+/// The authors' hybrid: CutPaste (plain or scar, evenly) with probability 0.5, else Perlin.
 inline Synthetic synthesize_anomaly(const io::Image& img, const TextureSource& textures, Generator& gen) {
   if (gen.uniform() > 0.5) return gen.uniform() < 0.5 ? cutpaste(img, gen) : cutpaste_scar(img, gen);
   return perlin_paste(img, textures, gen);

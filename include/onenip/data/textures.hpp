@@ -1,7 +1,8 @@
-// Textures for the Perlin paste (docs/onenip.md, section 4): the authors paste DTD images, which
-// this project does not ship; without a texture folder we generate fractal Perlin noise in random
-// colours, stripes, checkers and blotches, or take a crop of another training image.
-// TextureSource hands out one S x S RGB texture per call.
+/// \file
+/// Textures for the Perlin paste (docs/onenip.md, section 4): the authors paste DTD images, which
+/// this project does not ship; without a texture folder we generate fractal Perlin noise in random
+/// colours, stripes, checkers and blotches, or take a crop of another training image.
+/// TextureSource hands out one S x S RGB texture per call.
 #pragma once
 
 #include <filesystem>
@@ -64,11 +65,11 @@ inline io::Image generate_texture(int size, TextureKind kind, Generator& gen) {
   return detail::two_tone(t, gen);
 }
 
-// Where Perlin-paste textures come from: files in a folder (any depth; DTD's images/*/*.jpg
-// included), else generated kinds, optionally mixed with crops of the caller's images.
+/// Where Perlin-paste textures come from: files in a folder (any depth; DTD's images/*/*.jpg
+/// included), else generated kinds, optionally mixed with crops of the caller's images.
 class TextureSource {
 public:
-  // `dir` empty: generated textures only.
+  /// `dir` empty: generated textures only.
   explicit TextureSource(const std::string& dir = "") {
     if (dir.empty()) return;
     namespace fs = std::filesystem;
@@ -83,7 +84,7 @@ public:
     ONENIP_CHECK(!files_.empty(), "textures: no .jpg/.jpeg/.png/.bmp files under '", dir, "'");
   }
 
-  // Optional: a callback returning another training image (any size), used for one draw in five.
+  /// Optional: a callback returning another training image (any size), used for one draw in five.
   void set_image_crops(std::function<io::Image(Generator&)> f) { crops_ = std::move(f); }
   size_t file_count() const { return files_.size(); }
 

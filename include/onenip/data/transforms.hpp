@@ -1,7 +1,8 @@
-// From 8-bit images to the float tensors the model eats (docs/onenip.md, section 1):
-//   image -> resize_image    to S x S -> [C, H, W] float, x/255 normalised per channel
-//   mask  -> resize_mask     to S x S -> [1, H, W] float in {0, 1} (> 0 -> 1)
-//   N of them -> [N, C, H, W]
+/// \file
+/// From 8-bit images to the float tensors the model eats (docs/onenip.md, section 1):
+///   image -> resize_image    to S x S -> [C, H, W] float, x/255 normalised per channel
+///   mask  -> resize_mask     to S x S -> [1, H, W] float in {0, 1} (> 0 -> 1)
+///   N of them -> [N, C, H, W]
 #pragma once
 
 #include <string>
@@ -13,7 +14,7 @@
 
 namespace onenip::data {
 
-// The backbone's normalisation (models/normalization.hpp), applied here.
+/// The backbone's normalisation (models/normalization.hpp), applied here.
 using Normalization = models::Normalization;
 
 }  // namespace onenip::data
@@ -49,7 +50,7 @@ void write_chw(const io::Image& im, const data::Normalization& norm, T* dst) {
 
 namespace onenip::data {
 
-// [C, H, W] float tensor of a uint8 image.
+/// [C, H, W] float tensor of a uint8 image.
 template <typename T>
 Tensor<T> image_to_tensor(const Image& im, const Normalization& norm) {
   Tensor<T> out = Tensor<T>::empty({im.channels, im.height, im.width});
@@ -57,7 +58,7 @@ Tensor<T> image_to_tensor(const Image& im, const Normalization& norm) {
   return out;
 }
 
-// [1, H, W] tensor in {0, 1} of a grey mask: any non-zero pixel is 1.
+/// [1, H, W] tensor in {0, 1} of a grey mask: any non-zero pixel is 1.
 template <typename T>
 Tensor<T> mask_to_tensor(const Image& mask) {
   ONENIP_CHECK(mask.channels == 1, "mask_to_tensor: a mask must have 1 channel, got ", mask.channels,
@@ -68,19 +69,19 @@ Tensor<T> mask_to_tensor(const Image& mask) {
   return out;
 }
 
-// The reference's image pipeline: PIL bilinear to size x size, then normalise. [C, S, S]
+/// The reference's image pipeline: PIL bilinear to size x size, then normalise. [C, S, S]
 template <typename T>
 Tensor<T> prepare_image(const Image& im, int size, const Normalization& norm, PassOrder order = PassOrder::pillow13) {
   return image_to_tensor<T>(resize_image(im, size, size, order), norm);
 }
 
-// The reference's mask pipeline: PIL nearest to size x size, then {0, 1}. [1, S, S]
+/// The reference's mask pipeline: PIL nearest to size x size, then {0, 1}. [1, S, S]
 template <typename T>
 Tensor<T> prepare_mask(const Image& mask, int size) {
   return mask_to_tensor<T>(resize_mask(mask, size, size));
 }
 
-// [C, H, W] x N -> [N, C, H, W]; all must have one shape.
+/// [C, H, W] x N -> [N, C, H, W]; all must have one shape.
 template <typename T>
 Tensor<T> make_batch(const std::vector<Tensor<T>>& items) {
   ONENIP_CHECK(!items.empty(), "make_batch: no tensors given");
@@ -91,7 +92,7 @@ Tensor<T> make_batch(const std::vector<Tensor<T>>& items) {
   return stack(items, 0);
 }
 
-// N images of one size -> [N, C, H, W] normalised, without intermediate tensors.
+/// N images of one size -> [N, C, H, W] normalised, without intermediate tensors.
 template <typename T>
 Tensor<T> images_to_batch(const std::vector<Image>& ims, const Normalization& norm) {
   ONENIP_CHECK(!ims.empty(), "images_to_batch: no images given");

@@ -1,7 +1,8 @@
-// The Communicator over MPI (Open MPI, MPICH): processes on one machine or many, host buffers.
-// Only built with the CMake option ONENIP_MPI (it links MPI::MPI_CXX); nothing else includes
-// <mpi.h>. MPI's default error handler is kept: a failed collective aborts the job, and when a
-// rank dies the launcher (mpirun) stops the others and names the rank that died.
+/// \file
+/// The Communicator over MPI (Open MPI, MPICH): processes on one machine or many, host buffers.
+/// Only built with the CMake option ONENIP_MPI (it links MPI::MPI_CXX); nothing else includes
+/// <mpi.h>. MPI's default error handler is kept: a failed collective aborts the job, and when a
+/// rank dies the launcher (mpirun) stops the others and names the rank that died.
 #pragma once
 
 #include <mpi.h>
@@ -17,8 +18,8 @@ namespace onenip::distributed {
 
 class MpiCommunicator final : public Communicator {
 public:
-  // Initialises MPI (once per process) and finalises it when the last user is gone. FUNNELED:
-  // only the thread that made it calls MPI (the loader's worker threads never do).
+  /// Initialises MPI (once per process) and finalises it when the last user is gone. FUNNELED:
+  /// only the thread that made it calls MPI (the loader's worker threads never do).
   MpiCommunicator(int* argc = nullptr, char*** argv = nullptr) {
     int initialised = 0;
     MPI_Initialized(&initialised);
@@ -38,7 +39,7 @@ public:
   MpiCommunicator(const MpiCommunicator&) = delete;
   MpiCommunicator& operator=(const MpiCommunicator&) = delete;
 
-  // Was this process started by an MPI launcher? (Open MPI, MPICH / Hydra, Slurm's PMI.)
+  /// Was this process started by an MPI launcher? (Open MPI, MPICH / Hydra, Slurm's PMI.)
   static bool launched() {
     for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"})
       if (std::getenv(v)) return true;

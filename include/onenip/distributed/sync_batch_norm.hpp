@@ -1,9 +1,10 @@
-// Synchronised batch norm: training statistics over the whole global batch (every rank's
-// samples), so N ranks with B / N samples each normalise exactly as one process with B does.
-// Built from differentiable ops and all_reduce_sum, so backward follows from autograd: the
-// gradients of the shared statistics are summed over the ranks by all_reduce_sum's backward.
-// Two all-reduces (mean, then the centred second moment) keep the variance as stable as the
-// single-process kernel's.
+/// \file
+/// Synchronised batch norm: training statistics over the whole global batch (every rank's
+/// samples), so N ranks with B / N samples each normalise exactly as one process with B does.
+/// Built from differentiable ops and all_reduce_sum, so backward follows from autograd: the
+/// gradients of the shared statistics are summed over the ranks by all_reduce_sum's backward.
+/// Two all-reduces (mean, then the centred second moment) keep the variance as stable as the
+/// single-process kernel's.
 #pragma once
 
 #include "../ops/norm.hpp"
@@ -12,8 +13,8 @@
 
 namespace onenip::distributed {
 
-// x [N, C, *] in training; running statistics (if given) updated as batch_norm does, from the
-// global statistics (the variance unbiased over the global count).
+/// x [N, C, *] in training; running statistics (if given) updated as batch_norm does, from the
+/// global statistics (the variance unbiased over the global count).
 template <typename T>
 Tensor<T> sync_batch_norm(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> running_var, const Tensor<T>& weight,
                           const Tensor<T>& bias, double momentum, double eps, Communicator& comm) {

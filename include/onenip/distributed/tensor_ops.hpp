@@ -1,11 +1,12 @@
-// Collectives on tensors: in-place all-reduce and broadcast of a tensor on any device, a
-// differentiable all-reduce (what synchronised batch norm is built from), and the same for a
-// list of tensors laid end to end in one bucket (the trainer's gradients: one collective per
-// step instead of one per parameter).
-//
-// A tensor the communicator cannot reach (a CUDA tensor over MPI, a host tensor over NCCL) is
-// copied to the communicator's device, reduced there, and copied back: CUDA training over MPI
-// works without NCCL, through the host.
+/// \file
+/// Collectives on tensors: in-place all-reduce and broadcast of a tensor on any device, a
+/// differentiable all-reduce (what synchronised batch norm is built from), and the same for a
+/// list of tensors laid end to end in one bucket (the trainer's gradients: one collective per
+/// step instead of one per parameter).
+///
+/// A tensor the communicator cannot reach (a CUDA tensor over MPI, a host tensor over NCCL) is
+/// copied to the communicator's device, reduced there, and copied back: CUDA training over MPI
+/// works without NCCL, through the host.
 #pragma once
 
 #include "../autograd.hpp"
@@ -31,20 +32,20 @@ void on_communicator_device(Tensor<T>& t, Communicator& comm, Collective&& colle
 }
 }  // namespace detail
 
-// In place: t = the sum of t over the ranks.
+/// In place: t = the sum of t over the ranks.
 template <typename T>
 void all_reduce_sum_(Tensor<T>& t, Communicator& comm) {
   detail::on_communicator_device(t, comm, [&](T* data, size_t n) { comm.all_reduce_sum(data, n); });
 }
 
-// In place: every rank's t becomes root's.
+/// In place: every rank's t becomes root's.
 template <typename T>
 void broadcast_(Tensor<T>& t, Communicator& comm, int root = 0) {
   detail::on_communicator_device(t, comm, [&](T* data, size_t n) { comm.broadcast(data, n * sizeof(T), root); });
 }
 
-// out = the sum of x over the ranks. Backward: each rank's x fed every rank's loss, so its
-// gradient is the sum of the ranks' gradients of out: an all-reduce again.
+/// out = the sum of x over the ranks. Backward: each rank's x fed every rank's loss, so its
+/// gradient is the sum of the ranks' gradients of out: an all-reduce again.
 template <typename T>
 Tensor<T> all_reduce_sum(const Tensor<T>& x, Communicator& comm) {
   Tensor<T> out = x.detach().contiguous().clone();
@@ -56,7 +57,7 @@ Tensor<T> all_reduce_sum(const Tensor<T>& x, Communicator& comm) {
   });
 }
 
-// The tensors' values laid end to end in one 1-D tensor on their device (all on one device).
+/// The tensors' values laid end to end in one 1-D tensor on their device (all on one device).
 template <typename T>
 Tensor<T> flatten_all(const std::vector<Tensor<T>>& tensors) {
   NoGradGuard ng;
@@ -65,7 +66,7 @@ Tensor<T> flatten_all(const std::vector<Tensor<T>>& tensors) {
   for (auto& t : tensors) flat.push_back(t.detach().reshape({t.numel()}));
   return cat(flat, 0);
 }
-// The bucket's values back into the tensors (in the order flatten_all laid them out).
+/// The bucket's values back into the tensors (in the order flatten_all laid them out).
 template <typename T>
 void unflatten_into(const Tensor<T>& bucket, std::vector<Tensor<T>>& tensors) {
   NoGradGuard ng;
@@ -76,7 +77,7 @@ void unflatten_into(const Tensor<T>& bucket, std::vector<Tensor<T>>& tensors) {
   }
 }
 
-// Every rank's tensors become root's (parameters at the start of training).
+/// Every rank's tensors become root's (parameters at the start of training).
 template <typename T>
 void broadcast_(std::vector<Tensor<T>> tensors, Communicator& comm, int root = 0) {
   if (comm.size() == 1 || tensors.empty()) return;

@@ -1,7 +1,8 @@
-// From scores to decisions, as pure functions: an operating point (the F1-optimal threshold, or a
-// percentile of normal scores), the confusion counts at a threshold, the ROC and PR curves as
-// points, and the defect regions of a binary mask. A score at or above the threshold is
-// anomalous, as scikit-learn's precision_recall_curve counts it.
+/// \file
+/// From scores to decisions, as pure functions: an operating point (the F1-optimal threshold, or a
+/// percentile of normal scores), the confusion counts at a threshold, the ROC and PR curves as
+/// points, and the defect regions of a binary mask. A score at or above the threshold is
+/// anomalous, as scikit-learn's precision_recall_curve counts it.
 #pragma once
 
 #include "metrics.hpp"
@@ -12,7 +13,7 @@ struct OperatingPoint {
   double threshold = NAN, f1 = NAN, precision = NAN, recall = NAN;
 };
 
-// The threshold (one of the scores) that maximises F1; of equal F1, the higher threshold.
+/// The threshold (one of the scores) that maximises F1; of equal F1, the higher threshold.
 template <typename S, typename L>
 OperatingPoint f1_optimal_threshold(const std::vector<S>& scores, const std::vector<L>& labels) {
   auto c = detail::cumulative_counts(scores, labels, "F1-optimal threshold");
@@ -31,7 +32,7 @@ OperatingPoint f1_optimal_threshold(const std::vector<S>& scores, const std::vec
   return best;
 }
 
-// The q-th percentile (0..100), interpolating linearly between order statistics (NumPy's default).
+/// The q-th percentile (0..100), interpolating linearly between order statistics (NumPy's default).
 template <typename S>
 double percentile(std::vector<S> values, double q) {
   ONENIP_CHECK(!values.empty(), "percentile: no values");
@@ -57,9 +58,9 @@ Confusion confusion_at(const std::vector<S>& scores, const std::vector<L>& label
   return c;
 }
 
-// One point per distinct threshold, from the highest: (false-positive rate, true-positive rate)
-// and (recall, precision). At most `max_points` of them, evenly spaced in the list (the first and
-// last kept), so a curve over millions of pixels stays small enough to draw.
+/// One point per distinct threshold, from the highest: (false-positive rate, true-positive rate)
+/// and (recall, precision). At most `max_points` of them, evenly spaced in the list (the first and
+/// last kept), so a curve over millions of pixels stays small enough to draw.
 struct CurvePoints {
   std::vector<double> fpr, tpr, recall, precision;
 };
@@ -81,15 +82,15 @@ CurvePoints curve_points(const std::vector<S>& scores, const std::vector<L>& lab
   return out;
 }
 
-// A defect region: an 8-connected component of a binary mask. Box: first and last column and
-// row it covers; peak: the highest score inside it.
+/// A defect region: an 8-connected component of a binary mask. Box: first and last column and
+/// row it covers; peak: the highest score inside it.
 struct Region {
   int64_t x0 = 0, y0 = 0, x1 = 0, y1 = 0, area = 0;
   double peak = -INFINITY;
 };
 
-// The regions of `mask` (H x W, row-major, nonzero = defect), with peaks read from `scores`
-// (same layout), largest area first.
+/// The regions of `mask` (H x W, row-major, nonzero = defect), with peaks read from `scores`
+/// (same layout), largest area first.
 template <typename S>
 std::vector<Region> regions(const std::vector<uint8_t>& mask, const std::vector<S>& scores, int64_t H, int64_t W) {
   ONENIP_CHECK(int64_t(mask.size()) == H * W && int64_t(scores.size()) == H * W, "regions: mask (", mask.size(),

@@ -1,13 +1,14 @@
-// Detection metrics, computed exactly (no binning), ties grouped as scikit-learn does:
-//   roc_auc            sklearn.metrics.roc_auc_score
-//   average_precision  sklearn.metrics.average_precision_score (step-wise, no interpolation)
-//   f1_max             max over thresholds of 2PR/(P+R) on sklearn's precision_recall_curve
-//   au_pro             area under the per-region-overlap curve up to a false-positive rate
-//                      (default 0.3), divided by that limit, as in the MVTec AD evaluation code
-//                      (regions = 8-connected components of each ground-truth mask)
-// Scores are higher-is-more-anomalous; labels are 0 (normal) / 1 (anomalous). When a metric is
-// undefined (all labels equal, no anomalous region) these throw onenip::Error saying so, rather
-// than returning NaN: callers report "n/a" with the message.
+/// \file
+/// Detection metrics, computed exactly (no binning), ties grouped as scikit-learn does:
+///   roc_auc            sklearn.metrics.roc_auc_score
+///   average_precision  sklearn.metrics.average_precision_score (step-wise, no interpolation)
+///   f1_max             max over thresholds of 2PR/(P+R) on sklearn's precision_recall_curve
+///   au_pro             area under the per-region-overlap curve up to a false-positive rate
+///                      (default 0.3), divided by that limit, as in the MVTec AD evaluation code
+///                      (regions = 8-connected components of each ground-truth mask)
+/// Scores are higher-is-more-anomalous; labels are 0 (normal) / 1 (anomalous). When a metric is
+/// undefined (all labels equal, no anomalous region) these throw onenip::Error saying so, rather
+/// than returning NaN: callers report "n/a" with the message.
 #pragma once
 
 #include <algorithm>
@@ -88,7 +89,7 @@ double average_precision(const std::vector<S>& scores, const std::vector<L>& lab
   return ap;
 }
 
-// Best F1 over all thresholds.
+/// Best F1 over all thresholds.
 template <typename S, typename L>
 double f1_max(const std::vector<S>& scores, const std::vector<L>& labels) {
   auto c = detail::cumulative_counts(scores, labels, "F1-max");
@@ -102,7 +103,7 @@ double f1_max(const std::vector<S>& scores, const std::vector<L>& labels) {
   return best;
 }
 
-// Area under y(x) from x = 0 to x_max for points sorted by x, interpolating linearly at x_max.
+/// Area under y(x) from x = 0 to x_max for points sorted by x, interpolating linearly at x_max.
 inline double trapezoid_to(const std::vector<double>& x, const std::vector<double>& y, double x_max) {
   double area = 0;
   for (size_t i = 1; i < x.size(); ++i) {
@@ -114,7 +115,7 @@ inline double trapezoid_to(const std::vector<double>& x, const std::vector<doubl
   return area;
 }
 
-// Label the 8-connected components of a binary mask (H x W, row-major); returns their count.
+/// Label the 8-connected components of a binary mask (H x W, row-major); returns their count.
 inline int label_components(const std::vector<uint8_t>& mask, int64_t H, int64_t W, std::vector<int>& labels) {
   labels.assign(size_t(H * W), 0);
   int count = 0;
@@ -142,7 +143,7 @@ inline int label_components(const std::vector<uint8_t>& mask, int64_t H, int64_t
   return count;
 }
 
-// AUPRO up to `fpr_limit`, normalised by it. `maps[i]` and `masks[i]` are H x W row-major.
+/// AUPRO up to `fpr_limit`, normalised by it. `maps[i]` and `masks[i]` are H x W row-major.
 template <typename S>
 double au_pro(const std::vector<std::vector<S>>& maps, const std::vector<std::vector<uint8_t>>& masks, int64_t H,
               int64_t W, double fpr_limit = 0.3) {

@@ -1,15 +1,16 @@
-// Replace a file atomically: write `<path>.tmp`, fsync it, rename it over `path`, fsync the
-// folder. Readers see the old file or the new one, never a mix; a crash mid-write leaves the
-// old file intact and at most a stale `<path>.tmp`, which the next write overwrites.
-//
-// Test-only fault injection: ONENIP_FAULT_WRITE="<name>:<bytes>:<action>" (read once) makes the
-// atomic write of every file whose temporary path contains <name> misbehave exactly:
-//   kill    write <bytes> bytes of it, then raise SIGKILL (a run killed mid-write, at a known byte)
-//   enospc  write <bytes> bytes, then fail as a full disk does (errno ENOSPC)
-//   eacces  refuse to create it, as an unwritable folder does (<bytes> unused); root ignores
-//           folder permissions, so tests use this instead of chmod
-// A file shorter than <bytes> is written whole. Unset (always, outside tests) it costs one
-// pointer test per write.
+/// \file
+/// Replace a file atomically: write `<path>.tmp`, fsync it, rename it over `path`, fsync the
+/// folder. Readers see the old file or the new one, never a mix; a crash mid-write leaves the
+/// old file intact and at most a stale `<path>.tmp`, which the next write overwrites.
+///
+/// Test-only fault injection: `ONENIP_FAULT_WRITE="<name>:<bytes>:<action>"` (read once) makes the
+/// atomic write of every file whose temporary path contains `<name>` misbehave exactly:
+///   kill    write `<bytes>` bytes of it, then raise SIGKILL (a run killed mid-write, at a known byte)
+///   enospc  write `<bytes>` bytes, then fail as a full disk does (errno ENOSPC)
+///   eacces  refuse to create it, as an unwritable folder does (`<bytes>` unused); root ignores
+///           folder permissions, so tests use this instead of chmod
+/// A file shorter than `<bytes>` is written whole. Unset (always, outside tests) it costs one
+/// pointer test per write.
 #pragma once
 
 #include <fcntl.h>
@@ -64,16 +65,16 @@ inline const WriteFault* write_fault_for(const std::string& path) {
 }
 }  // namespace detail
 
-// Throw "<what>: <reason>", adding that `target` (the file an atomic write was replacing) is
-// unchanged when it exists. `err` is the errno of the failed call, read before anything else runs.
+/// Throw "<what>: <reason>", adding that `target` (the file an atomic write was replacing) is
+/// unchanged when it exists. `err` is the errno of the failed call, read before anything else runs.
 [[noreturn]] inline void fail_write(const std::string& what, int err, const std::string& target) {
   std::error_code ec;
   const bool kept = !target.empty() && std::filesystem::exists(target, ec);
   onenip::detail::fail(what, ": ", std::strerror(err), kept ? "; '" + target + "' is unchanged" : std::string());
 }
 
-// What `fill` gets: a sink that writes all bytes or throws, naming the file (and `target`, the
-// file it will replace).
+/// What `fill` gets: a sink that writes all bytes or throws, naming the file (and `target`, the
+/// file it will replace).
 class FileSink {
 public:
   FileSink(int fd, std::string path, std::string target = "")
@@ -103,14 +104,14 @@ private:
 
   int fd_;
   std::string path_, target_;
-  const detail::WriteFault* fault_;  // null unless a test injects a fault into this file
+  const detail::WriteFault* fault_;  ///< null unless a test injects a fault into this file
   uint64_t written_ = 0;
 };
 
 inline std::string temp_path_for(const std::string& path) { return path + ".tmp"; }
 
-// Write `path` atomically with `fill(FileSink&)`. If fill throws (or any step fails) the
-// temporary file is removed, `path` is untouched, and the error propagates.
+/// Write `path` atomically with `fill(FileSink&)`. If fill throws (or any step fails) the
+/// temporary file is removed, `path` is untouched, and the error propagates.
 template <typename Fill>
 void atomic_write(const std::string& path, Fill&& fill) {
   const std::string tmp = temp_path_for(path);
@@ -143,7 +144,7 @@ void atomic_write(const std::string& path, Fill&& fill) {
   }
 }
 
-// Write `size` bytes to `path` atomically; errors start with `who` (the caller, e.g. "save_png").
+/// Write `size` bytes to `path` atomically; errors start with `who` (the caller, such as "save_png").
 inline void write_file_atomically(const std::string& path, const void* data, size_t size, const char* who) {
   try {
     atomic_write(path, [&](FileSink& f) { f.write(data, size); });
@@ -154,7 +155,7 @@ inline void write_file_atomically(const std::string& path, const void* data, siz
 inline void write_file_atomically(const std::string& path, const std::vector<uint8_t>& bytes, const char* who) {
   write_file_atomically(path, bytes.data(), bytes.size(), who);
 }
-// Text (JSON, CSV, HTML) as it is, no newline conversion.
+/// Text (JSON, CSV, HTML) as it is, no newline conversion.
 inline void write_file_atomically(const std::string& path, std::string_view text, const char* who) {
   write_file_atomically(path, text.data(), text.size(), who);
 }

@@ -1,12 +1,13 @@
-// Training checkpoints: everything a run needs to continue exactly as if it had not stopped,
-// in one safetensors file written atomically (io/atomic_file.hpp):
-//   tensors       model.<state-dict name>            parameters and persistent buffers
-//                 optim.<slot>.<parameter name>      e.g. optim.exp_avg.fc.weight
-//   __metadata__  format, epoch, global_step, and as JSON: optimizer (kind, parameter names,
-//                 step counts, lr, options), schedule, rng (seed and offset per named
-//                 Generator), config (the run's configuration), extra (the application's).
-// Loading restores into the objects a TrainingState points at; pieces left null (no optimizer,
-// no generators) are not restored, so inference can load the model alone.
+/// \file
+/// Training checkpoints: everything a run needs to continue exactly as if it had not stopped,
+/// in one safetensors file written atomically (io/atomic_file.hpp):
+///   tensors       model.\<state-dict name\>          parameters and persistent buffers
+///                 optim.\<slot\>.\<parameter name\>  such as optim.exp_avg.fc.weight
+///   __metadata__  format, epoch, global_step, and as JSON: optimizer (kind, parameter names,
+///                 step counts, lr, options), schedule, rng (seed and offset per named
+///                 Generator), config (the run's configuration), extra (the application's).
+/// Loading restores into the objects a TrainingState points at; pieces left null (no optimizer,
+/// no generators) are not restored, so inference can load the model alone.
 #pragma once
 
 #include "../nn/serialize.hpp"
@@ -19,13 +20,13 @@ inline constexpr const char* kCheckpointFormat = "onenip.checkpoint.v1";
 
 template <typename T>
 struct TrainingState {
-  nn::Module<T>* model = nullptr;              // required
-  optim::Optimizer<T>* optimizer = nullptr;    // its parameters must belong to `model`
+  nn::Module<T>* model = nullptr;              ///< required
+  optim::Optimizer<T>* optimizer = nullptr;    ///< its parameters must belong to `model`
   optim::LRScheduler<T>* schedule = nullptr;
   std::map<std::string, Generator*> generators;
   int64_t epoch = 0, global_step = 0;
-  nlohmann::json config = nlohmann::json::object();  // the run's configuration
-  nlohmann::json extra = nlohmann::json::object();   // anything else the application keeps
+  nlohmann::json config = nlohmann::json::object();  ///< the run's configuration
+  nlohmann::json extra = nlohmann::json::object();   ///< anything else the application keeps
 };
 
 namespace detail {
@@ -98,14 +99,14 @@ inline nlohmann::json checkpoint_metadata(const SafeTensorsFile& f) {
 }
 }  // namespace detail
 
-// All of the checkpoint's metadata, parsed (config, epoch, ...), without loading tensors: to
-// rebuild the model from its configuration before load_checkpoint.
+/// All of the checkpoint's metadata, parsed (config, epoch, ...), without loading tensors: to
+/// rebuild the model from its configuration before load_checkpoint.
 inline nlohmann::json read_checkpoint_metadata(const std::string& path) {
   return detail::checkpoint_metadata(SafeTensorsFile(path));
 }
 
-// Restore into the objects `s` points at and fill epoch, global_step, config and extra. On an
-// error the objects may be partly restored: discard them.
+/// Restore into the objects `s` points at and fill epoch, global_step, config and extra. On an
+/// error the objects may be partly restored: discard them.
 template <typename T>
 void load_checkpoint(const std::string& path, TrainingState<T>& s) {
   ONENIP_CHECK(s.model != nullptr, "load_checkpoint '", path, "': no model to load into");

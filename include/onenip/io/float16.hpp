@@ -1,5 +1,6 @@
-// IEEE binary16 (F16) and bfloat16 (BF16) <-> float, bit exact, round to nearest even
-// (what torch's .half() / .bfloat16() do on the CPU).
+/// \file
+/// IEEE binary16 (F16) and bfloat16 (BF16) <-> float, bit exact, round to nearest even
+/// (what torch's .half() / .bfloat16() do on the CPU).
 #pragma once
 
 #include <cstdint>

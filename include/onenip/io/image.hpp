@@ -1,9 +1,10 @@
-// 8-bit images in memory and on disk: PNG, JPEG and BMP in (8 or 16 bits, 1 to 4 channels);
-// PNG and JPEG out (stb_image).
-//
-// Image is H x W x C, interleaved, row-major: pixels[(y * width + x) * channels + c], C = 1 (grey)
-// or 3 (RGB). load_image converts to the channel count asked for; writers go through a temporary
-// file renamed into place, so a crash never leaves a half-written image.
+/// \file
+/// 8-bit images in memory and on disk: PNG, JPEG and BMP in (8 or 16 bits, 1 to 4 channels);
+/// PNG and JPEG out (stb_image).
+///
+/// Image is H x W x C, interleaved, row-major: pixels[(y * width + x) * channels + c], C = 1 (grey)
+/// or 3 (RGB). load_image converts to the channel count asked for; writers go through a temporary
+/// file renamed into place, so a crash never leaves a half-written image.
 #pragma once
 
 #include <algorithm>
@@ -25,7 +26,7 @@ namespace onenip::io {
 
 struct Image {
   int width = 0, height = 0, channels = 0;
-  std::vector<uint8_t> pixels;  // [H, W, C] interleaved
+  std::vector<uint8_t> pixels;  ///< [H, W, C] interleaved
 
   Image() = default;
   Image(int w, int h, int c, uint8_t fill = 0) : width(w), height(h), channels(c) {
@@ -38,13 +39,13 @@ struct Image {
   uint8_t at(int y, int x, int c = 0) const { return pixels[(size_t(y) * width + x) * channels + c]; }
 };
 
-// ITU-R BT.601 luma, rounded: Y = (299 R + 587 G + 114 B) / 1000 (what PIL's convert("L") and
-// OpenCV's grey conversion compute, up to their fixed-point rounding).
+/// ITU-R BT.601 luma, rounded: Y = (299 R + 587 G + 114 B) / 1000 (what PIL's convert("L") and
+/// OpenCV's grey conversion compute, up to their fixed-point rounding).
 inline uint8_t luma601(uint8_t r, uint8_t g, uint8_t b) {
   return uint8_t((299u * r + 587u * g + 114u * b + 500u) / 1000u);
 }
 
-// The image with `channels` channels: grey -> RGB replicates, RGB -> grey takes the luma.
+/// The image with `channels` channels: grey -> RGB replicates, RGB -> grey takes the luma.
 inline Image convert_channels(const Image& im, int channels) {
   ONENIP_CHECK(channels == 1 || channels == 3, "convert_channels: channels must be 1 or 3, got ", channels);
   if (im.channels == channels) return im;
@@ -138,10 +139,10 @@ std::vector<T> decode_pixels(const ImageFile& f, const std::string& path, const 
 
 namespace onenip::io {
 
-// Decode a PNG, JPEG or BMP file. channels: 3 = RGB, 1 = grey, 0 = as stored (grey or RGB). An
-// alpha channel is dropped; 16-bit PNGs keep the high byte of each sample (as OpenCV's 8-bit
-// reads do). Errors name the file and say why (missing, empty, not an image, a header that claims
-// more pixels than the file holds, truncated or corrupt data).
+/// Decode a PNG, JPEG or BMP file. channels: 3 = RGB, 1 = grey, 0 = as stored (grey or RGB). An
+/// alpha channel is dropped; 16-bit PNGs keep the high byte of each sample (as OpenCV's 8-bit
+/// reads do). Errors name the file and say why (missing, empty, not an image, a header that claims
+/// more pixels than the file holds, truncated or corrupt data).
 inline Image load_image(const std::string& path, int channels = 3) {
   ONENIP_CHECK(channels == 0 || channels == 1 || channels == 3, "load_image '", path,
                "': channels must be 0 (as stored), 1 or 3, got ", channels);
@@ -154,9 +155,9 @@ inline Image load_image(const std::string& path, int channels = 3) {
   return convert_channels(im, channels ? channels : im.channels);
 }
 
-// A defect mask as grey: 0 where every colour channel is 0 (normal), else > 0 (defect), read
-// from grey or colour files of 8 or 16 bits. Unlike load_image, no luma and no dropped low byte,
-// which could turn a faint defect label (say 1 in 16 bits, or pure dark blue) into 0.
+/// A defect mask as grey: 0 where every colour channel is 0 (normal), else > 0 (defect), read
+/// from grey or colour files of 8 or 16 bits. Unlike load_image, no luma and no dropped low byte,
+/// which could turn a faint defect label (say 1 in 16 bits, or pure dark blue) into 0.
 inline Image load_mask(const std::string& path) {
   const auto file = onenip::detail::read_image_file(path, "load_mask");
   const int C = file.stored >= 3 ? 3 : 1;
@@ -173,7 +174,7 @@ inline Image load_mask(const std::string& path) {
   return m;
 }
 
-// An 8-bit PNG (grey or RGB) in memory.
+/// An 8-bit PNG (grey or RGB) in memory.
 inline std::vector<uint8_t> encode_png(const Image& im, const std::string& what = "image") {
   onenip::detail::check_writable(im, what, "encode_png");
   std::vector<uint8_t> bytes;
@@ -183,12 +184,12 @@ inline std::vector<uint8_t> encode_png(const Image& im, const std::string& what 
   return bytes;
 }
 
-// Write an 8-bit PNG (grey or RGB).
+/// Write an 8-bit PNG (grey or RGB).
 inline void save_png(const std::string& path, const Image& im) {
   write_file_atomically(path, encode_png(im, path), "save_png");
 }
 
-// Write a baseline JPEG, quality 1..100.
+/// Write a baseline JPEG, quality 1..100.
 inline void save_jpeg(const std::string& path, const Image& im, int quality = 95) {
   onenip::detail::check_writable(im, path, "save_jpeg");
   ONENIP_CHECK(quality >= 1 && quality <= 100, "save_jpeg '", path, "': quality must be 1..100, got ", quality);

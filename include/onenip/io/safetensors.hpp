@@ -1,12 +1,13 @@
-// safetensors files: an 8-byte little-endian header length N, N bytes of JSON
-// {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, "__metadata__": {..}},
-// then the raw little-endian data. https://github.com/huggingface/safetensors
-//
-// Reading memory-maps the file (only the pages of the tensors asked for are read) and checks
-// everything before any tensor is handed out: the header length, the JSON, each dtype, each
-// shape against its byte count, offsets inside the data and not overlapping. Every error
-// names the file (and the tensor). get() copies out of the mapping, so a tensor never outlives
-// the file it came from. Writing is atomic (io/atomic_file.hpp).
+/// \file
+/// safetensors files: an 8-byte little-endian header length N, N bytes of JSON
+/// {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, "__metadata__": {..}},
+/// then the raw little-endian data. https://github.com/huggingface/safetensors
+///
+/// Reading memory-maps the file (only the pages of the tensors asked for are read) and checks
+/// everything before any tensor is handed out: the header length, the JSON, each dtype, each
+/// shape against its byte count, offsets inside the data and not overlapping. Every error
+/// names the file (and the tensor). get() copies out of the mapping, so a tensor never outlives
+/// the file it came from. Writing is atomic (io/atomic_file.hpp).
 #pragma once
 
 #include <fcntl.h>
@@ -28,8 +29,8 @@
 
 namespace onenip::io {
 
-// Dtypes this reader converts to float/double. Integer ones appear in PyTorch state dicts
-// (BatchNorm's num_batches_tracked is I64); writing is float only.
+/// Dtypes this reader converts to float/double. Integer ones appear in PyTorch state dicts
+/// (BatchNorm's num_batches_tracked is I64); writing is float only.
 enum class DType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL };
 
 struct DTypeInfo {
@@ -50,7 +51,7 @@ struct TensorInfo {
   std::string name;
   DType dtype;
   Shape shape;
-  size_t begin = 0, end = 0;  // byte offsets into the data section
+  size_t begin = 0, end = 0;  ///< byte offsets into the data section
 };
 
 using Metadata = std::map<std::string, std::string>;
@@ -88,7 +89,7 @@ void convert_from(DType d, const char* src, T* dst, int64_t n) {
 }
 }  // namespace detail
 
-// A memory-mapped safetensors file, validated on open.
+/// A memory-mapped safetensors file, validated on open.
 class SafeTensorsFile {
 public:
   explicit SafeTensorsFile(const std::string& path) : path_(path) {
@@ -113,7 +114,7 @@ public:
 
   const std::string& path() const { return path_; }
   const Metadata& metadata() const { return metadata_; }
-  // In file order (by data offset).
+  /// In file order (by data offset).
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   bool contains(const std::string& name) const { return index_.count(name) > 0; }
   const TensorInfo& info(const std::string& name) const {
@@ -121,14 +122,14 @@ public:
     ONENIP_CHECK(it != index_.end(), "safetensors '", path_, "': no tensor named '", name, "'");
     return tensors_[it->second];
   }
-  // Total elements over all tensors.
+  /// Total elements over all tensors.
   int64_t numel() const {
     int64_t n = 0;
     for (auto& t : tensors_) n += numel_of(t.shape);
     return n;
   }
 
-  // The tensor converted to T: a fresh copy that does not depend on the file staying open.
+  /// The tensor converted to T: a fresh copy that does not depend on the file staying open.
   template <typename T>
   Tensor<T> get(const std::string& name) const {
     const TensorInfo& ti = info(name);
@@ -222,7 +223,7 @@ private:
   Metadata metadata_;
 };
 
-// Write `tensors` (name -> tensor, in this order) as `dtype` (F64, F32, F16 or BF16), atomically.
+/// Write `tensors` (name -> tensor, in this order) as `dtype` (F64, F32, F16 or BF16), atomically.
 template <typename T>
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor<T>>>& tensors,
                       const Metadata& metadata = {}, DType dtype = sizeof(T) == 8 ? DType::F64 : DType::F32) {

@@ -1,6 +1,7 @@
-// The frozen feature extractors by name: "mobilenetv2" (timm names, the weights in
-// ../shared/weights) and "efficientnet-b4" (efficientnet_pytorch names, the paper's backbone).
-// The interface is in feature_extractor.hpp; docs/backbones.md says where the weights come from.
+/// \file
+/// The frozen feature extractors by name: "mobilenetv2" (timm names, the weights in
+/// ../shared/weights) and "efficientnet-b4" (efficientnet_pytorch names, the paper's backbone).
+/// The interface is in feature_extractor.hpp; docs/backbones.md says where the weights come from.
 #pragma once
 
 #include <filesystem>
@@ -14,7 +15,7 @@ namespace onenip::models {
 
 inline std::vector<std::string> feature_extractor_names() { return {"mobilenetv2", "efficientnet-b4"}; }
 
-// The extractor `name`, its weights read from the safetensors file `weights_path`.
+/// The extractor `name`, its weights read from the safetensors file `weights_path`.
 template <typename T>
 std::unique_ptr<FeatureExtractor<T>> make_feature_extractor(const std::string& name, const std::string& weights_path,
                                                             BackboneOptions opt = {}) {
@@ -27,8 +28,8 @@ std::unique_ptr<FeatureExtractor<T>> make_feature_extractor(const std::string& n
   return std::make_unique<EfficientNet<T>>(EfficientNet<T>::from_file(weights_path, opt));
 }
 
-// The extractor `name` with deterministic stand-in weights (models/pattern_weights.hpp) instead
-// of pretrained ones: for demos and tests on machines without the weights file.
+/// The extractor `name` with deterministic stand-in weights (models/pattern_weights.hpp) instead
+/// of pretrained ones: for demos and tests on machines without the weights file.
 template <typename T>
 std::unique_ptr<FeatureExtractor<T>> make_untrained_feature_extractor(const std::string& name) {
   if (name == "mobilenetv2")
@@ -37,7 +38,7 @@ std::unique_ptr<FeatureExtractor<T>> make_untrained_feature_extractor(const std:
   return std::make_unique<EfficientNet<T>>(pattern_state_dict<T>(EfficientNet<T>::state_dict_spec()));
 }
 
-// Pretrained from `weights_path`, or the stand-in weights when it is empty.
+/// Pretrained from `weights_path`, or the stand-in weights when it is empty.
 template <typename T>
 std::unique_ptr<FeatureExtractor<T>> make_backbone(const std::string& name, const std::string& weights_path) {
   return weights_path.empty() ? make_untrained_feature_extractor<T>(name) : make_feature_extractor<T>(name, weights_path);

@@ -1,18 +1,19 @@
-// The layers the frozen backbones are made of: conv + batch norm + activation (ConvBN),
-// squeeze-excitation (SqueezeExcite) and the inverted-residual / MBConv block built from them.
-//
-// Each layer is described once (a *Desc: tensor names, sizes, stride, padding, activation), and
-// the description gives both the tensors the layer expects in a state dict (add_specs) and the
-// layer built from one. A layer runs one of two paths, chosen at load time:
-//   folded (the fast path): eval-mode BN folded into the conv weight and a bias,
-//     w' = w * g / sqrt(v + eps), b' = beta - mean * g / sqrt(v + eps) (computed in double);
-//     image by image, 1x1 and depthwise convs run the fused ops of ops/fused_conv.hpp (bias,
-//     activation, SE means and residual in the conv's own pass), and the SE gate is folded into
-//     the projection's weight columns (W diag(gate) h instead of W (gate * h)).
-//   unfolded (the reference): conv2d, batch_norm, relu6 / silu, global_avg_pool2d, sigmoid,
-//     mul, add, exactly as the network is written. Tests check that the two agree.
-// Both assume grad mode is off (the backbones run under NoGradGuard): the in-place writes are
-// on fresh tensors that no graph has seen.
+/// \file
+/// The layers the frozen backbones are made of: conv + batch norm + activation (ConvBN),
+/// squeeze-excitation (SqueezeExcite) and the inverted-residual / MBConv block built from them.
+///
+/// Each layer is described once (a *Desc: tensor names, sizes, stride, padding, activation), and
+/// the description gives both the tensors the layer expects in a state dict (add_specs) and the
+/// layer built from one. A layer runs one of two paths, chosen at load time:
+///   folded (the fast path): eval-mode BN folded into the conv weight and a bias,
+///     w' = w * g / sqrt(v + eps), b' = beta - mean * g / sqrt(v + eps) (computed in double);
+///     image by image, 1x1 and depthwise convs run the fused ops of ops/fused_conv.hpp (bias,
+///     activation, SE means and residual in the conv's own pass), and the SE gate is folded into
+///     the projection's weight columns (W diag(gate) h instead of W (gate * h)).
+///   unfolded (the reference): conv2d, batch_norm, relu6 / silu, global_avg_pool2d, sigmoid,
+///     mul, add, exactly as the network is written. Tests check that the two agree.
+/// Both assume grad mode is off (the backbones run under NoGradGuard): the in-place writes are
+/// on fresh tensors that no graph has seen.
 #pragma once
 
 #include <optional>
@@ -26,11 +27,11 @@
 
 namespace onenip::models {
 
-// Zero padding of a convolution: TensorFlow "same" for the actual input size, or fixed when the
-// layer is built (EfficientNet's static "same" padding, computed for 380 px inputs).
+/// Zero padding of a convolution: TensorFlow "same" for the actual input size, or fixed when the
+/// layer is built (EfficientNet's static "same" padding, computed for 380 px inputs).
 struct ConvPadding {
   bool tf_same = true;
-  std::array<int64_t, 4> fixed{0, 0, 0, 0};  // top, bottom, left, right (when !tf_same)
+  std::array<int64_t, 4> fixed{0, 0, 0, 0};  ///< top, bottom, left, right (when !tf_same)
 };
 
 namespace detail {
@@ -52,9 +53,9 @@ Tensor<T> activate(const Tensor<T>& x, Activation act) {
 // ---- conv + BN + activation ----
 
 struct ConvBNDesc {
-  std::string conv, bn;  // tensors conv.weight and bn.{weight, bias, running_mean, running_var}
+  std::string conv, bn;  ///< tensors conv.weight and bn.{weight, bias, running_mean, running_var}
   int64_t in = 0, out = 0, kernel = 1, stride = 1;
-  bool depthwise = false;  // groups = in = out
+  bool depthwise = false;  ///< groups = in = out
   Activation act = Activation::None;
   ConvPadding padding;
   double eps = 1e-5;
@@ -104,18 +105,18 @@ public:
   const ConvBNDesc& desc() const { return d_; }
   bool folded() const { return folded_; }
 
-  // {top, bottom, left, right} zero padding for an input of H x W.
+  /// {top, bottom, left, right} zero padding for an input of H x W.
   std::array<int64_t, 4> padding_for(int64_t H, int64_t W) const {
     if (!d_.padding.tf_same) return d_.padding.fixed;
     return same_padding_tf(H, W, d_.kernel, d_.kernel, {d_.stride, d_.stride});
   }
 
-  // Output size for an input of H x W.
+  /// Output size for an input of H x W.
   std::array<int64_t, 2> output_size(int64_t H, int64_t W) const {
     auto p = padding_for(H, W);
     return {(H + p[0] + p[1] - d_.kernel) / d_.stride + 1, (W + p[2] + p[3] - d_.kernel) / d_.stride + 1};
   }
-  // Folded 1x1 and depthwise layers run the fused kernels (forward_image).
+  /// Folded 1x1 and depthwise layers run the fused kernels (forward_image).
   bool fused() const { return folded_ && (d_.depthwise || (d_.kernel == 1 && d_.stride == 1)); }
   const Tensor<T>& weight() const { return weight_; }
 
@@ -123,7 +124,7 @@ public:
     for (Tensor<T>* t : {&weight_, &bias_, &gamma_, &beta_, &mean_, &var_}) detail::move_to(*t, device);
   }
 
-  // x [N, in, H, W] -> [N, out, Ho, Wo].
+  /// x [N, in, H, W] -> [N, out, Ho, Wo].
   Tensor<T> forward(const Tensor<T>& x) const {
     ONENIP_CHECK(x.dim() == 4 && x.size(1) == d_.in, d_.conv, ": input must be [N, ", d_.in, ", H, W], got ",
                  shape_str(x.shape()));
@@ -146,10 +147,10 @@ public:
     return detail::activate(y, d_.act);
   }
 
-  // One image x [in, H, W] -> out [out, Ho, Wo] (contiguous) through the fused ops (fused()
-  // layers). Depthwise: `means` (if given) receives each output plane's mean. 1x1: `residual`
-  // [out, H, W] is added after the activation, and `weight` [out, in] (if given) replaces the
-  // folded weight.
+  /// One image x [in, H, W] -> out [out, Ho, Wo] (contiguous) through the fused ops (fused()
+  /// layers). Depthwise: `means` (if given) receives each output plane's mean. 1x1: `residual`
+  /// [out, H, W] is added after the activation, and `weight` [out, in] (if given) replaces the
+  /// folded weight.
   void forward_image(const Tensor<T>& x, const Tensor<T>& out, const Tensor<T>& residual = {},
                      const Tensor<T>& means = {}, const Tensor<T>& weight = {}) const {
     if (d_.depthwise)
@@ -161,14 +162,14 @@ public:
 private:
   ConvBNDesc d_;
   bool folded_ = true;
-  Tensor<T> weight_, bias_;                // bias_: the folded BN shift (folded only)
-  Tensor<T> gamma_, beta_, mean_, var_;    // unfolded only
+  Tensor<T> weight_, bias_;                ///< bias_: the folded BN shift (folded only)
+  Tensor<T> gamma_, beta_, mean_, var_;    ///< unfolded only
 };
 
 // ---- squeeze-excitation: x * sigmoid(W2 swish(W1 mean_hw(x) + b1) + b2) ----
 
 struct SqueezeExciteDesc {
-  std::string reduce, expand;  // 1x1 convs with bias: reduce [squeezed, channels], expand back
+  std::string reduce, expand;  ///< 1x1 convs with bias: reduce [squeezed, channels], expand back
   int64_t channels = 0, squeezed = 0;
 
   void add_specs(std::vector<TensorSpec>& spec, bool required) const {
@@ -190,13 +191,13 @@ public:
         w2_(state_tensor(sd, d.expand + ".weight").contiguous()),
         b2_(state_tensor(sd, d.expand + ".bias").contiguous()) {}
 
-  // The reference: x [N, C, H, W] -> x * gate [N, C, 1, 1].
+  /// The reference: x [N, C, H, W] -> x * gate [N, C, 1, 1].
   Tensor<T> forward(const Tensor<T>& x) const {
     Tensor<T> s = silu(conv2d(global_avg_pool2d(x), w1_, b1_));
     return mul(x, sigmoid(conv2d(s, w2_, b2_)));
   }
 
-  // The fast path, one image: gate [C] from the channel means [C].
+  /// The fast path, one image: gate [C] from the channel means [C].
   void gate(const Tensor<T>& means, const Tensor<T>& gate) const { fused_squeeze_excite_gate_(gate, means, w1_, b1_, w2_, b2_); }
 
   void to(Device device) {
@@ -245,7 +246,7 @@ public:
     project_.to(device);
   }
 
-  // x [N, in, H, W] -> [N, out, Ho, Wo].
+  /// x [N, in, H, W] -> [N, out, Ho, Wo].
   Tensor<T> forward(const Tensor<T>& x) const {
     if (fast_) return forward_fused(x);
     Tensor<T> h = depthwise_.forward(expand_ ? expand_->forward(x) : x);
@@ -255,8 +256,8 @@ public:
   }
 
 private:
-  // Image by image through the fused kernels: expand (+ act) -> depthwise (+ act, + channel
-  // means) -> SE gate folded into the projection's columns -> project (+ residual).
+  /// Image by image through the fused kernels: expand (+ act) -> depthwise (+ act, + channel
+  /// means) -> SE gate folded into the projection's columns -> project (+ residual).
   Tensor<T> forward_fused(const Tensor<T>& x_in) const {
     const ConvBNDesc& dd = depthwise_.desc();
     const int64_t C = expand_ ? expand_->desc().in : dd.in, mid = dd.in, O = project_.desc().out;

@@ -1,18 +1,19 @@
-// EfficientNet-b4 exactly as the authors' code uses it (docs/backbones.md): lukemelas
-// efficientnet_pytorch 0.7.1, model `efficientnet-b4`, state-dict names `_conv_stem`, `_bn0`,
-// `_blocks.N._expand_conv`, `_bn0`, `_depthwise_conv`, `_bn1`, `_se_reduce`, `_se_expand`,
-// `_project_conv`, `_bn2`, then `_conv_head`, `_bn1`, `_fc`.
-//
-//   width 1.4, depth 1.8, divisor 8: filters and repeats of the B0 table rounded as
-//   efficientnet_pytorch's round_filters / round_repeats -> 32 MBConv blocks; swish; BN eps 1e-3;
-//   SE squeeze = max(1, int(0.25 * block input channels)); residual when stride 1 and in == out.
-//   Padding: TensorFlow "same", but *static*: computed once for 380 px inputs (the image size
-//   shrinking to ceil(size / stride) after the stem and after each stage's first block) and used
-//   whatever the real input size. At 380 the stride-2 convs pad (top, bottom, left, right): stem
-//   (0,1,0,1), block 2 (0,1,0,1), block 6 (2,2,2,2), block 10 (0,1,0,1), block 22 (1,2,1,2);
-//   dynamic "same" at 224 would give block 6 (1,2,1,2), so features would differ.
-// Taps: outputs of blocks 1, 5, 9, 21 (24/32/56/160 channels at strides 2/4/8/16); only the stem
-// and blocks 0..21 are built and run. Input: ImageNet mean / std normalisation.
+/// \file
+/// EfficientNet-b4 exactly as the authors' code uses it (docs/backbones.md): lukemelas
+/// efficientnet_pytorch 0.7.1, model `efficientnet-b4`, state-dict names `_conv_stem`, `_bn0`,
+/// `_blocks.N._expand_conv`, `_bn0`, `_depthwise_conv`, `_bn1`, `_se_reduce`, `_se_expand`,
+/// `_project_conv`, `_bn2`, then `_conv_head`, `_bn1`, `_fc`.
+///
+///   width 1.4, depth 1.8, divisor 8: filters and repeats of the B0 table rounded as
+///   efficientnet_pytorch's round_filters / round_repeats -> 32 MBConv blocks; swish; BN eps 1e-3;
+///   SE squeeze = max(1, int(0.25 * block input channels)); residual when stride 1 and in == out.
+///   Padding: TensorFlow "same", but *static*: computed once for 380 px inputs (the image size
+///   shrinking to ceil(size / stride) after the stem and after each stage's first block) and used
+///   whatever the real input size. At 380 the stride-2 convs pad (top, bottom, left, right): stem
+///   (0,1,0,1), block 2 (0,1,0,1), block 6 (2,2,2,2), block 10 (0,1,0,1), block 22 (1,2,1,2);
+///   dynamic "same" at 224 would give block 6 (1,2,1,2), so features would differ.
+/// Taps: outputs of blocks 1, 5, 9, 21 (24/32/56/160 channels at strides 2/4/8/16); only the stem
+/// and blocks 0..21 are built and run. Input: ImageNet mean / std normalisation.
 #pragma once
 
 #include <cmath>
@@ -22,10 +23,10 @@
 
 namespace onenip::models {
 
-// One MBConv block of the network (after rounding), with its static padding.
+/// One MBConv block of the network (after rounding), with its static padding.
 struct MBConvGeometry {
   int64_t kernel, stride, expand, in, out, squeezed;
-  std::array<int64_t, 4> padding;  // of the depthwise conv: top, bottom, left, right
+  std::array<int64_t, 4> padding;  ///< of the depthwise conv: top, bottom, left, right
 };
 
 template <typename T>
@@ -34,7 +35,7 @@ public:
   static constexpr double kWidth = 1.4, kDepth = 1.8, kBnEps = 1e-3;
   static constexpr int64_t kImageSize = 380, kDivisor = 8, kLastBlock = 21, kHead = 1792, kClasses = 1000;
 
-  // efficientnet_pytorch's round_filters.
+  /// efficientnet_pytorch's round_filters.
   static int64_t round_filters(int64_t filters) {
     const double f = double(filters) * kWidth;
     int64_t r = std::max<int64_t>(kDivisor, int64_t(f + kDivisor / 2.0) / kDivisor * kDivisor);
@@ -43,13 +44,13 @@ public:
   }
   static int64_t round_repeats(int64_t repeats) { return int64_t(std::ceil(kDepth * double(repeats))); }
 
-  // Static "same" padding of a kxk stride-s conv for an input of `size` px: top, bottom, left, right.
+  /// Static "same" padding of a kxk stride-s conv for an input of `size` px: top, bottom, left, right.
   static std::array<int64_t, 4> static_padding(int64_t size, int64_t kernel, int64_t stride) {
     return same_padding_tf(size, size, kernel, kernel, {stride, stride});
   }
   static std::array<int64_t, 4> stem_padding() { return static_padding(kImageSize, 3, 2); }
 
-  // The 32 blocks of b4, from the B0 table (repeats, kernel, stride, expand, in, out).
+  /// The 32 blocks of b4, from the B0 table (repeats, kernel, stride, expand, in, out).
   static std::vector<MBConvGeometry> blocks() {
     struct Base {
       int64_t repeats, kernel, stride, expand, in, out;
@@ -87,8 +88,8 @@ public:
     return d;
   }
 
-  // All tensors of efficientnet_pytorch's state dict (without num_batches_tracked). Required: the
-  // stem and blocks 0..21; blocks 22..31, the head and the classifier may be absent.
+  /// All tensors of efficientnet_pytorch's state dict (without num_batches_tracked). Required: the
+  /// stem and blocks 0..21; blocks 22..31, the head and the classifier may be absent.
   static std::vector<TensorSpec> state_dict_spec() {
     std::vector<TensorSpec> spec;
     stem_desc().add_specs(spec, true);
@@ -107,8 +108,8 @@ public:
     const auto geo = blocks();
     for (int64_t i = 0; i <= kLastBlock; ++i) blocks_.emplace_back(sd, block_desc(i, geo[size_t(i)]), opt.fold_bn);
   }
-  // From a safetensors file with efficientnet_pytorch's names
-  // (examples/convert_efficientnet_weights.py writes one from the released .pth).
+  /// From a safetensors file with efficientnet_pytorch's names
+  /// (examples/convert_efficientnet_weights.py writes one from the released .pth).
   static EfficientNet from_file(const std::string& path, BackboneOptions opt = {}) {
     return EfficientNet(load_state_dict<T>(path), opt, "'" + path + "'");
   }

@@ -1,15 +1,16 @@
-// MobileNetV2 1.0 with TensorFlow "same" padding and ReLU6, reading timm's `mobilenetv2_100`
-// tensor names (../shared/weights/README.md): the pretrained backbone the project has.
-//
-//   stem   conv_stem 3x3 s2 -> 32, bn1, relu6
-//   stages (repeats, first stride, out channels, expansion):
-//          (1,1,16,1) (2,2,24,6) (3,2,32,6) (4,2,64,6) (3,1,96,6) (3,2,160,6) (1,1,320,6)
-//          block blocks.S.J: conv_pw 1x1 + bn1 + relu6 -> conv_dw 3x3 + bn2 + relu6 -> conv_pwl 1x1
-//          + bn3, + input when stride 1 and in == out; stage 0 has no expansion (conv_dw + bn1 +
-//          relu6 -> conv_pw + bn2)
-//   head   conv_head 1x1 -> 1280, bn2, relu6, global average pool, classifier -> 1001 (0 = background)
-// Taps: outputs of stages 0, 1, 2, 4 (16/24/32/96 channels at strides 2/4/8/16); input RGB in
-// [-1, 1] (x / 127.5 - 1). Padding is computed from the actual input size.
+/// \file
+/// MobileNetV2 1.0 with TensorFlow "same" padding and ReLU6, reading timm's `mobilenetv2_100`
+/// tensor names (../shared/weights/README.md): the pretrained backbone the project has.
+///
+///   stem   conv_stem 3x3 s2 -> 32, bn1, relu6
+///   stages (repeats, first stride, out channels, expansion):
+///          (1,1,16,1) (2,2,24,6) (3,2,32,6) (4,2,64,6) (3,1,96,6) (3,2,160,6) (1,1,320,6)
+///          block blocks.S.J: conv_pw 1x1 + bn1 + relu6 -> conv_dw 3x3 + bn2 + relu6 -> conv_pwl 1x1
+///          + bn3, + input when stride 1 and in == out; stage 0 has no expansion (conv_dw + bn1 +
+///          relu6 -> conv_pw + bn2)
+///   head   conv_head 1x1 -> 1280, bn2, relu6, global average pool, classifier -> 1001 (0 = background)
+/// Taps: outputs of stages 0, 1, 2, 4 (16/24/32/96 channels at strides 2/4/8/16); input RGB in
+/// [-1, 1] (x / 127.5 - 1). Padding is computed from the actual input size.
 #pragma once
 
 #include "../ops/matmul.hpp"
@@ -24,7 +25,7 @@ public:
   static constexpr int64_t kClasses = 1001;
   static constexpr int64_t kHeadChannels = 1280;
 
-  // (repeats, first stride, out channels, expansion) per stage.
+  /// (repeats, first stride, out channels, expansion) per stage.
   struct Stage {
     int64_t repeats, stride, out, expand;
   };
@@ -32,7 +33,7 @@ public:
     return {{1, 1, 16, 1}, {2, 2, 24, 6}, {3, 2, 32, 6}, {4, 2, 64, 6}, {3, 1, 96, 6}, {3, 2, 160, 6}, {1, 1, 320, 6}};
   }
 
-  // Every block, stage by stage.
+  /// Every block, stage by stage.
   static std::vector<std::vector<InvertedResidualDesc>> block_descs() {
     std::vector<std::vector<InvertedResidualDesc>> out;
     int64_t cin = 32;
@@ -62,7 +63,7 @@ public:
   static ConvBNDesc stem_desc() { return {"conv_stem", "bn1", 3, 32, 3, 2, false, Activation::ReLU6}; }
   static ConvBNDesc head_desc() { return {"conv_head", "bn2", 320, kHeadChannels, 1, 1, false, Activation::ReLU6}; }
 
-  // The 262 tensors of the weights file, all required.
+  /// The 262 tensors of the weights file, all required.
   static std::vector<TensorSpec> state_dict_spec() {
     std::vector<TensorSpec> spec;
     stem_desc().add_specs(spec, true);
@@ -74,7 +75,7 @@ public:
     return spec;
   }
 
-  // From a state dict (checked strictly: every tensor, no extra, right shapes).
+  /// From a state dict (checked strictly: every tensor, no extra, right shapes).
   explicit MobileNetV2(const StateDict<T>& sd, BackboneOptions opt = {}, const std::string& origin = "the state dict")
       : folded_(opt.fold_bn) {
     check_state_dict(sd, state_dict_spec(), "MobileNetV2", origin);
@@ -87,7 +88,7 @@ public:
     classifier_w_ = state_tensor(sd, "classifier.weight").contiguous();
     classifier_b_ = state_tensor(sd, "classifier.bias").contiguous();
   }
-  // From a safetensors file with timm's names.
+  /// From a safetensors file with timm's names.
   static MobileNetV2 from_file(const std::string& path, BackboneOptions opt = {}) {
     return MobileNetV2(load_state_dict<T>(path), opt, "'" + path + "'");
   }
@@ -95,11 +96,11 @@ public:
   std::string name() const override { return "mobilenetv2"; }
   std::vector<int64_t> tap_channels() const override { return {16, 24, 32, 96}; }
   std::vector<int64_t> tap_strides() const override { return {2, 4, 8, 16}; }
-  // x / 127.5 - 1 = (x / 255 - 0.5) / 0.5
+  /// x / 127.5 - 1 = (x / 255 - 0.5) / 0.5
   Normalization normalization() const override { return Normalization::mobilenet_v2(); }
   bool folded() const { return folded_; }
 
-  // images [N, 3, H, W] -> outputs of stages 0..last, the whole batch at once.
+  /// images [N, 3, H, W] -> outputs of stages 0..last, the whole batch at once.
   std::vector<Tensor<T>> stage_outputs(const Tensor<T>& images, int64_t last) const {
     NoGradGuard no_grad;
     this->check_images(images, 1);
@@ -114,7 +115,7 @@ public:
     return out;
   }
 
-  // images [N, 3, H, W] -> class scores [N, 1001] (softmax them for probabilities).
+  /// images [N, 3, H, W] -> class scores [N, 1001] (softmax them for probabilities).
   Tensor<T> logits(const Tensor<T>& images) const {
     this->check_images(images, 1);
     auto per_image = this->for_each_image(images, [&](const Tensor<T>& one) {
@@ -126,7 +127,7 @@ public:
   }
 
 protected:
-  // Outputs of stages 0, 1, 2, 4; stages 5 and 6 are not run.
+  /// Outputs of stages 0, 1, 2, 4; stages 5 and 6 are not run.
   std::vector<Tensor<T>> forward_taps(const Tensor<T>& images) const override {
     auto s = stage_outputs(images, 4);
     return {s[0], s[1], s[2], s[4]};

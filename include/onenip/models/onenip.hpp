@@ -1,17 +1,18 @@
-// OneNIP (Gao et al., ECCV 2024): reconstruct a query image's features from ONE normal prompt
-// image of its class, restore synthetic anomalies to clean features, and refine the error map
-// with a supervised head. This module is the trainable part; the frozen backbone that turns
-// images into features lives in models/backbone.hpp.
-//
-//   features [N, C, h, w] --tokens--> [N, hw, C] --input_proj--> [N, hw, d]
-//   encoder (shared by query and prompt, neighbour-masked self-attention)           paper Eq. 2
-//   decoder: prompt stream P gathers from image stream X, X from P, 4 layers          Eq. 3
-//   final cross-attention (unmasked), LN, output_proj -> reconstruction F_hat         Eq. 4
-//   restoration: the synthetic anomaly's features are reconstructed to the clean ones Eq. 5
-//   refiner on |F_hat - F| -> logits, upsampled to S x S, sigmoid                     Eq. 6-7
-//   loss = MSE(F_hat, target) + lambda Dice(M_hat, M)                                  Eq. 8
-// Names of parameters match the PyTorch model the parity fixtures come from
-// (tests/fixtures/export_onenip_fixtures.py), so its state dict loads.
+/// \file
+/// OneNIP (Gao et al., ECCV 2024): reconstruct a query image's features from ONE normal prompt
+/// image of its class, restore synthetic anomalies to clean features, and refine the error map
+/// with a supervised head. This module is the trainable part; the frozen backbone that turns
+/// images into features lives in models/backbone.hpp.
+///
+///   features [N, C, h, w] --tokens--> [N, hw, C] --input_proj--> [N, hw, d]
+///   encoder (shared by query and prompt, neighbour-masked self-attention)           paper Eq. 2
+///   decoder: prompt stream P gathers from image stream X, X from P, 4 layers          Eq. 3
+///   final cross-attention (unmasked), LN, output_proj -> reconstruction F_hat         Eq. 4
+///   restoration: the synthetic anomaly's features are reconstructed to the clean ones Eq. 5
+///   refiner on |F_hat - F| -> logits, upsampled to S x S, sigmoid                     Eq. 6-7
+///   loss = MSE(F_hat, target) + lambda Dice(M_hat, M)                                  Eq. 8
+/// Names of parameters match the PyTorch model the parity fixtures come from
+/// (tests/fixtures/export_onenip_fixtures.py), so its state dict loads.
 #pragma once
 
 #include <cmath>
@@ -23,28 +24,30 @@
 namespace onenip::models {
 
 struct OneNIPConfig {
-  int64_t feature_channels = 168;  // C: 168 (MobileNetV2 taps) or 272 (EfficientNet-b4 taps)
-  int64_t image_size = 224;        // S; the token grid is S/16 x S/16
-  int64_t hidden = 256;            // d
+  int64_t feature_channels = 168;  ///< C: 168 (MobileNetV2 taps) or 272 (EfficientNet-b4 taps)
+  int64_t image_size = 224;        ///< S; the token grid is S/16 x S/16
+  int64_t hidden = 256;            ///< d
   int64_t heads = 8;
   int64_t ff = 1024;
   int64_t encoder_layers = 4;
   int64_t decoder_layers = 4;
   double dropout = 0.1;
-  double jitter_scale = 20.0;      // feature jitter (docs/onenip.md, section 2); 0 disables
+  double jitter_scale = 20.0;      ///< feature jitter (docs/onenip.md, section 2); 0 disables
   double jitter_prob = 1.0;
   DecoderMode decoder = DecoderMode::Bidirectional;
-  bool restoration = true;         // synthetic stream regressed to the clean features (Eq. 5)
-  bool refiner = true;             // supervised refiner + Dice loss (Eq. 6-7)
+  bool restoration = true;         ///< synthetic stream regressed to the clean features (Eq. 5)
+  bool refiner = true;             ///< supervised refiner + Dice loss (Eq. 6-7)
   nn::DiceForm dice = nn::DiceForm::reference;
-  double dice_weight = 0.5;        // lambda in Eq. 8
-  uint64_t seed = 133;             // initialisation; dropout and jitter use their own stream
+  double dice_weight = 0.5;        ///< lambda in Eq. 8
+  uint64_t seed = 133;             ///< initialisation; dropout and jitter use their own stream
 
   int64_t grid() const { return image_size / 16; }
-  // neighbour-mask size n: 7 at 224, 8 at 256, 10 at 320 (docs/onenip.md, section 2)
+  /// neighbour-mask size n: 7 at 224, 8 at 256, 10 at 320 (docs/onenip.md, section 2)
   int64_t neighbour() const { return grid() / 2; }
 };
 
+/// The trainable OneNIP model: reconstruction from one normal prompt, restoration of synthetic
+/// anomalies, and the refiner head (see onenip.hpp).
 template <typename T>
 class OneNIP : public nn::Module<T> {
 public:
@@ -56,9 +59,9 @@ public:
   std::shared_ptr<nn::Dropout<T>> final_drop;
   std::shared_ptr<nn::LayerNorm<T>> final_norm;
   std::shared_ptr<Refiner<T>> refiner;
-  Tensor<T> row_embed, col_embed;  // [h, d/2], [w, d/2]: learned 2-D positions, U[0, 1)
-  Tensor<T> query_embed;           // [hw, d]: learned queries, DecoderMode::Query only
-  Tensor<T> mask;                  // [hw, hw] neighbour mask (not saved)
+  Tensor<T> row_embed, col_embed;  ///< [h, d/2], [w, d/2]: learned 2-D positions, U[0, 1)
+  Tensor<T> query_embed;           ///< [hw, d]: learned queries, DecoderMode::Query only
+  Tensor<T> mask;                  ///< [hw, hw] neighbour mask (not saved)
 
   explicit OneNIP(const OneNIPConfig& cfg)
       : config(cfg), noise_(std::make_shared<Generator>(cfg.seed * 7919 + 1)) {
@@ -97,10 +100,10 @@ public:
     mask = this->register_buffer("mask", neighbour_mask<T>(h, h, cfg.neighbour()), /*persistent=*/false);
   }
 
-  // The generator behind dropout and feature jitter (its state goes into checkpoints).
+  /// The generator behind dropout and feature jitter (its state goes into checkpoints).
   Generator& noise_generator() { return *noise_; }
 
-  // Token (r, c) gets [col_embed[c], row_embed[r]] (column half first): [hw, d].
+  /// Token (r, c) gets [col_embed[c], row_embed[r]] (column half first): [hw, d].
   Tensor<T> pos() const {
     const int64_t h = config.grid(), half = config.hidden / 2;
     Tensor<T> cols = col_embed.unsqueeze(0).expand({h, h, half});
@@ -108,8 +111,8 @@ public:
     return cat<T>({cols, rows}, 2).reshape({h * h, config.hidden});
   }
 
-  // Encoder (Eq. 2): f [N, C, h, w] -> tokens [N, hw, d], with feature jitter in training
-  // (docs/onenip.md, section 2).
+  /// Encoder (equation 2): f [N, C, h, w] -> tokens [N, hw, d], with feature jitter in training
+  /// (docs/onenip.md, section 2).
   Tensor<T> encode(const Tensor<T>& f, const Tensor<T>& pos_) {
     check_features(f, "encode");
     Tensor<T> x = input_proj->forward(jitter(f.flatten(2).transpose(1, 2)));
@@ -117,7 +120,7 @@ public:
     return x;
   }
 
-  // Decoder (Eq. 3-4): prompt tokens P and image tokens X [N, hw, d] -> reconstruction [N, C, h, w].
+  /// Decoder (equations 3-4): prompt tokens P and image tokens X [N, hw, d] -> reconstruction [N, C, h, w].
   Tensor<T> decode(Tensor<T> P, Tensor<T> X, const Tensor<T>& pos_) {
     if (config.decoder == DecoderMode::Query) P = query_embed.unsqueeze(0).expand({X.size(0), -1, -1});
     for (auto& layer : *dec) layer->forward(P, X, pos_, mask);
@@ -127,7 +130,7 @@ public:
     return out.transpose(1, 2).reshape({X.size(0), config.feature_channels, h, h});
   }
 
-  // Refiner (Eq. 6): logits of |F_hat - F| upsampled to S x S (align_corners), [N, 1, S, S].
+  /// Refiner (equation 6): logits of |F_hat - F| upsampled to S x S (align_corners), [N, 1, S, S].
   Tensor<T> refine(const Tensor<T>& rec, const Tensor<T>& f_in) {
     ONENIP_CHECK(refiner != nullptr, "OneNIP: the refiner is switched off in this configuration");
     Tensor<T> logits = refiner->forward(abs(rec - f_in));
@@ -135,13 +138,13 @@ public:
   }
 
   struct TrainOutput {
-    Tensor<T> reconstruction;  // [2B, C, h, w] (or [B, ...] without a synthetic stream)
-    Tensor<T> target;          // same shape: clean features
-    Tensor<T> logits;          // [2B, 1, S, S] refiner logits, undefined without refiner
+    Tensor<T> reconstruction;  ///< [2B, C, h, w] (or [B, ...] without a synthetic stream)
+    Tensor<T> target;          ///< same shape: clean features
+    Tensor<T> logits;          ///< [2B, 1, S, S] refiner logits, undefined without refiner
   };
 
-  // Training forward: clean query fq, its synthetic anomaly fs (may be undefined when neither
-  // restoration nor refiner is on), prompt fp; all [B, C, h, w].
+  /// Training forward: clean query fq, its synthetic anomaly fs (may be undefined when neither
+  /// restoration nor refiner is on), prompt fp; all [B, C, h, w].
   TrainOutput forward_train(const Tensor<T>& fq, const Tensor<T>& fs, const Tensor<T>& fp) {
     const int64_t B = fq.size(0);
     const bool synthetic = fs.defined() && (config.restoration || config.refiner);
@@ -170,7 +173,7 @@ public:
   struct Loss {
     Tensor<T> total, mse, dice;
   };
-  // Eq. 8. masks [2B, 1, S, S] in {0, 1}: zeros for the clean queries, the synthetic masks after.
+  /// The loss of equation 8. masks [2B, 1, S, S] in {0, 1}: zeros for the clean queries, the synthetic masks after.
   Loss loss(const TrainOutput& o, const Tensor<T>& masks) const {
     Loss l;
     l.mse = nn::mse_loss(o.reconstruction, o.target);
@@ -182,14 +185,14 @@ public:
     return l;
   }
 
-  // Inference: encode the prompt once, reuse it for many queries.
+  /// Inference: encode the prompt once, reuse it for many queries.
   Tensor<T> encode_prompt(const Tensor<T>& fp) { return encode(fp, pos()); }
 
   struct Maps {
-    Tensor<T> rec;  // S_rec [N, S, S]: L2 norm over channels of F_hat - F, upsampled (6.3)
-    Tensor<T> ref;  // S_ref [N, S, S]: refiner probability (6.4); undefined without refiner
+    Tensor<T> rec;  ///< S_rec [N, S, S]: L2 norm over channels of F_hat - F, upsampled (6.3)
+    Tensor<T> ref;  ///< S_ref [N, S, S]: refiner probability (6.4); undefined without refiner
   };
-  // fq [N, C, h, w]; p_e [N, hw, d] or [1, hw, d] (broadcast).
+  /// fq [N, C, h, w]; p_e [N, hw, d] or [1, hw, d] (broadcast).
   Maps forward_eval(const Tensor<T>& fq, const Tensor<T>& p_e) {
     Tensor<T> p = pos();
     Tensor<T> x_e = encode(fq, p);
@@ -210,7 +213,7 @@ private:
                  config.grid(), "], got ", shape_str(f.shape()));
   }
 
-  // Feature jitter: t + N(0,1) * (|t| / C) * scale per token, with probability jitter_prob.
+  /// Feature jitter: t + N(0,1) * (|t| / C) * scale per token, with probability jitter_prob.
   Tensor<T> jitter(const Tensor<T>& tokens) {
     if (!this->is_training() || config.jitter_scale <= 0 || noise_->uniform() >= config.jitter_prob) return tokens;
     Tensor<T> offset;

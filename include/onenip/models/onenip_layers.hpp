@@ -1,6 +1,7 @@
-// The OneNIP-specific layers: the bidirectional decoder layer (paper Eq. 3-4) and the
-// supervised refiner (Eq. 6). Child names match the PyTorch model the parity fixtures come from
-// (tests/fixtures/export_onenip_fixtures.py).
+/// \file
+/// The OneNIP-specific layers: the bidirectional decoder layer (paper equations 3-4) and the
+/// supervised refiner (Eq. 6). Child names match the PyTorch model the parity fixtures come from
+/// (tests/fixtures/export_onenip_fixtures.py).
 #pragma once
 
 #include "../nn/containers.hpp"
@@ -9,17 +10,17 @@
 
 namespace onenip::models {
 
-// How the decoder lets the prompt and the image talk (paper Table 4; docs/onenip.md, section 3):
-//   Bidirectional: prompt-to-image, prompt MLP, image-to-prompt (the paper's decoder);
-//   Static:        prompt-to-image and the MLP only; the image stream is never updated;
-//   Query:         as Static, but the prompt stream starts from learned queries (UniAD-style),
-//                  so no prompt image is used.
+/// How the decoder lets the prompt and the image talk (paper Table 4; docs/onenip.md, section 3):
+///   Bidirectional: prompt-to-image, prompt MLP, image-to-prompt (the paper's decoder);
+///   Static:        prompt-to-image and the MLP only; the image stream is never updated;
+///   Query:         as Static, but the prompt stream starts from learned queries (UniAD-style),
+///                  so no prompt image is used.
 enum class DecoderMode { Bidirectional, Static, Query };
 
-// One decoder layer, post-norm. P = prompt stream, X = image stream, both [N, L, d].
-//   (1) P = LN1(P + Drop(MHA_p2i(q = P+pos, k = X+pos, v = X, mask)))
-//   (2) P = LN2(P + Drop(Lin2(ReLU(Lin1(P)))))
-//   (3) X = LN3(X + Drop(MHA_i2p(q = X+pos, k = P+pos, v = P, mask)))   (Bidirectional only)
+/// One decoder layer, post-norm. P = prompt stream, X = image stream, both [N, L, d].
+///   (1) P = LN1(P + Drop(MHA_p2i(q = P+pos, k = X+pos, v = X, mask)))
+///   (2) P = LN2(P + Drop(Lin2(ReLU(Lin1(P)))))
+///   (3) X = LN3(X + Drop(MHA_i2p(q = X+pos, k = P+pos, v = P, mask)))   (Bidirectional only)
 template <typename T>
 class BiDecoderLayer : public nn::Module<T> {
 public:
@@ -52,8 +53,8 @@ public:
   }
 };
 
-// Refiner ("MaskHead"): [conv3x3 no bias, BN, ReLU, deconv 2x2 s2] x 2, conv1x1 -> one logit at
-// 4h x 4w. Registered under "body" with PyTorch Sequential indices 0, 1, 3, 4, 5, 7, 8.
+/// Refiner ("MaskHead"): [conv3x3 no bias, BN, ReLU, deconv 2x2 s2] x 2, conv1x1 -> one logit at
+/// 4h x 4w. Registered under "body" with PyTorch Sequential indices 0, 1, 3, 4, 5, 7, 8.
 template <typename T>
 class Refiner : public nn::Module<T> {
 public:
@@ -76,7 +77,7 @@ public:
     head = body->register_module("8", std::make_shared<nn::Conv2d<T>>(c, 1, 1, Conv2dOptions{}, true, init_gen));
   }
 
-  // x [N, C, h, w] -> logits [N, 1, 4h, 4w]
+  /// x [N, C, h, w] -> logits [N, 1, 4h, 4w]
   Tensor<T> forward(const Tensor<T>& x) const {
     Tensor<T> y = up1->forward(relu(bn1->forward(conv1->forward(x))));
     y = up2->forward(relu(bn2->forward(conv2->forward(y))));

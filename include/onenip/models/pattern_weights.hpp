@@ -1,15 +1,16 @@
-// Deterministic "pattern" weights: every element a function of (tensor name, element index),
-// bit-identical to tests/fixtures/pattern.py. They stand in for pretrained weights that are too
-// big to commit or not on the machine: the fixtures store only a network's outputs on pattern
-// weights and pattern inputs, and the tests and benchmarks rebuild both from the formula.
-//
-//   k = splitmix64(fnv1a64(name) + index * 0x9E3779B97F4A7C15) >> 40    (24 bits)
-//   s = (2k - 2^24) / 2^24, exact, in [-1, 1)
-//   value = scale * s + centre, in double (one rounding at most), then rounded to T, with
-//     BN variance and 1-D weights (BN scale):  centre 1, scale 0.5
-//     running means and biases:                centre 0, scale 1/8
-//     conv / linear weights:                   centre 0, scale sqrt(3 / fan_in)  (variance 1/fan_in)
-//     names starting with "input":             centre 0, scale 2
+/// \file
+/// Deterministic "pattern" weights: every element a function of (tensor name, element index),
+/// bit-identical to tests/fixtures/pattern.py. They stand in for pretrained weights that are too
+/// big to commit or not on the machine: the fixtures store only a network's outputs on pattern
+/// weights and pattern inputs, and the tests and benchmarks rebuild both from the formula.
+///
+///   k = splitmix64(fnv1a64(name) + index * 0x9E3779B97F4A7C15) >> 40    (24 bits)
+///   s = (2k - 2^24) / 2^24, exact, in [-1, 1)
+///   value = scale * s + centre, in double (one rounding at most), then rounded to T, with
+///     BN variance and 1-D weights (BN scale):  centre 1, scale 0.5
+///     running means and biases:                centre 0, scale 1/8
+///     conv / linear weights:                   centre 0, scale sqrt(3 / fan_in)  (variance 1/fan_in)
+///     names starting with "input":             centre 0, scale 2
 #pragma once
 
 #include <cmath>
@@ -25,7 +26,7 @@ inline uint64_t fnv1a64(std::string_view s) {
   return h;
 }
 
-// s in [-1, 1) for element `index` of the tensor whose name hashes to `seed`.
+/// s in [-1, 1) for element `index` of the tensor whose name hashes to `seed`.
 inline double pattern_signed_unit(uint64_t seed, uint64_t index) {
   uint64_t x = seed + index * 0x9E3779B97F4A7C15ull;
   x ^= x >> 30;
@@ -37,7 +38,7 @@ inline double pattern_signed_unit(uint64_t seed, uint64_t index) {
   return (2.0 * k - 16777216.0) / 16777216.0;
 }
 
-// (centre, scale) of a tensor by its name and shape.
+/// (centre, scale) of a tensor by its name and shape.
 inline std::pair<double, double> pattern_kind(const std::string& name, const Shape& shape) {
   auto ends = [&](std::string_view suffix) {
     return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -67,7 +68,7 @@ Tensor<T> pattern_tensor(const std::string& name, const Shape& shape) {
   return t;
 }
 
-// Pattern values for every tensor of `spec` (only the required ones when `required_only`).
+/// Pattern values for every tensor of `spec` (only the required ones when `required_only`).
 template <typename T>
 StateDict<T> pattern_state_dict(const std::vector<TensorSpec>& spec, bool required_only = false) {
   StateDict<T> sd;

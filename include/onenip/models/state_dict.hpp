@@ -1,5 +1,6 @@
-// Named weights of a pretrained network: read from a safetensors file into a map, checked
-// strictly against the list of tensors the network expects (names and shapes).
+/// \file
+/// Named weights of a pretrained network: read from a safetensors file into a map, checked
+/// strictly against the list of tensors the network expects (names and shapes).
 #pragma once
 
 #include <filesystem>
@@ -15,15 +16,15 @@ namespace onenip::models {
 template <typename T>
 using StateDict = std::map<std::string, Tensor<T>>;
 
-// One tensor a network knows. `required`: the network cannot run without it; optional tensors
-// (an unused classifier head, say) may be absent but, when present, must have this shape.
+/// One tensor a network knows. `required`: the network cannot run without it; optional tensors
+/// (an unused classifier head, say) may be absent but, when present, must have this shape.
 struct TensorSpec {
   std::string name;
   Shape shape;
   bool required = true;
 };
 
-// Every tensor of a safetensors file, converted to T. Errors name the file (and the tensor).
+/// Every tensor of a safetensors file, converted to T. Errors name the file (and the tensor).
 template <typename T>
 StateDict<T> load_state_dict(const std::string& path) {
   ONENIP_CHECK(std::filesystem::is_regular_file(path), "weights file '", path, "' does not exist or is not a file");
@@ -33,9 +34,9 @@ StateDict<T> load_state_dict(const std::string& path) {
   return sd;
 }
 
-// Throws one error listing every missing required tensor, every tensor the network does not
-// know, and every shape mismatch (the first dozen of each kind). `network` and `origin` (where
-// the weights came from) go into the message.
+/// Throws one error listing every missing required tensor, every tensor the network does not
+/// know, and every shape mismatch (the first dozen of each kind). `network` and `origin` (where
+/// the weights came from) go into the message.
 template <typename T>
 void check_state_dict(const StateDict<T>& sd, const std::vector<TensorSpec>& spec, const std::string& network,
                       const std::string& origin) {
@@ -67,7 +68,7 @@ void check_state_dict(const StateDict<T>& sd, const std::vector<TensorSpec>& spe
   ::onenip::detail::fail(msg.str());
 }
 
-// The tensor `name` (which check_state_dict has vetted).
+/// The tensor `name` (which check_state_dict has vetted).
 template <typename T>
 const Tensor<T>& state_tensor(const StateDict<T>& sd, const std::string& name) {
   auto it = sd.find(name);

@@ -1,7 +1,8 @@
-// Multi-head attention with PyTorch's packed in-projection (in_proj_weight [3E, E] = [Wq; Wk; Wv],
-// in_proj_bias [3E], out_proj = Linear(E, E)), so nn.MultiheadAttention state dicts load as they are.
-// Batch-first: [N, L, E] (PyTorch's default is sequence-first; the weights are the same).
-// Positional terms are added to the query and key inputs, never to the values (DETR style).
+/// \file
+/// Multi-head attention with PyTorch's packed in-projection (in_proj_weight [3E, E] = [Wq; Wk; Wv],
+/// in_proj_bias [3E], out_proj = Linear(E, E)), so nn.MultiheadAttention state dicts load as they are.
+/// Batch-first: [N, L, E] (PyTorch's default is sequence-first; the weights are the same).
+/// Positional terms are added to the query and key inputs, never to the values (DETR style).
 #pragma once
 
 #include "../ops/attention.hpp"
@@ -9,6 +10,7 @@
 
 namespace onenip::nn {
 
+/// Multi-head attention with PyTorch's packed in-projection, batch-first [N, L, E].
 template <typename T>
 class MultiheadAttention : public Module<T> {
 public:
@@ -30,8 +32,8 @@ public:
     init::zeros_(out_proj->bias);
   }
 
-  // query [N, Lq, E], key_value [N, Lk, E]; pos_q [Lq, E] / pos_k [Lk, E] (or broadcastable, or
-  // undefined); mask additive, broadcastable to [N, heads, Lq, Lk], or undefined. -> [N, Lq, E]
+  /// query [N, Lq, E], key_value [N, Lk, E]; pos_q [Lq, E] / pos_k [Lk, E] (or broadcastable, or
+  /// undefined); mask additive, broadcastable to [N, heads, Lq, Lk], or undefined. -> [N, Lq, E]
   Tensor<T> forward(const Tensor<T>& query, const Tensor<T>& key_value, const Tensor<T>& pos_q,
                     const Tensor<T>& pos_k, const Tensor<T>& mask = {}) const {
     ONENIP_CHECK(query.dim() == 3 && key_value.dim() == 3 && query.size(2) == embed_dim &&
@@ -52,7 +54,7 @@ public:
   }
 
 private:
-  // [N, L, E] -> [N, H, L, E/H] (a view)
+  /// [N, L, E] -> [N, H, L, E/H] (a view)
   Tensor<T> heads(const Tensor<T>& x) const {
     return x.view({x.size(0), x.size(1), num_heads, embed_dim / num_heads}).permute({0, 2, 1, 3});
   }

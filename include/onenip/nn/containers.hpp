@@ -1,11 +1,13 @@
-// ModuleList: children named "0", "1", ... as torch.nn.ModuleList, so "enc.2.attn.in_proj_weight"
-// style names line up with PyTorch state dicts.
+/// \file
+/// ModuleList: children named "0", "1", ... as torch.nn.ModuleList, so "enc.2.attn.in_proj_weight"
+/// style names line up with PyTorch state dicts.
 #pragma once
 
 #include "module.hpp"
 
 namespace onenip::nn {
 
+/// Child modules named "0", "1", and so on, as torch.nn.ModuleList.
 template <typename T, typename M>
 class ModuleList : public Module<T> {
 public:

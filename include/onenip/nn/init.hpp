@@ -1,4 +1,5 @@
-// Parameter initialisers (torch.nn.init), drawing from an explicit Generator so a seed fixes them.
+/// \file
+/// Parameter initialisers (torch.nn.init), drawing from an explicit Generator so a seed fixes them.
 #pragma once
 
 #include <cmath>
@@ -7,8 +8,8 @@
 
 namespace onenip::nn::init {
 
-// fan_in = size(1) * receptive field, fan_out = size(0) * receptive field (PyTorch's convention;
-// for ConvTranspose weights [in, out, kh, kw] this is what PyTorch computes too).
+/// fan_in = size(1) * receptive field, fan_out = size(0) * receptive field (PyTorch's convention;
+/// for ConvTranspose weights [in, out, kh, kw] this is what PyTorch computes too).
 inline std::pair<double, double> fans(const Shape& s) {
   ONENIP_CHECK(s.size() >= 2, "init: fan in/out need a tensor of rank >= 2, got ", shape_str(s));
   double field = 1;
@@ -24,7 +25,7 @@ void uniform_(Tensor<T>& t, double lo, double hi, Generator& gen) {
 template <typename T> void zeros_(Tensor<T>& t) { NoGradGuard ng; t.fill_(T(0)); }
 template <typename T> void ones_(Tensor<T>& t) { NoGradGuard ng; t.fill_(T(1)); }
 
-// U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)).
+/// U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)).
 template <typename T>
 void xavier_uniform_(Tensor<T>& t, Generator& gen, double gain = 1.0) {
   auto [in, out] = fans(t.shape());
@@ -32,8 +33,8 @@ void xavier_uniform_(Tensor<T>& t, Generator& gen, double gain = 1.0) {
   uniform_(t, -a, a, gen);
 }
 
-// U(-b, b), b = gain * sqrt(3 / fan_in), gain = sqrt(2 / (1 + a^2)) (leaky-ReLU slope a).
-// a = sqrt(5) is PyTorch's default for Linear and Conv weights: b = 1 / sqrt(fan_in).
+/// U(-b, b), b = gain * sqrt(3 / fan_in), gain = sqrt(2 / (1 + a^2)) (leaky-ReLU slope a).
+/// a = sqrt(5) is PyTorch's default for Linear and Conv weights: b = 1 / sqrt(fan_in).
 template <typename T>
 void kaiming_uniform_(Tensor<T>& t, Generator& gen, double a = 0.0) {
   double fan_in = fans(t.shape()).first, gain = std::sqrt(2.0 / (1 + a * a));
@@ -41,7 +42,7 @@ void kaiming_uniform_(Tensor<T>& t, Generator& gen, double a = 0.0) {
   uniform_(t, -b, b, gen);
 }
 
-// PyTorch's default for Linear / Conv: weight kaiming_uniform(a = sqrt 5), bias U(+-1/sqrt(fan_in)).
+/// PyTorch's default for Linear / Conv: weight kaiming_uniform(a = sqrt 5), bias U(+-1/sqrt(fan_in)).
 template <typename T>
 void default_linear_init_(Tensor<T>& weight, Tensor<T>* bias, Generator& gen) {
   kaiming_uniform_(weight, gen, std::sqrt(5.0));

@@ -1,5 +1,6 @@
-// The basic layers: Linear, Conv2d, ConvTranspose2d, BatchNorm2d, LayerNorm, Dropout, ReLU.
-// Parameter names and layouts are PyTorch's, so state dicts map one to one.
+/// \file
+/// The basic layers: Linear, Conv2d, ConvTranspose2d, BatchNorm2d, LayerNorm, Dropout, ReLU.
+/// Parameter names and layouts are PyTorch's, so state dicts map one to one.
 #pragma once
 
 #include "../ops/conv.hpp"
@@ -12,11 +13,11 @@
 
 namespace onenip::nn {
 
-// y = x W^T + b on any leading dims. x [..., in] -> [..., out].
+/// y = x W^T + b on any leading dims. x [..., in] -> [..., out].
 template <typename T>
 class Linear : public Module<T> {
 public:
-  Tensor<T> weight, bias;  // [out, in], [out]
+  Tensor<T> weight, bias;  ///< [out, in], [out]
   Linear(int64_t in, int64_t out, bool with_bias, Generator& gen) {
     weight = this->register_parameter("weight", Tensor<T>::empty({out, in}));
     if (with_bias) bias = this->register_parameter("bias", Tensor<T>::empty({out}));
@@ -26,11 +27,11 @@ public:
   Tensor<T> operator()(const Tensor<T>& x) const { return forward(x); }
 };
 
-// x [N, Cin, H, W] -> [N, Cout, H', W'].
+/// x [N, Cin, H, W] -> [N, Cout, H', W'].
 template <typename T>
 class Conv2d : public Module<T> {
 public:
-  Tensor<T> weight, bias;  // [Cout, Cin/groups, kh, kw], [Cout]
+  Tensor<T> weight, bias;  ///< [Cout, Cin/groups, kh, kw], [Cout]
   Conv2dOptions options;
   Conv2d(int64_t in, int64_t out, int64_t kernel, const Conv2dOptions& opt, bool with_bias, Generator& gen)
       : options(opt) {
@@ -44,7 +45,7 @@ public:
   Tensor<T> operator()(const Tensor<T>& x) const { return forward(x); }
 };
 
-// x [N, Cin, H, W] -> [N, Cout, H', W']; weight layout [Cin, Cout/groups, kh, kw] as PyTorch.
+/// x [N, Cin, H, W] -> [N, Cout, H', W']; weight layout [Cin, Cout/groups, kh, kw] as PyTorch.
 template <typename T>
 class ConvTranspose2d : public Module<T> {
 public:
@@ -61,7 +62,7 @@ public:
   Tensor<T> operator()(const Tensor<T>& x) const { return forward(x); }
 };
 
-// Batch statistics in training (updating the running ones), running statistics in eval.
+/// Batch statistics in training (updating the running ones), running statistics in eval.
 template <typename T>
 class BatchNorm2d : public Module<T> {
 public:
@@ -83,12 +84,12 @@ public:
       return distributed::sync_batch_norm(x, running_mean, running_var, weight, bias, momentum, eps, *sync_group);
     return batch_norm(x, running_mean, running_var, weight, bias, this->is_training(), momentum, eps);
   }
-  // Set: training statistics over every rank of this group's batch (synchronised batch norm).
+  /// Set: training statistics over every rank of this group's batch (synchronised batch norm).
   std::shared_ptr<distributed::Communicator> sync_group;
   Tensor<T> operator()(const Tensor<T>& x) { return forward(x); }
 };
 
-// Over the last dim.
+/// Over the last dim.
 template <typename T>
 class LayerNorm : public Module<T> {
 public:
@@ -102,8 +103,8 @@ public:
   Tensor<T> operator()(const Tensor<T>& x) const { return forward(x); }
 };
 
-// Inverted dropout in training, identity in eval; draws from the generator it is given, which
-// the owner seeds, so a seed fixes the masks.
+/// Inverted dropout in training, identity in eval; draws from the generator it is given, which
+/// the owner seeds, so a seed fixes the masks.
 template <typename T>
 class Dropout : public Module<T> {
 public:

@@ -1,12 +1,13 @@
-// Training losses, composed from differentiable ops (so their gradients come from autograd).
-//   mse_loss(a, b):   mean((a - b)^2) over all elements.
-//   dice_loss(p, t):  per sample n over all non-batch dims, then the mean over the batch:
-//     paper     (OneNIP Eq. 7):       1 - 2 sum(p t) / (sum p^2 + sum t^2)
-//     reference (the authors' code):  1 - (sum(p t) + 1) / (sum p^2 + sum t^2 + 1)
-//   The paper form is 0/0 for a sample where p and t are both all zero (a sigmoid output
-//   underflows to exactly 0 in float below about -104): that sample is a perfect match, ratio
-//   1, loss 0, zero gradient. The reference form gives ~0.5 for a perfect prediction, not 0
-//   (no factor 2): that is what the authors trained with.
+/// \file
+/// Training losses, composed from differentiable ops (so their gradients come from autograd).
+///   mse_loss(a, b):   mean((a - b)^2) over all elements.
+///   dice_loss(p, t):  per sample n over all non-batch dims, then the mean over the batch:
+///     paper     (OneNIP Eq. 7):       1 - 2 sum(p t) / (sum p^2 + sum t^2)
+///     reference (the authors' code):  1 - (sum(p t) + 1) / (sum p^2 + sum t^2 + 1)
+///   The paper form is 0/0 for a sample where p and t are both all zero (a sigmoid output
+///   underflows to exactly 0 in float below about -104): that sample is a perfect match, ratio
+///   1, loss 0, zero gradient. The reference form gives ~0.5 for a perfect prediction, not 0
+///   (no factor 2): that is what the authors trained with.
 #pragma once
 
 #include "../ops/reduce.hpp"
@@ -24,7 +25,7 @@ enum class DiceForm { paper, reference };
 
 inline const char* dice_form_name(DiceForm f) { return f == DiceForm::paper ? "paper" : "reference"; }
 
-// p, t: (N, ...), e.g. (N, 1, H, W) probabilities and masks.
+/// p, t: (N, ...), such as (N, 1, H, W) probabilities and masks.
 template <typename T>
 Tensor<T> dice_loss(const Tensor<T>& p, const Tensor<T>& t, DiceForm form) {
   ONENIP_CHECK(p.dim() >= 2 && p.shape() == t.shape(), "dice_loss: prediction ", shape_str(p.shape()), " and target ",

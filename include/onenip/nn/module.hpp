@@ -1,14 +1,15 @@
-// Module<T>: named parameters, buffers and child modules, as torch.nn.Module.
-//
-// Names are dotted paths like PyTorch state-dict keys ("blocks.0.conv.weight"), in PyTorch's
-// order: a module's own entries in registration order, then each child's, depth first. So
-// weights exported from a PyTorch model with the same structure load without renaming.
-//
-// A layer registers its tensors in its constructor and keeps the returned handles:
-//   weight = this->register_parameter("weight", randn<T>({out, in}));
-//   fc = this->register_module("fc", std::make_shared<Linear<T>>(4, 8));
-// Loading copies values into those tensors in place, so the handles stay valid; never
-// reassign a registered handle (write into it with copy_ instead).
+/// \file
+/// Module<T>: named parameters, buffers and child modules, as torch.nn.Module.
+///
+/// Names are dotted paths like PyTorch state-dict keys ("blocks.0.conv.weight"), in PyTorch's
+/// order: a module's own entries in registration order, then each child's, depth first. So
+/// weights exported from a PyTorch model with the same structure load without renaming.
+///
+/// A layer registers its tensors in its constructor and keeps the returned handles:
+///   weight = this->register_parameter("weight", randn<T>({out, in}));
+///   fc = this->register_module("fc", std::make_shared<Linear<T>>(4, 8));
+/// Loading copies values into those tensors in place, so the handles stay valid; never
+/// reassign a registered handle (write into it with copy_ instead).
 #pragma once
 
 #include <cxxabi.h>
@@ -31,31 +32,33 @@ namespace onenip::nn {
 template <typename T>
 using NamedTensors = std::vector<std::pair<std::string, Tensor<T>>>;
 
-// What a non-strict load left out (a strict load raises instead).
+/// What a non-strict load left out (a strict load raises instead).
 struct LoadResult {
-  std::vector<std::string> missing;     // in the module, not in the source
-  std::vector<std::string> unexpected;  // in the source, not in the module
+  std::vector<std::string> missing;     ///< in the module, not in the source
+  std::vector<std::string> unexpected;  ///< in the source, not in the module
 };
 
-// Named tensors to load from: their names, each one's shape (checked before anything is
-// copied), and the tensor itself (fetched only when copied, one at a time).
+/// Named tensors to load from: their names, each one's shape (checked before anything is
+/// copied), and the tensor itself (fetched only when copied, one at a time).
 template <typename T>
 struct TensorSource {
-  std::string description;  // for messages: "the state dict", "'w.safetensors'"
+  std::string description;  ///< for messages: "the state dict", "'w.safetensors'"
   std::vector<std::string> names;
   std::function<Shape(const std::string&)> shape;
   std::function<Tensor<T>(const std::string&)> fetch;
 };
 
+/// The base of every layer: named parameters, buffers and child modules, as torch.nn.Module
+/// (names, order and state dicts as PyTorch's; see module.hpp).
 template <typename T>
 class Module {
 public:
   Module() = default;
   virtual ~Module() = default;
-  Module(const Module&) = delete;  // parameters are shared handles: a copy would alias them
+  Module(const Module&) = delete;  ///< parameters are shared handles: a copy would alias them
   Module& operator=(const Module&) = delete;
 
-  // The class name without namespaces or template arguments ("Linear"); override to rename.
+  /// The class name without namespaces or template arguments ("Linear"); override to rename.
   virtual std::string type_name() const {
     const char* mangled = typeid(*this).name();
     int status = 0;
@@ -65,11 +68,11 @@ public:
     if (auto c = s.rfind("::"); c != std::string::npos) s = s.substr(c + 2);
     return s;
   }
-  // The layer's arguments as to_string() shows them, e.g. "in=4, out=8".
+  /// The layer's arguments as to_string() shows them, such as "in=4, out=8".
   virtual std::string extra_repr() const { return ""; }
 
   // ---- registration ----
-  // `t` itself becomes the parameter (a contiguous leaf); requires_grad is set on it.
+  /// `t` itself becomes the parameter (a contiguous leaf); requires_grad is set on it.
   Tensor<T> register_parameter(const std::string& name, Tensor<T> t, bool requires_grad = true) {
     check_new_name(name, "register_parameter");
     ONENIP_CHECK(t.defined(), type_name(), ".register_parameter('", name, "'): undefined tensor");
@@ -80,8 +83,8 @@ public:
     params_.emplace_back(name, t);
     return t;
   }
-  // A tensor that is state but not trained (running statistics, say). Non-persistent buffers
-  // (precomputed tables) are left out of state_dict().
+  /// A tensor that is state but not trained (running statistics, say). Non-persistent buffers
+  /// (precomputed tables) are left out of state_dict().
   Tensor<T> register_buffer(const std::string& name, Tensor<T> t, bool persistent = true) {
     check_new_name(name, "register_buffer");
     ONENIP_CHECK(t.defined(), type_name(), ".register_buffer('", name, "'): undefined tensor");
@@ -98,7 +101,7 @@ public:
   }
 
   // ---- iteration ----
-  // Each parameter once, under its first name (tied weights appear once, as in PyTorch).
+  /// Each parameter once, under its first name (tied weights appear once, as in PyTorch).
   NamedTensors<T> named_parameters(bool recurse = true) const {
     NamedTensors<T> out;
     std::set<const TensorImpl<T>*> seen;
@@ -116,7 +119,7 @@ public:
     return out;
   }
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const { return children_; }
-  // Every module, depth first, this one first under the name "".
+  /// Every module, depth first, this one first under the name "".
   std::vector<std::pair<std::string, const Module*>> named_modules() const {
     std::vector<std::pair<std::string, const Module*>> out;
     visit("", true, [&](const std::string& prefix, const Module& m) {
@@ -144,13 +147,13 @@ public:
   void zero_grad() {
     for (auto& p : parameters()) p.zero_grad();
   }
-  // Freeze (false) or unfreeze (true) every parameter of this module and its children.
+  /// Freeze (false) or unfreeze (true) every parameter of this module and its children.
   void set_requires_grad(bool on) {
     for (auto& p : parameters()) p.set_requires_grad(on);
   }
-  // Move every parameter and buffer to `device` in place, as PyTorch's module.to(device): the
-  // handles the module (and anyone else) holds now refer to the copy. Gradients are dropped;
-  // build optimisers after moving.
+  /// Move every parameter and buffer to `device` in place, as PyTorch's module.to(device): the
+  /// handles the module (and anyone else) holds now refer to the copy. Gradients are dropped;
+  /// build optimisers after moving.
   void to(Device device) {
     auto move = [device](Tensor<T>& t) {
       if (!t.defined() || t.device() == device) return;
@@ -172,8 +175,8 @@ public:
   }
 
   // ---- state ----
-  // Parameters and persistent buffers, module by module in registration order. The tensors
-  // share storage with the module's (detached: no autograd history).
+  /// Parameters and persistent buffers, module by module in registration order. The tensors
+  /// share storage with the module's (detached: no autograd history).
   NamedTensors<T> state_dict() const {
     NamedTensors<T> out;
     visit("", true, [&](const std::string& prefix, const Module& m) {
@@ -184,9 +187,9 @@ public:
     return out;
   }
 
-  // Copy values into the module's tensors in place. Shapes must match. With strict, names
-  // must match exactly; the error lists every missing and unexpected name and every shape
-  // mismatch, and nothing is copied unless everything checks out.
+  /// Copy values into the module's tensors in place. Shapes must match. With strict, names
+  /// must match exactly; the error lists every missing and unexpected name and every shape
+  /// mismatch, and nothing is copied unless everything checks out.
   LoadResult load_state_dict(const NamedTensors<T>& sd, bool strict = true) {
     auto by_name = std::make_shared<std::map<std::string, Tensor<T>>>();
     TensorSource<T> src{"the state dict", {}, {}, {}};
@@ -203,12 +206,12 @@ public:
   }
   LoadResult load_from(const TensorSource<T>& src, bool strict = true);
 
-  // safetensors files with state-dict names (defined in nn/serialize.hpp).
+  /// safetensors files with state-dict names (defined in nn/serialize.hpp).
   LoadResult load(const std::string& path, bool strict = true);
   void save(const std::string& path, const std::map<std::string, std::string>& metadata = {}) const;
 
   // ---- printing ----
-  // PyTorch-style nested repr: "Net(\n  (fc): Linear(in=4, out=8)\n)".
+  /// PyTorch-style nested repr: "Net(\n  (fc): Linear(in=4, out=8)\n)".
   std::string to_string() const {
     std::string s = type_name() + "(" + extra_repr();
     if (children_.empty()) return s + ")";
@@ -220,8 +223,8 @@ public:
     }
     return s + ")";
   }
-  // A table of modules (indented by depth), type, parameters in the subtree and how many of
-  // them train, then the totals. max_depth < 0: all levels.
+  /// A table of modules (indented by depth), type, parameters in the subtree and how many of
+  /// them train, then the totals. max_depth < 0: all levels.
   std::string summary(int max_depth = -1) const;
 
 protected:
@@ -243,8 +246,8 @@ private:
                  name, "' (must be non-empty, without '.')");
     ONENIP_CHECK(!has_name(name), type_name(), ".", what, ": the name '", name, "' is already taken");
   }
-  // f(prefix, module) for this module and (recurse) every descendant, depth first; prefix is
-  // "" or ends in '.'.
+  /// f(prefix, module) for this module and (recurse) every descendant, depth first; prefix is
+  /// "" or ends in '.'.
   template <typename F>
   void visit(const std::string& prefix, bool recurse, F&& f) const {
     f(prefix, *this);

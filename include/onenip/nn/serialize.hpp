@@ -1,5 +1,6 @@
-// Modules to and from safetensors files, by state-dict name: a file exported from PyTorch
-// (or timm) with `safetensors.torch.save_file(model.state_dict(), path)` loads as it is.
+/// \file
+/// Modules to and from safetensors files, by state-dict name: a file exported from PyTorch
+/// (or timm) with `safetensors.torch.save_file(model.state_dict(), path)` loads as it is.
 #pragma once
 
 #include "../io/safetensors.hpp"
@@ -7,8 +8,8 @@
 
 namespace onenip::nn {
 
-// The tensors of an open file whose names start with `prefix` (stripped). The source refers
-// to `f`: keep the file open while loading from it.
+/// The tensors of an open file whose names start with `prefix` (stripped). The source refers
+/// to `f`: keep the file open while loading from it.
 template <typename T>
 TensorSource<T> file_source(const io::SafeTensorsFile& f, const std::string& prefix = "") {
   TensorSource<T> s{"'" + f.path() + "'" + (prefix.empty() ? "" : " (tensors under '" + prefix + "')"), {}, {}, {}};
@@ -19,7 +20,7 @@ TensorSource<T> file_source(const io::SafeTensorsFile& f, const std::string& pre
   return s;
 }
 
-// Values are converted from the file's dtype (F16, BF16, F64, ...) to T.
+/// Values are converted from the file's dtype (F16, BF16, F64, ...) to T.
 template <typename T>
 LoadResult load_safetensors(Module<T>& m, const std::string& path, bool strict = true) {
   io::SafeTensorsFile f(path);

@@ -1,8 +1,9 @@
-// A post-norm transformer encoder layer (DETR style; positional terms on queries and keys):
-//   a = MHA(q = x + pos, k = x + pos, v = x, mask);   x = LN1(x + Drop(a))
-//   f = Lin2(Drop(ReLU(Lin1(x))));                    x = LN2(x + Drop(f))
-// Child names (attn, lin1, lin2, norm1, norm2) match the PyTorch model the parity fixtures come
-// from (tests/fixtures/export_onenip_fixtures.py).
+/// \file
+/// A post-norm transformer encoder layer (DETR style; positional terms on queries and keys):
+///   a = MHA(q = x + pos, k = x + pos, v = x, mask);   x = LN1(x + Drop(a))
+///   f = Lin2(Drop(ReLU(Lin1(x))));                    x = LN2(x + Drop(f))
+/// Child names (attn, lin1, lin2, norm1, norm2) match the PyTorch model the parity fixtures come
+/// from (tests/fixtures/export_onenip_fixtures.py).
 #pragma once
 
 #include "../ops/activations.hpp"
@@ -10,6 +11,7 @@
 
 namespace onenip::nn {
 
+/// A post-norm transformer encoder layer, DETR style (see transformer.hpp).
 template <typename T>
 class TransformerEncoderLayer : public Module<T> {
 public:
@@ -30,7 +32,7 @@ public:
     drop2 = this->register_module("drop2", std::make_shared<Dropout<T>>(p, dropout_gen));
   }
 
-  // x [N, L, d], pos [L, d] (or undefined), mask [L, L] additive (or undefined).
+  /// x [N, L, d], pos [L, d] (or undefined), mask [L, L] additive (or undefined).
   Tensor<T> forward(const Tensor<T>& x, const Tensor<T>& pos, const Tensor<T>& mask) const {
     Tensor<T> a = attn->forward(x, x, pos, pos, mask);
     Tensor<T> h = norm1->forward(x + drop1->forward(a));
@@ -39,7 +41,7 @@ public:
   }
 };
 
-// Linear -> ReLU -> Linear (no inner dropout), the decoder's prompt MLP.
+/// Linear -> ReLU -> Linear (no inner dropout), the decoder's prompt MLP.
 template <typename T>
 class MLP : public Module<T> {
 public:

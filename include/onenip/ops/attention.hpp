@@ -1,15 +1,16 @@
-// Scaled dot-product attention: softmax(scale Q K^T + mask) V, with attention-weight dropout.
-//
-//   q [B, H, Tq, D], k [B, H, Tk, D], v [B, H, Tk, Dv] -> [B, H, Tq, Dv]
-//   mask: additive, broadcastable to [B, H, Tq, Tk] (typically [Tq, Tk]; -inf blocks a key), or undefined
-//   dropout on the attention weights with probability dropout_p when gen != nullptr
-//   scale: 1/sqrt(D) when negative (the default)
-//
-// scaled_dot_product_attention is the fused op (kernels/attention.hpp: online softmax over key
-// tiles, hand-written backward, O(T) memory for backward). attention_composite is the
-// reference built from matmul + softmax + dropout + matmul, materialising the Tq x Tk matrix.
-// Both draw the same dropout mask from the same generator state and leave the generator in
-// the same state. Rows with every key masked give 0 and zero gradient in both (PyTorch: NaN).
+/// \file
+/// Scaled dot-product attention: softmax(scale Q K^T + mask) V, with attention-weight dropout.
+///
+///   q [B, H, Tq, D], k [B, H, Tk, D], v [B, H, Tk, Dv] -> [B, H, Tq, Dv]
+///   mask: additive, broadcastable to [B, H, Tq, Tk] (typically [Tq, Tk]; -inf blocks a key), or undefined
+///   dropout on the attention weights with probability dropout_p when gen != nullptr
+///   scale: 1/sqrt(D) when negative (the default)
+///
+/// scaled_dot_product_attention is the fused op (kernels/attention.hpp: online softmax over key
+/// tiles, hand-written backward, O(T) memory for backward). attention_composite is the
+/// reference built from matmul + softmax + dropout + matmul, materialising the Tq x Tk matrix.
+/// Both draw the same dropout mask from the same generator state and leave the generator in
+/// the same state. Rows with every key masked give 0 and zero gradient in both (PyTorch: NaN).
 #pragma once
 
 #include <cmath>
@@ -63,8 +64,8 @@ kernels::AttnOperand<T> attn_operand(const Tensor<T>& t) {
 
 }  // namespace detail
 
-// The UniAD / OneNIP neighbour mask for an h x w token grid (row-major tokens): [h*w, h*w],
-// -inf where |r - r'| <= n/2 and |c - c'| <= n/2 (the token itself included), 0 elsewhere.
+/// The UniAD / OneNIP neighbour mask for an h x w token grid (row-major tokens): [h*w, h*w],
+/// -inf where |r - r'| <= n/2 and |c - c'| <= n/2 (the token itself included), 0 elsewhere.
 template <typename T>
 Tensor<T> neighbour_mask(int64_t h, int64_t w, int64_t n) {
   ONENIP_CHECK(h > 0 && w > 0 && n >= 0, "neighbour_mask: need h, w > 0 and n >= 0; got h ", h, ", w ", w, ", n ", n);
@@ -79,7 +80,7 @@ Tensor<T> neighbour_mask(int64_t h, int64_t w, int64_t n) {
   return m;
 }
 
-// Reference attention from differentiable primitives (materialises the [B, H, Tq, Tk] weights).
+/// Reference attention from differentiable primitives (materialises the [B, H, Tq, Tk] weights).
 template <typename T>
 Tensor<T> attention_composite(const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v, const Tensor<T>& mask = {},
                               double dropout_p = 0, Generator* gen = nullptr, double scale = -1) {
@@ -91,8 +92,8 @@ Tensor<T> attention_composite(const Tensor<T>& q, const Tensor<T>& k, const Tens
   return matmul(weights, v);
 }
 
-// Fused attention (see the top of the file). A mask that requires grad goes through the
-// composite, since its gradient is a full [.., Tq, Tk] matrix.
+/// Fused attention (see the top of the file). A mask that requires grad goes through the
+/// composite, since its gradient is a full [.., Tq, Tk] matrix.
 template <typename T>
 Tensor<T> scaled_dot_product_attention(const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v,
                                        const Tensor<T>& mask = {}, double dropout_p = 0, Generator* gen = nullptr,

@@ -1,10 +1,11 @@
-// conv2d and conv_transpose2d with PyTorch's semantics (NCHW, weight [O, C/groups, kh, kw]),
-// and TensorFlow's "same" padding.
-//
-// The three passes (forward, input gradient, weight gradient) are kernels (kernels/conv.hpp).
-// conv_transpose2d is the adjoint of conv2d: its forward is conv2d's input gradient and its input
-// gradient is conv2d's forward, so both ops share the same three passes. Backward keeps only the
-// input and weight (no columns).
+/// \file
+/// conv2d and conv_transpose2d with PyTorch's semantics (NCHW, weight [O, C/groups, kh, kw]),
+/// and TensorFlow's "same" padding.
+///
+/// The three passes (forward, input gradient, weight gradient) are kernels (kernels/conv.hpp).
+/// conv_transpose2d is the adjoint of conv2d: its forward is conv2d's input gradient and its input
+/// gradient is conv2d's forward, so both ops share the same three passes. Backward keeps only the
+/// input and weight (no columns).
 #pragma once
 
 #include <array>
@@ -17,7 +18,7 @@ namespace onenip {
 
 struct Conv2dOptions {
   std::array<int64_t, 2> stride{1, 1};
-  std::array<int64_t, 4> padding{0, 0, 0, 0};  // top, bottom, left, right (zero padding)
+  std::array<int64_t, 4> padding{0, 0, 0, 0};  ///< top, bottom, left, right (zero padding)
   std::array<int64_t, 2> dilation{1, 1};
   int64_t groups = 1;
 };
@@ -27,8 +28,8 @@ struct ConvTranspose2dOptions {
   int64_t groups = 1;
 };
 
-// TensorFlow "same": total = max((ceil(in/s)-1)*s + (k-1)*d + 1 - in, 0) per axis, the smaller
-// half on top/left. Returns {top, bottom, left, right}.
+/// TensorFlow "same": total = max((ceil(in/s)-1)*s + (k-1)*d + 1 - in, 0) per axis, the smaller
+/// half on top/left. Returns {top, bottom, left, right}.
 inline std::array<int64_t, 4> same_padding_tf(int64_t H, int64_t W, int64_t kh, int64_t kw,
                                               std::array<int64_t, 2> stride, std::array<int64_t, 2> dilation = {1, 1}) {
   ONENIP_CHECK(H > 0 && W > 0 && kh > 0 && kw > 0 && stride[0] > 0 && stride[1] > 0 && dilation[0] > 0 &&
@@ -129,8 +130,8 @@ Tensor<T> bias_grad(const Tensor<T>& g) {
 
 }  // namespace detail
 
-// x [N, C, H, W], weight [O, C/groups, kh, kw], bias [O] or an undefined Tensor -> [N, O, Ho, Wo].
-// Non-contiguous inputs are copied to contiguous buffers first (the kernels index NCHW directly).
+/// x [N, C, H, W], weight [O, C/groups, kh, kw], bias [O] or an undefined Tensor -> [N, O, Ho, Wo].
+/// Non-contiguous inputs are copied to contiguous buffers first (the kernels index NCHW directly).
 template <typename T>
 Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias, const Conv2dOptions& opt = {}) {
   ONENIP_CHECK(x.defined() && weight.defined(), "conv2d: input and weight must be defined tensors");
@@ -153,11 +154,11 @@ Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
   });
 }
 
-// x [N, Cin, H, W], weight [Cin, Cout/groups, kh, kw] (PyTorch's layout), bias [Cout] or
-// undefined -> [N, Cout, Hout, Wout] with Hout = (H-1)*stride - 2*padding + dilation*(kh-1) +
-// output_padding + 1. It is the input gradient of conv2d(y [N, Cout, Hout, Wout], weight), which
-// maps back to x's shape; the weight layouts coincide ([O = Cin, C/groups = Cout/groups, kh, kw]).
-// Non-contiguous inputs are copied to contiguous buffers first, as in conv2d.
+/// x [N, Cin, H, W], weight [Cin, Cout/groups, kh, kw] (PyTorch's layout), bias [Cout] or
+/// undefined -> [N, Cout, Hout, Wout] with Hout = (H-1)*stride - 2*padding + dilation*(kh-1) +
+/// output_padding + 1. It is the input gradient of conv2d(y [N, Cout, Hout, Wout], weight), which
+/// maps back to x's shape; the weight layouts coincide ([O = Cin, C/groups = Cout/groups, kh, kw]).
+/// Non-contiguous inputs are copied to contiguous buffers first, as in conv2d.
 template <typename T>
 Tensor<T> conv_transpose2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias,
                            const ConvTranspose2dOptions& opt = {}) {

@@ -1,6 +1,7 @@
-// Factories: zeros, ones, full, arange, linspace, tensor, rand, randn, and the *_like forms.
-// Each takes the device to create on (the CPU by default); the *_like forms use their
-// argument's device.
+/// \file
+/// Factories: zeros, ones, full, arange, linspace, tensor, rand, randn, and the *_like forms.
+/// Each takes the device to create on (the CPU by default); the *_like forms use their
+/// argument's device.
 #pragma once
 
 #include "../kernels/elementwise.hpp"
@@ -26,17 +27,17 @@ template <typename T> Tensor<T> zeros_like(const Tensor<T>& a) { return zeros<T>
 template <typename T> Tensor<T> ones_like(const Tensor<T>& a) { return ones<T>(a.shape(), a.device()); }
 template <typename T> Tensor<T> full_like(const Tensor<T>& a, T v) { return full<T>(a.shape(), v, a.device()); }
 
-// A 1-element tensor of rank 0.
+/// A 1-element tensor of rank 0.
 template <typename T> Tensor<T> scalar_tensor(T v, Device device = Device::CPU) { return full<T>({}, v, device); }
 
-// Values from a list: tensor<float>({1, 2, 3, 4}, {2, 2}); shape defaults to 1-D.
+/// Values from a list: tensor<float>({1, 2, 3, 4}, {2, 2}); shape defaults to 1-D.
 template <typename T>
 Tensor<T> tensor(const std::vector<T>& values, Shape shape = {}, Device device = Device::CPU) {
   if (shape.empty()) shape = {int64_t(values.size())};
   return Tensor<T>::from_vector(values, shape).to(device);
 }
 
-// [start, end) in steps of `step`.
+/// [start, end) in steps of `step`.
 template <typename T>
 Tensor<T> arange(T start, T end, T step = T(1), Device device = Device::CPU) {
   ONENIP_CHECK(step != T(0), "arange: step must be non-zero");
@@ -68,14 +69,14 @@ Tensor<T> random_tensor(const Shape& shape, kernels::Distribution dist, T a, T b
 }
 }  // namespace detail
 
-// Uniform in [lo, hi). Counter-based: element i depends only on (seed, offset, i).
+/// Uniform in [lo, hi). Counter-based: element i depends only on (seed, offset, i).
 template <typename T>
 Tensor<T> rand(const Shape& shape, T lo = T(0), T hi = T(1), Generator& gen = default_generator(),
                Device device = Device::CPU) {
   return detail::random_tensor(shape, kernels::Distribution::Uniform, lo, hi, 4, gen, device);
 }
 
-// Normal(mean, std), Box-Muller on pairs of a block.
+/// Normal(mean, std), Box-Muller on pairs of a block.
 template <typename T>
 Tensor<T> randn(const Shape& shape, T mean = T(0), T std = T(1), Generator& gen = default_generator(),
                 Device device = Device::CPU) {

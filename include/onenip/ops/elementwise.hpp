@@ -1,4 +1,5 @@
-// Elementwise arithmetic with broadcasting, its gradients, and the in-place methods.
+/// \file
+/// Elementwise arithmetic with broadcasting, its gradients, and the in-place methods.
 #pragma once
 
 #include <cmath>
@@ -37,32 +38,32 @@ Tensor<T> pointwise_new(const char* op, const F& f, const Tensor<T>& first, cons
 
 }  // namespace detail
 
-// out[i] = f(a[i]); `a` may have any strides; out is contiguous.
+/// out[i] = f(a[i]); `a` may have any strides; out is contiguous.
 template <typename T, typename F>
 Tensor<T> map_unary(const Tensor<T>& a, F f) {
   return detail::pointwise_new("map_unary", f, a);
 }
 
-// out = f(a, b) with broadcasting; out is contiguous.
+/// out = f(a, b) with broadcasting; out is contiguous.
 template <typename T, typename F>
 Tensor<T> map_binary(const Tensor<T>& a, const Tensor<T>& b, F f) {
   return detail::pointwise_new("map_binary", f, a, b);
 }
 
-// out = f(a, b, c) with broadcasting (used by backward formulas that need three operands).
+/// out = f(a, b, c) with broadcasting (used by backward formulas that need three operands).
 template <typename T, typename F>
 Tensor<T> map_ternary(const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>& c, F f) {
   return detail::pointwise_new("map_ternary", f, a, b, c);
 }
 
-// In place: a = f(a, b), b broadcast to a's shape.
+/// In place: a = f(a, b), b broadcast to a's shape.
 template <typename T, typename F>
 void apply_inplace(const Tensor<T>& a, const Tensor<T>& b, F f) {
   detail::pointwise_into("apply_inplace", a, f, a, b);
   a.bump_version();
 }
 
-// Copy into another scalar type. Not differentiable (each scalar type has its own graph).
+/// Copy into another scalar type. Not differentiable (each scalar type has its own graph).
 template <typename U, typename T>
 Tensor<U> cast(const Tensor<T>& a) {
   Tensor<T> c = a.contiguous();
@@ -117,7 +118,7 @@ Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b) {
   });
 }
 
-// Elementwise max / min; the gradient goes to the larger (smaller) input, to `a` on ties.
+/// Elementwise max / min; the gradient goes to the larger (smaller) input, to `a` on ties.
 template <typename T>
 Tensor<T> maximum(const Tensor<T>& a, const Tensor<T>& b) {
   Tensor<T> out = detail::pointwise_new("maximum", fn::Maximum{}, a, b);
@@ -142,7 +143,7 @@ Tensor<T> minimum(const Tensor<T>& a, const Tensor<T>& b) {
 
 // ---- differentiable unary ops ----
 
-// A differentiable unary op given by a functor F with F(x) and F.grad(g, x, y) (kernels/functors.hpp).
+/// A differentiable unary op given by a functor F with F(x) and F.grad(g, x, y) (kernels/functors.hpp).
 template <typename T, typename F>
 Tensor<T> unary_op(const Tensor<T>& a, const char* name, F f) {
   Tensor<T> out = detail::pointwise_new(name, f, a);
@@ -164,7 +165,7 @@ template <typename T> Tensor<T> clamp(const Tensor<T>& a, T lo, T hi) {
   return unary_op(a, "Clamp", fn::Clamp<T>{lo, hi});
 }
 
-// Scalar forms: a + s, a * s.
+/// Scalar forms: a + s, a * s.
 template <typename T> Tensor<T> add(const Tensor<T>& a, T s) { return unary_op(a, "AddScalar", fn::AddScalar<T>{s}); }
 template <typename T> Tensor<T> mul(const Tensor<T>& a, T s) { return unary_op(a, "MulScalar", fn::MulScalar<T>{s}); }
 

@@ -1,7 +1,8 @@
-// Inference-only fused convolutions for the folded backbones (kernels/fused_conv.hpp), on one
-// image at a time and writing into outputs the caller owns, so a block can run image by image
-// through cache-sized buffers it reuses. No autograd: call them under NoGradGuard on tensors no
-// graph has seen. Every tensor must be contiguous.
+/// \file
+/// Inference-only fused convolutions for the folded backbones (kernels/fused_conv.hpp), on one
+/// image at a time and writing into outputs the caller owns, so a block can run image by image
+/// through cache-sized buffers it reuses. No autograd: call them under NoGradGuard on tensors no
+/// graph has seen. Every tensor must be contiguous.
 #pragma once
 
 #include "../kernels/fused_conv.hpp"
@@ -19,7 +20,7 @@ void check_fused_contiguous(const char* op, const char* name, const Tensor<T>& t
 }
 }  // namespace detail
 
-// y = act(y) in place.
+/// y = act(y) in place.
 template <typename T>
 void fused_activation_(const Tensor<T>& y, Activation act) {
   detail::check_fused_contiguous("fused_activation_", "y", y);
@@ -27,8 +28,8 @@ void fused_activation_(const Tensor<T>& y, Activation act) {
   y.bump_version();
 }
 
-// One image: y [O, H, W] = act(w [O, C] x [C, H, W] + bias [O]) (+ residual [O, H, W] after the
-// activation). w may also be given as [O, C, 1, 1].
+/// One image: y [O, H, W] = act(w [O, C] x [C, H, W] + bias [O]) (+ residual [O, H, W] after the
+/// activation). w may also be given as [O, C, 1, 1].
 template <typename T>
 void fused_pointwise_conv_(const Tensor<T>& y, const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& bias, Activation act,
                      const Tensor<T>& residual = {}) {
@@ -46,9 +47,9 @@ void fused_pointwise_conv_(const Tensor<T>& y, const Tensor<T>& x, const Tensor<
   y.bump_version();
 }
 
-// One image: y [C, Ho, Wo] = act(depthwise conv of x [C, H, W] with w [C, 1, k, k] at `stride`
-// and zero padding {top, bottom, left, right}, + bias [C]); means [C] (if given) = the mean of
-// each output plane.
+/// One image: y [C, Ho, Wo] = act(depthwise conv of x [C, H, W] with w [C, 1, k, k] at `stride`
+/// and zero padding {top, bottom, left, right}, + bias [C]); means [C] (if given) = the mean of
+/// each output plane.
 template <typename T>
 void fused_depthwise_conv_(const Tensor<T>& y, const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& bias,
                      int64_t stride, std::array<int64_t, 4> padding, Activation act, const Tensor<T>& means = {}) {
@@ -68,7 +69,7 @@ void fused_depthwise_conv_(const Tensor<T>& y, const Tensor<T>& x, const Tensor<
   y.bump_version();
 }
 
-// gate [C] = sigmoid(w2 [C, S(, 1, 1)] swish(w1 [S, C(, 1, 1)] means [C] + b1 [S]) + b2 [C]).
+/// gate [C] = sigmoid(w2 [C, S(, 1, 1)] swish(w1 [S, C(, 1, 1)] means [C] + b1 [S]) + b2 [C]).
 template <typename T>
 void fused_squeeze_excite_gate_(const Tensor<T>& gate, const Tensor<T>& means, const Tensor<T>& w1, const Tensor<T>& b1,
                           const Tensor<T>& w2, const Tensor<T>& b2) {
@@ -85,7 +86,7 @@ void fused_squeeze_excite_gate_(const Tensor<T>& gate, const Tensor<T>& means, c
   gate.bump_version();
 }
 
-// out [rows, cols] = w [rows, cols(, 1, 1)] diag(scale [cols]).
+/// out [rows, cols] = w [rows, cols(, 1, 1)] diag(scale [cols]).
 template <typename T>
 void fused_scale_columns_(const Tensor<T>& out, const Tensor<T>& w, const Tensor<T>& scale) {
   const char* op = "fused_scale_columns_";

@@ -1,11 +1,12 @@
-// Joining and indexing: cat, stack, split, chunk, index_select, gather.
+/// \file
+/// Joining and indexing: cat, stack, split, chunk, index_select, gather.
 #pragma once
 
 #include "reduce.hpp"
 
 namespace onenip {
 
-// Concatenate along `dim`; all other dims must agree.
+/// Concatenate along `dim`; all other dims must agree.
 template <typename T>
 Tensor<T> cat(const std::vector<Tensor<T>>& xs, int64_t dim = 0) {
   ONENIP_CHECK(!xs.empty(), "cat: no tensors given");
@@ -41,7 +42,7 @@ Tensor<T> cat(const std::vector<Tensor<T>>& xs, int64_t dim = 0) {
   });
 }
 
-// Stack along a new dim.
+/// Stack along a new dim.
 template <typename T>
 Tensor<T> stack(const std::vector<Tensor<T>>& xs, int64_t dim = 0) {
   ONENIP_CHECK(!xs.empty(), "stack: no tensors given");
@@ -54,7 +55,7 @@ Tensor<T> stack(const std::vector<Tensor<T>>& xs, int64_t dim = 0) {
   return cat(us, wrap_dim(dim, xs[0].dim() + 1));
 }
 
-// Views of `size` along dim (the last may be shorter).
+/// Views of `size` along dim (the last may be shorter).
 template <typename T>
 std::vector<Tensor<T>> split(const Tensor<T>& a, int64_t size, int64_t dim = 0) {
   ONENIP_CHECK(size > 0, "split: size must be positive, got ", size);
@@ -83,7 +84,7 @@ inline std::array<int64_t, 3> around_dim(const Shape& shape, int64_t dim) {
 }
 }  // namespace detail
 
-// Rows of `a` along `dim` picked by `index` (repeats allowed; gradients add up).
+/// Rows of `a` along `dim` picked by `index` (repeats allowed; gradients add up).
 template <typename T>
 Tensor<T> index_select(const Tensor<T>& a, int64_t dim, const std::vector<int64_t>& index) {
   dim = wrap_dim(dim, a.dim());
@@ -105,8 +106,8 @@ Tensor<T> index_select(const Tensor<T>& a, int64_t dim, const std::vector<int64_
   });
 }
 
-// out[i][j] = a[i][index[i][j]] for dim = 1 (PyTorch's gather, any rank): `index` has the
-// output's shape, values along `dim`.
+/// out[i][j] = a[i][index[i][j]] for dim = 1 (PyTorch's gather, any rank): `index` has the
+/// output's shape, values along `dim`.
 template <typename T>
 Tensor<T> gather(const Tensor<T>& a, int64_t dim, const IndexTensor& index) {
   dim = wrap_dim(dim, a.dim());

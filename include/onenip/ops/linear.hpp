@@ -1,8 +1,9 @@
-// linear(x, W, b) = x W^T + b over any leading dims, as torch.nn.functional.linear.
-//
-// x [..., in] is read as one [rows, in] matrix (no copy when it is contiguous, or a 2-D view
-// the GEMM kernel reads directly); the product is a single GEMM that starts from the bias
-// (GemmProblem::bias_row), so the bias costs no extra pass. Backward: dx = g W, dW = g^T x, db = column sums of g.
+/// \file
+/// linear(x, W, b) = x W^T + b over any leading dims, as torch.nn.functional.linear.
+///
+/// x [..., in] is read as one [rows, in] matrix (no copy when it is contiguous, or a 2-D view
+/// the GEMM kernel reads directly); the product is a single GEMM that starts from the bias
+/// (GemmProblem::bias_row), so the bias costs no extra pass. Backward: dx = g W, dW = g^T x, db = column sums of g.
 #pragma once
 
 #include "matmul.hpp"
@@ -22,7 +23,7 @@ Tensor<T> as_rows(const Tensor<T>& x, int64_t in) {
 
 }  // namespace detail
 
-// x [..., in], weight [out, in], bias [out] or undefined -> [..., out].
+/// x [..., in], weight [out, in], bias [out] or undefined -> [..., out].
 template <typename T>
 Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias) {
   const Device device = kernels::common_device<T>("linear", {&x, &weight, &bias});

@@ -1,6 +1,7 @@
-// matmul with PyTorch's semantics (1-D promotion, batch broadcasting) and its gradient, on the
-// GEMM kernel (kernels/gemm.hpp). Operands whose last two dims are row- or column-major (a
-// transposed view, say) are passed as they are, without a copy.
+/// \file
+/// matmul with PyTorch's semantics (1-D promotion, batch broadcasting) and its gradient, on the
+/// GEMM kernel (kernels/gemm.hpp). Operands whose last two dims are row- or column-major (a
+/// transposed view, say) are passed as they are, without a copy.
 #pragma once
 
 #include "../kernels/gemm.hpp"
@@ -73,8 +74,8 @@ Tensor<T> bmm_kernel(const Tensor<T>& a_in, const Tensor<T>& b_in) {
 
 }  // namespace detail
 
-// Matrix product with PyTorch's rules: 1-D operands are promoted (and the added dim removed),
-// batch dims broadcast.
+/// Matrix product with PyTorch's rules: 1-D operands are promoted (and the added dim removed),
+/// batch dims broadcast.
 template <typename T>
 Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b) {
   ONENIP_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: operands must have at least one dim, got shapes ",

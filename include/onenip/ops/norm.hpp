@@ -1,9 +1,10 @@
-// Normalisation layers on the kernels of kernels/norm.hpp, with hand-written backward.
-//   layer_norm: over the last dim, one pass per row; saves x, and the row mean and 1/std.
-//   rms_norm: over the last dim, scaled by the root mean square only; saves x and 1/rms.
-//   batch_norm: per channel of x [N, C, *]; batch statistics when training (running stats
-//     updated in the forward only, PyTorch's momentum rule and unbiased variance), running
-//     statistics in eval.
+/// \file
+/// Normalisation layers on the kernels of kernels/norm.hpp, with hand-written backward.
+///   layer_norm: over the last dim, one pass per row; saves x, and the row mean and 1/std.
+///   rms_norm: over the last dim, scaled by the root mean square only; saves x and 1/rms.
+///   batch_norm: per channel of x [N, C, *]; batch statistics when training (running stats
+///     updated in the forward only, PyTorch's momentum rule and unbiased variance), running
+///     statistics in eval.
 #pragma once
 
 #include "../kernels/norm.hpp"
@@ -30,7 +31,7 @@ T* data_or_null(const Tensor<T>& t) {
 
 }  // namespace detail
 
-// (x - mean) / sqrt(var + eps) * weight + bias over the last dim. weight, bias: [C] or undefined.
+/// (x - mean) / sqrt(var + eps) * weight + bias over the last dim. weight, bias: [C] or undefined.
 template <typename T>
 Tensor<T> layer_norm(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias, double eps = 1e-5) {
   ONENIP_CHECK(x.dim() >= 1, "layer_norm: input must have at least one dim, got a scalar");
@@ -57,8 +58,8 @@ Tensor<T> layer_norm(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T
   });
 }
 
-// x / sqrt(mean(x^2) + eps) * weight over the last dim (RMSNorm, Zhang & Sennrich 2019; PyTorch's
-// F.rms_norm over one dim). weight: [C] or undefined.
+/// x / sqrt(mean(x^2) + eps) * weight over the last dim (RMSNorm, Zhang & Sennrich 2019; PyTorch's
+/// F.rms_norm over one dim). weight: [C] or undefined.
 template <typename T>
 Tensor<T> rms_norm(const Tensor<T>& x, const Tensor<T>& weight, double eps = 1e-6) {
   ONENIP_CHECK(x.dim() >= 1, "rms_norm: input must have at least one dim, got a scalar");
@@ -82,9 +83,9 @@ Tensor<T> rms_norm(const Tensor<T>& x, const Tensor<T>& weight, double eps = 1e-
   });
 }
 
-// x [N, C] or [N, C, *]. training: normalise with the batch statistics and, when running stats
-// are given, update them in place: running = (1 - momentum) running + momentum batch_stat, the
-// variance unbiased. Eval: normalise with the running statistics (required then).
+/// x [N, C] or [N, C, *]. training: normalise with the batch statistics and, when running stats
+/// are given, update them in place: running = (1 - momentum) running + momentum batch_stat, the
+/// variance unbiased. Eval: normalise with the running statistics (required then).
 template <typename T>
 Tensor<T> batch_norm(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> running_var, const Tensor<T>& weight,
                      const Tensor<T>& bias, bool training, double momentum = 0.1, double eps = 1e-5) {

@@ -1,9 +1,10 @@
-// Pooling over [N, C, H, W] with PyTorch's semantics (floor mode, padding at most half the kernel).
-//   avg_pool2d, global_avg_pool2d: separable linear maps (separable.hpp), so their backward is
-//     the adjoint of the same 1-D matrices and keeps no tensor.
-//   max_pool2d: kernels/pool.hpp; padding acts as -inf, ties go to the first maximum in window
-//     order, NaN propagates. Backward recomputes the arg-max from the saved input rather than
-//     storing indices.
+/// \file
+/// Pooling over [N, C, H, W] with PyTorch's semantics (floor mode, padding at most half the kernel).
+///   avg_pool2d, global_avg_pool2d: separable linear maps (separable.hpp), so their backward is
+///     the adjoint of the same 1-D matrices and keeps no tensor.
+///   max_pool2d: kernels/pool.hpp; padding acts as -inf, ties go to the first maximum in window
+///     order, NaN propagates. Backward recomputes the arg-max from the saved input rather than
+///     storing indices.
 #pragma once
 
 #include <array>
@@ -57,8 +58,8 @@ std::shared_ptr<const AxisMap<T>> avg_pool_axis(int64_t in, int64_t k, int64_t s
 
 }  // namespace detail
 
-// x [N, C, H, W] -> [N, C, Ho, Wo], Ho = (H + 2*padding - kernel) / stride + 1. Zero padding;
-// count_include_pad = false divides by the number of real elements in each window.
+/// x [N, C, H, W] -> [N, C, Ho, Wo], Ho = (H + 2*padding - kernel) / stride + 1. Zero padding;
+/// count_include_pad = false divides by the number of real elements in each window.
 template <typename T>
 Tensor<T> avg_pool2d(const Tensor<T>& x, std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
                      std::array<int64_t, 2> padding = {0, 0}, bool count_include_pad = true) {
@@ -68,7 +69,7 @@ Tensor<T> avg_pool2d(const Tensor<T>& x, std::array<int64_t, 2> kernel, std::arr
                                detail::avg_pool_axis<T>(g.W, g.kw, g.sw, g.pl, count_include_pad), "AvgPool2d");
 }
 
-// x [N, C, H, W] -> [N, C, Ho, Wo]; padding reads as -inf.
+/// x [N, C, H, W] -> [N, C, Ho, Wo]; padding reads as -inf.
 template <typename T>
 Tensor<T> max_pool2d(const Tensor<T>& x, std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,
                      std::array<int64_t, 2> padding = {0, 0}) {
@@ -87,7 +88,7 @@ Tensor<T> max_pool2d(const Tensor<T>& x, std::array<int64_t, 2> kernel, std::arr
   });
 }
 
-// x [N, C, H, W] -> [N, C, 1, 1], the mean of each plane.
+/// x [N, C, H, W] -> [N, C, 1, 1], the mean of each plane.
 template <typename T>
 Tensor<T> global_avg_pool2d(const Tensor<T>& x) {
   ONENIP_CHECK(x.defined(), "global_avg_pool2d: input is an undefined tensor");

@@ -1,7 +1,8 @@
-// The process-wide precision of float matrix products (matmul, linear), as PyTorch's
-// torch.backends.cuda.matmul.allow_tf32: the ops copy it into GemmProblem::precision when they
-// fill a problem. Default FP32 (exact). TF32 and BF16 use tensor cores on the CUDA backend; the
-// CPU backend and double products ignore the setting and compute exactly.
+/// \file
+/// The process-wide precision of float matrix products (matmul, linear), as PyTorch's
+/// torch.backends.cuda.matmul.allow_tf32: the ops copy it into GemmProblem::precision when they
+/// fill a problem. Default FP32 (exact). TF32 and BF16 use tensor cores on the CUDA backend; the
+/// CPU backend and double products ignore the setting and compute exactly.
 #pragma once
 
 #include <atomic>
@@ -30,8 +31,8 @@ inline const char* precision_name(MathPrecision p) {
   }
 }
 
-// Sets the precision for a scope and puts the previous one back (a backward run inside the
-// scope sees it too; one run after it does not).
+/// Sets the precision for a scope and puts the previous one back (a backward run inside the
+/// scope sees it too; one run after it does not).
 class MatmulPrecisionGuard {
 public:
   explicit MatmulPrecisionGuard(MathPrecision p) : saved_(matmul_precision()) { set_matmul_precision(p); }

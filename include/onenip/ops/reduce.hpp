@@ -1,6 +1,7 @@
-// Reductions: sum, mean, max/min (with indices), argmax/argmin, and sum_to (the adjoint of
-// broadcasting). Tensors hold floating point only, so indices come back as an IndexTensor
-// (int64 values in row-major order plus their shape).
+/// \file
+/// Reductions: sum, mean, max/min (with indices), argmax/argmin, and sum_to (the adjoint of
+/// broadcasting). Tensors hold floating point only, so indices come back as an IndexTensor
+/// (int64 values in row-major order plus their shape).
 #pragma once
 
 #include <limits>
@@ -11,7 +12,7 @@
 
 namespace onenip {
 
-// Integer results of argmax / argmin / max(dim): values in row-major order of `shape`.
+/// Integer results of argmax / argmin / max(dim): values in row-major order of `shape`.
 struct IndexTensor {
   Shape shape;
   std::vector<int64_t> values;
@@ -82,7 +83,7 @@ Tensor<T> dim_last(const Tensor<T>& a, int64_t dim) {
 
 }  // namespace detail
 
-// Sum over `dims` (all when empty).
+/// Sum over `dims` (all when empty).
 template <typename T>
 Tensor<T> sum(const Tensor<T>& a, const Shape& dims = {}, bool keepdim = false) {
   auto m = detail::reduce_mask(dims, a.dim());
@@ -104,7 +105,7 @@ Tensor<T> mean(const Tensor<T>& a, const Shape& dims = {}, bool keepdim = false)
   return mul(sum(a, dims, keepdim), T(1) / T(std::max<int64_t>(n, 1)));
 }
 
-// Reduce the broadcast gradient `g` back to `shape` (sum over broadcast dims).
+/// Reduce the broadcast gradient `g` back to `shape` (sum over broadcast dims).
 template <typename T>
 Tensor<T> sum_to(const Tensor<T>& g, const Shape& shape) {
   if (g.shape() == shape) return g;
@@ -153,7 +154,7 @@ Tensor<T> extreme_with_grad(const Tensor<T>& a, int64_t dim, bool keepdim, bool 
 }
 }  // namespace detail
 
-// Max over one dim; `indices`, if given, receives the argmax.
+/// Max over one dim; `indices`, if given, receives the argmax.
 template <typename T>
 Tensor<T> max(const Tensor<T>& a, int64_t dim, bool keepdim = false, IndexTensor* indices = nullptr) {
   return detail::extreme_with_grad(a, dim, keepdim, true, indices);
@@ -162,7 +163,7 @@ template <typename T>
 Tensor<T> min(const Tensor<T>& a, int64_t dim, bool keepdim = false, IndexTensor* indices = nullptr) {
   return detail::extreme_with_grad(a, dim, keepdim, false, indices);
 }
-// Max / min of all elements (gradient to the first extreme element).
+/// Max / min of all elements (gradient to the first extreme element).
 template <typename T> Tensor<T> max(const Tensor<T>& a) { return max(a.reshape({-1}), 0); }
 template <typename T> Tensor<T> min(const Tensor<T>& a) { return min(a.reshape({-1}), 0); }
 

@@ -1,11 +1,12 @@
-// Resizing and blurring of [N, C, H, W] planes, each a separable linear map (separable.hpp):
-//   resize_bilinear / resize_nearest: PyTorch's F.interpolate (mode 'bilinear' / 'nearest', output
-//     size given, no antialias), up or down. Source coordinates are computed in T, as PyTorch does
-//     for a T tensor (float for 'nearest' whatever T is, also as PyTorch does).
-//   gaussian_blur2d: scipy.ndimage.gaussian_filter(x, sigma=(0, 0, s, s)) with its defaults
-//     mode='reflect' (half-sample symmetric: d c b a | a b c d | d c b a, repeated as often as
-//     the kernel needs) and truncate=4, i.e. radius int(4 * sigma + 0.5) — scipy's own rounding,
-//     which differs from ceil(4 * sigma) when the fractional part of 4 * sigma is below 0.5.
+/// \file
+/// Resizing and blurring of [N, C, H, W] planes, each a separable linear map (separable.hpp):
+///   resize_bilinear / resize_nearest: PyTorch's F.interpolate (mode 'bilinear' / 'nearest', output
+///     size given, no antialias), up or down. Source coordinates are computed in T, as PyTorch does
+///     for a T tensor (float for 'nearest' whatever T is, also as PyTorch does).
+///   gaussian_blur2d: scipy.ndimage.gaussian_filter(x, sigma=(0, 0, s, s)) with its defaults
+///     mode='reflect' (half-sample symmetric: d c b a | a b c d | d c b a, repeated as often as
+///     the kernel needs) and truncate=4, i.e. radius int(4 * sigma + 0.5) — scipy's own rounding,
+///     which differs from ceil(4 * sigma) when the fractional part of 4 * sigma is below 0.5.
 #pragma once
 
 #include <cmath>
@@ -77,7 +78,7 @@ std::shared_ptr<const AxisMap<T>> gaussian_axis(int64_t n, double sigma) {
 
 }  // namespace detail
 
-// x [N, C, H, W] -> [N, C, out_h, out_w], F.interpolate(mode='bilinear', align_corners=...).
+/// x [N, C, H, W] -> [N, C, out_h, out_w], F.interpolate(mode='bilinear', align_corners=...).
 template <typename T>
 Tensor<T> resize_bilinear(const Tensor<T>& x, int64_t out_h, int64_t out_w, bool align_corners) {
   ONENIP_CHECK(x.defined(), "resize_bilinear: input is an undefined tensor");
@@ -88,7 +89,7 @@ Tensor<T> resize_bilinear(const Tensor<T>& x, int64_t out_h, int64_t out_w, bool
                                detail::bilinear_axis<T>(x.size(3), out_w, align_corners), "ResizeBilinear");
 }
 
-// x [N, C, H, W] -> [N, C, out_h, out_w], F.interpolate(mode='nearest').
+/// x [N, C, H, W] -> [N, C, out_h, out_w], F.interpolate(mode='nearest').
 template <typename T>
 Tensor<T> resize_nearest(const Tensor<T>& x, int64_t out_h, int64_t out_w) {
   ONENIP_CHECK(x.defined(), "resize_nearest: input is an undefined tensor");
@@ -99,8 +100,8 @@ Tensor<T> resize_nearest(const Tensor<T>& x, int64_t out_h, int64_t out_w) {
                                "ResizeNearest");
 }
 
-// Gaussian blur of each [H, W] plane (channels independent), scipy's gaussian_filter semantics
-// described at the top of this file. Same shape out.
+/// Gaussian blur of each [H, W] plane (channels independent), scipy's gaussian_filter semantics
+/// described at the top of this file. Same shape out.
 template <typename T>
 Tensor<T> gaussian_blur2d(const Tensor<T>& x, double sigma) {
   ONENIP_CHECK(x.defined(), "gaussian_blur2d: input is an undefined tensor");

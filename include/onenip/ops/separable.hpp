@@ -1,8 +1,9 @@
-// Separable linear maps of image planes: y = A_h · x · A_wᵀ for every [H, W] plane of an
-// [N, C, H, W] tensor, with A_h [Ho, H] and A_w [Wo, W] sparse. Average pooling, global average
-// pooling, bilinear and nearest resizing and Gaussian blur are all such maps; they differ only in
-// the two 1-D matrices. The backward is the adjoint, gx = A_hᵀ · g · A_w, so nothing but the two
-// small matrices is kept for it.
+/// \file
+/// Separable linear maps of image planes: y = A_h · x · A_wᵀ for every [H, W] plane of an
+/// [N, C, H, W] tensor, with A_h [Ho, H] and A_w [Wo, W] sparse. Average pooling, global average
+/// pooling, bilinear and nearest resizing and Gaussian blur are all such maps; they differ only in
+/// the two 1-D matrices. The backward is the adjoint, gx = A_hᵀ · g · A_w, so nothing but the two
+/// small matrices is kept for it.
 #pragma once
 
 #include <memory>

@@ -1,9 +1,10 @@
-// softmax and log_softmax along one dim (kernels/softmax.hpp): one fused pass per row and a
-// hand-written backward that needs only the output.
-//
-// A row whose entries are all -inf (an attention row with every key masked) gives 0 from
-// softmax (with zero gradient) and -inf from log_softmax; PyTorch gives NaN there. The fused
-// attention uses the same convention, so it and its composite reference agree.
+/// \file
+/// softmax and log_softmax along one dim (kernels/softmax.hpp): one fused pass per row and a
+/// hand-written backward that needs only the output.
+///
+/// A row whose entries are all -inf (an attention row with every key masked) gives 0 from
+/// softmax (with zero gradient) and -inf from log_softmax; PyTorch gives NaN there. The fused
+/// attention uses the same convention, so it and its composite reference agree.
 #pragma once
 
 #include "../kernels/softmax.hpp"
@@ -49,13 +50,13 @@ Tensor<T> softmax_impl(const Tensor<T>& x, int64_t dim, const char* name) {
 
 }  // namespace detail
 
-// exp(x - max) / sum(exp(x - max)) along `dim`.
+/// exp(x - max) / sum(exp(x - max)) along `dim`.
 template <typename T>
 Tensor<T> softmax(const Tensor<T>& x, int64_t dim) {
   return detail::softmax_impl<T, false>(x, dim, "Softmax");
 }
 
-// x - max - log(sum(exp(x - max))) along `dim`.
+/// x - max - log(sum(exp(x - max))) along `dim`.
 template <typename T>
 Tensor<T> log_softmax(const Tensor<T>& x, int64_t dim) {
   return detail::softmax_impl<T, true>(x, dim, "LogSoftmax");

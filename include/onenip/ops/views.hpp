@@ -1,5 +1,6 @@
-// Views: new shape/strides/offset over the same storage, no copy. Each is differentiable.
-// contiguous() and clone() copy; reshape() copies only when a view is impossible.
+/// \file
+/// Views: new shape/strides/offset over the same storage, no copy. Each is differentiable.
+/// contiguous() and clone() copy; reshape() copies only when a view is impossible.
 #pragma once
 
 #include <algorithm>
@@ -182,7 +183,7 @@ Tensor<T> Tensor<T>::unsqueeze(int64_t d) const {
   });
 }
 
-// Copy the elements of src into dst (same shape, same device, any strides). Not recorded.
+/// Copy the elements of src into dst (same shape, same device, any strides). Not recorded.
 template <typename T>
 void copy_strided(const Tensor<T>& src, const Tensor<T>& dst) {
   ONENIP_CHECK(src.shape() == dst.shape(), "copy: source shape ", shape_str(src.shape()),

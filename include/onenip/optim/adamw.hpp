@@ -1,10 +1,11 @@
-// Adam and AdamW, step for step as torch.optim.Adam / AdamW (single-tensor CPU path):
-//   AdamW: p <- p * (1 - lr * wd)            (decoupled decay, Loshchilov & Hutter 2019)
-//   Adam:  g <- g + wd * p                   (L2 in the gradient)
-//   m <- lerp(m, g, 1 - b1);  v <- b2 v + (1 - b2) g^2
-//   p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
-// As in PyTorch, each parameter has its own step count t and its moments are created at its
-// first gradient; a parameter without a gradient is skipped (no decay, no step).
+/// \file
+/// Adam and AdamW, step for step as torch.optim.Adam / AdamW (single-tensor CPU path):
+///   AdamW: p <- p * (1 - lr * wd)            (decoupled decay, Loshchilov & Hutter 2019)
+///   Adam:  g <- g + wd * p                   (L2 in the gradient)
+///   m <- lerp(m, g, 1 - b1);  v <- b2 v + (1 - b2) g^2
+///   p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+/// As in PyTorch, each parameter has its own step count t and its moments are created at its
+/// first gradient; a parameter without a gradient is skipped (no decay, no step).
 #pragma once
 
 #include <cmath>
@@ -14,12 +15,13 @@
 
 namespace onenip::optim {
 
+/// Adam and AdamW, step for step as torch.optim.Adam / AdamW (see adamw.hpp).
 template <typename T>
 class AdamW : public Optimizer<T> {
 public:
   struct Options {
     double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 1e-2;
-    bool decoupled = true;  // false: plain Adam with L2 weight decay
+    bool decoupled = true;  ///< false: plain Adam with L2 weight decay
   };
   AdamW(std::vector<Tensor<T>> params, Options o)
       : Optimizer<T>(std::move(params), o.lr), o_(o), steps_(this->params_.size(), 0),

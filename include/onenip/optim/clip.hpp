@@ -1,6 +1,7 @@
-// Global gradient-norm clipping, as torch.nn.utils.clip_grad_norm_: the L2 norm over all
-// gradients together; when it exceeds max_norm every gradient is scaled by
-// max_norm / (norm + 1e-6). Returns the norm before clipping.
+/// \file
+/// Global gradient-norm clipping, as torch.nn.utils.clip_grad_norm_: the L2 norm over all
+/// gradients together; when it exceeds max_norm every gradient is scaled by
+/// max_norm / (norm + 1e-6). Returns the norm before clipping.
 #pragma once
 
 #include <cmath>
@@ -19,8 +20,8 @@ double sum_of_squares(const Tensor<T>& t) {
 }
 }  // namespace detail
 
-// Parameters without a gradient are skipped. A non-finite norm raises when error_if_nonfinite
-// (otherwise, as in PyTorch, the gradients are scaled by a NaN or 0 factor).
+/// Parameters without a gradient are skipped. A non-finite norm raises when error_if_nonfinite
+/// (otherwise, as in PyTorch, the gradients are scaled by a NaN or 0 factor).
 template <typename T>
 double clip_grad_norm_(const std::vector<Tensor<T>>& params, double max_norm, bool error_if_nonfinite = false) {
   ONENIP_CHECK(max_norm >= 0, "clip_grad_norm_: max_norm must be >= 0, got ", max_norm);

@@ -1,5 +1,6 @@
-// Optimiser base: the parameters it updates, the learning rate, zero_grad, and the state a
-// checkpoint saves (per-parameter tensors by slot name, plus scalars as JSON).
+/// \file
+/// Optimiser base: the parameters it updates, the learning rate, zero_grad, and the state a
+/// checkpoint saves (per-parameter tensors by slot name, plus scalars as JSON).
 #pragma once
 
 #include <map>
@@ -10,14 +11,16 @@
 
 namespace onenip::optim {
 
-// Everything an optimiser needs to continue exactly where it stopped.
+/// Everything an optimiser needs to continue exactly where it stopped.
 template <typename T>
 struct OptimizerState {
-  std::string kind;                                     // "AdamW", "Adam", "SGD"
-  std::map<std::string, std::vector<Tensor<T>>> slots;  // slot -> one tensor per parameter (undefined: none yet)
-  nlohmann::json scalars = nlohmann::json::object();    // lr, step counts, options
+  std::string kind;                                     ///< "AdamW", "Adam", "SGD"
+  std::map<std::string, std::vector<Tensor<T>>> slots;  ///< slot -> one tensor per parameter (undefined: none yet)
+  nlohmann::json scalars = nlohmann::json::object();    ///< lr, step counts, options
 };
 
+/// The base of the optimisers: the parameters it updates, the learning rate, zero_grad, and the
+/// state a checkpoint saves.
 template <typename T>
 class Optimizer {
 public:
@@ -34,12 +37,12 @@ public:
   virtual void step() = 0;
   virtual std::string kind() const = 0;
 
-  // The state to save (tensors alias the optimiser's own: clone before changing them).
+  /// The state to save (tensors alias the optimiser's own: clone before changing them).
   virtual OptimizerState<T> state() const = 0;
-  // Restore a saved state (copied in). The parameters must be the same list, in the same order.
+  /// Restore a saved state (copied in). The parameters must be the same list, in the same order.
   virtual void load_state(const OptimizerState<T>& s) = 0;
 
-  // PyTorch's zero_grad(set_to_none=True).
+  /// PyTorch's zero_grad(set_to_none=True).
   void zero_grad() {
     for (auto& p : params_) p.zero_grad();
   }
@@ -51,7 +54,7 @@ public:
   const std::vector<Tensor<T>>& params() const { return params_; }
 
 protected:
-  // Checks a saved state against this optimiser before load_state changes anything.
+  /// Checks a saved state against this optimiser before load_state changes anything.
   void check_state(const OptimizerState<T>& s, std::initializer_list<const char*> slot_names) const {
     ONENIP_CHECK(s.kind == kind(), "optimizer: the saved state is from ", s.kind.empty() ? "(unnamed)" : s.kind,
                  ", this optimizer is ", kind());
@@ -67,7 +70,7 @@ protected:
                      shape_str(params_[i].shape()));
     }
   }
-  // The saved slot (cloned), or all-undefined when the state has none.
+  /// The saved slot (cloned), or all-undefined when the state has none.
   std::vector<Tensor<T>> restore_slot(const OptimizerState<T>& s, const std::string& name) const {
     std::vector<Tensor<T>> out(params_.size());
     if (auto it = s.slots.find(name); it != s.slots.end())

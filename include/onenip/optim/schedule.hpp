@@ -1,6 +1,7 @@
-// Learning-rate schedules. The rate for an epoch is a closed form of the epoch, as the
-// reference's `scheduler.step(epoch)` uses it, so a resumed run gets exactly the rate an
-// uninterrupted one has at that epoch. The state (base lr, epoch) goes into checkpoints.
+/// \file
+/// Learning-rate schedules. The rate for an epoch is a closed form of the epoch, as the
+/// reference's `scheduler.step(epoch)` uses it, so a resumed run gets exactly the rate an
+/// uninterrupted one has at that epoch. The state (base lr, epoch) goes into checkpoints.
 #pragma once
 
 #include <cmath>
@@ -9,17 +10,18 @@
 
 namespace onenip::optim {
 
+/// The base of the learning-rate schedules: the rate is a closed form of the epoch.
 template <typename T>
 class LRScheduler {
 public:
-  // The base rate is the optimiser's rate now; the optimiser is set to the rate of epoch 0.
+  /// The base rate is the optimiser's rate now; the optimiser is set to the rate of epoch 0.
   explicit LRScheduler(Optimizer<T>& opt) : opt_(opt), base_lr_(opt.lr()) {}
   virtual ~LRScheduler() = default;
   virtual std::string kind() const = 0;
-  // The rate at `epoch` (closed form, no history).
+  /// The rate at `epoch` (closed form, no history).
   virtual double lr_at(int64_t epoch) const = 0;
 
-  // Move to `epoch` and set the optimiser's rate for it.
+  /// Move to `epoch` and set the optimiser's rate for it.
   void step(int64_t epoch) {
     ONENIP_CHECK(epoch >= 0, kind(), ": epoch must be >= 0, got ", epoch);
     epoch_ = epoch;
@@ -41,13 +43,13 @@ public:
   }
 
 protected:
-  void init() { step(0); }  // derived constructors call this once their parameters are set
+  void init() { step(0); }  ///< derived constructors call this once their parameters are set
   Optimizer<T>& opt_;
   double base_lr_;
   int64_t epoch_ = 0;
 };
 
-// lr = base * gamma^(epoch // step_size), as torch.optim.lr_scheduler.StepLR.
+/// lr = base * gamma^(epoch // step_size), as torch.optim.lr_scheduler.StepLR.
 template <typename T>
 class StepLR : public LRScheduler<T> {
 public:

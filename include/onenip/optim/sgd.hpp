@@ -1,12 +1,14 @@
-// SGD with momentum, dampening, Nesterov and (coupled) weight decay, as torch.optim.SGD:
-//   g <- g + wd p;  buf <- g (first step) or momentum buf + (1 - dampening) g
-//   g <- g + momentum buf (Nesterov) or buf;  p <- p - lr g
+/// \file
+/// SGD with momentum, dampening, Nesterov and (coupled) weight decay, as torch.optim.SGD:
+///   g <- g + wd p;  buf <- g (first step) or momentum buf + (1 - dampening) g
+///   g <- g + momentum buf (Nesterov) or buf;  p <- p - lr g
 #pragma once
 
 #include "optimizer.hpp"
 
 namespace onenip::optim {
 
+/// SGD with momentum, dampening, Nesterov and weight decay, as torch.optim.SGD (see sgd.hpp).
 template <typename T>
 class SGD : public Optimizer<T> {
 public:

@@ -1,7 +1,8 @@
-// Fitting a run's thresholds (Thresholds, thresholds.json) on images that were not trained on:
-//   - labelled images (some with defects): the F1-optimal image and pixel thresholds;
-//   - normal images only: a percentile of their image scores and of their pixel scores.
-// Either way the range of the scores used is kept, for normalised scores.
+/// \file
+/// Fitting a run's thresholds (Thresholds, thresholds.json) on images that were not trained on:
+///   - labelled images (some with defects): the F1-optimal image and pixel thresholds;
+///   - normal images only: a percentile of their image scores and of their pixel scores.
+/// Either way the range of the scores used is kept, for normalised scores.
 #pragma once
 
 #include "../eval/decision.hpp"
@@ -10,13 +11,13 @@
 namespace onenip::pipeline {
 
 struct CalibrateOptions {
-  std::string method = "auto";  // "auto" (f1 when some images have defects), "f1" or "percentile"
+  std::string method = "auto";  ///< "auto" (f1 when some images have defects), "f1" or "percentile"
   double image_percentile = 99, pixel_percentile = 99.9;
   PromptSelection prompt = PromptSelection::KnownClass;
   int batch = 8;
 };
 
-// Thresholds from the test images of `classes` (known-class prompts, the stored fusion scale).
+/// Thresholds from the test images of `classes` (known-class prompts, the stored fusion scale).
 inline Thresholds calibrate(Detector& det, const std::vector<data::ClassData>& classes, const CalibrateOptions& opt,
                             const std::vector<std::string>& sources, std::FILE* progress = nullptr) {
   ONENIP_CHECK(opt.method == "auto" || opt.method == "f1" || opt.method == "percentile",

@@ -1,6 +1,7 @@
-// The run's configuration: every knob of training, with the authors' defaults (docs/onenip.md,
-// section 6), readable from and written to JSON (saved into the run folder and the checkpoint)
-// and set by `onenip train`'s flags, all from one list of fields (TrainConfig::visit).
+/// \file
+/// The run's configuration: every knob of training, with the authors' defaults (docs/onenip.md,
+/// section 6), readable from and written to JSON (saved into the run folder and the checkpoint)
+/// and set by `onenip train`'s flags, all from one list of fields (TrainConfig::visit).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -46,7 +47,7 @@ inline MathPrecision parse_precision(const std::string& s) {
   onenip::detail::fail("precision must be fp32, tf32 or bf16; got '", s, "'");
 }
 
-// Enum fields are names, in JSON and on the command line.
+/// Enum fields are names, in JSON and on the command line.
 inline std::string enum_name(models::DecoderMode m) { return decoder_name(m); }
 inline std::string enum_name(nn::DiceForm f) { return nn::dice_form_name(f); }
 inline std::string enum_name(Device d) { return device_name(d); }
@@ -56,15 +57,15 @@ inline void parse_enum(const std::string& s, nn::DiceForm& f) { f = parse_dice(s
 inline void parse_enum(const std::string& s, Device& d) { d = parse_device(s); }
 inline void parse_enum(const std::string& s, MathPrecision& p) { p = parse_precision(s); }
 
-// `device` can run here: this program has its backend (CUDA needs the onenip::cuda library
-// linked, which registers the device's memory).
+/// `device` can run here: this program has its backend (CUDA needs the onenip::cuda library
+/// linked, which registers the device's memory).
 inline void check_device_available(Device device, const char* who) {
   auto all = available_devices();
   ONENIP_CHECK(std::find(all.begin(), all.end(), device) != all.end(), who, ": device '", device_name(device),
                "' is not available in this program (build with -DONENIP_CUDA=ON, which links the CUDA backend)");
 }
 
-// The values a numeric field accepts: lo..hi, each end included unless marked open.
+/// The values a numeric field accepts: lo..hi, each end included unless marked open.
 struct Bounds {
   double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
   bool open_lo = false, open_hi = false;
@@ -81,11 +82,11 @@ struct Bounds {
 inline Bounds at_least(double lo) { return {lo}; }
 inline Bounds positive() { return {0, std::numeric_limits<double>::infinity(), true}; }
 
-// One field of TrainConfig as files and users see it. `key`: its JSON key, dotted for a field
-// of a nested object ("model.hidden"). `flag`: its `onenip train` option, nullptr for a field
-// set from JSON only; two fields may share a flag (--seed). `negated`: a bool field the flag
-// turns off (--no-refiner). `bounds`: the values a numeric field accepts (validate checks them,
-// whether they came from a flag, a config file or code).
+/// One field of TrainConfig as files and users see it. `key`: its JSON key, dotted for a field
+/// of a nested object ("model.hidden"). `flag`: its `onenip train` option, nullptr for a field
+/// set from JSON only; two fields may share a flag (--seed). `negated`: a bool field the flag
+/// turns off (--no-refiner). `bounds`: the values a numeric field accepts (validate checks them,
+/// whether they came from a flag, a config file or code).
 struct ConfigField {
   const char* key;
   const char* flag;
@@ -98,7 +99,7 @@ struct ConfigField {
     f.bounds = b;
     return f;
   }
-  // "epochs (--epochs)": how messages name the field.
+  /// "epochs (--epochs)": how messages name the field.
   std::string name() const { return std::string(key) + (flag ? std::string(" (") + flag + ")" : ""); }
 };
 
@@ -171,44 +172,46 @@ void field_from_json(const nlohmann::json& j, T& v) {
 
 }  // namespace detail
 
+/// The run's configuration: every knob of training with the authors' defaults, read from and
+/// written to JSON, and set by `onenip train`'s flags.
 struct TrainConfig {
-  std::vector<std::string> data;        // class folders or roots holding class folders
-  std::string backbone = "mobilenetv2"; // or "efficientnet-b4"
-  std::string weights;                  // backbone safetensors; empty: seeded random backbone
+  std::vector<std::string> data;        ///< class folders or roots holding class folders
+  std::string backbone = "mobilenetv2"; ///< or "efficientnet-b4"
+  std::string weights;                  ///< backbone safetensors; empty: seeded random backbone
   std::string out = "runs/onenip";
-  std::string textures;                 // texture folder for the Perlin paste ("" = generated)
+  std::string textures;                 ///< texture folder for the Perlin paste ("" = generated)
   int64_t epochs = 1000;
   int batch_size = 8;
   double lr = 1e-4, weight_decay = 1e-4, clip = 0.1;
   int64_t lr_step = 800;
   double lr_gamma = 0.1;
   int64_t save_every = 10;
-  int64_t max_steps = -1;               // per epoch, for quick runs; -1 = all
+  int64_t max_steps = -1;               ///< per epoch, for quick runs; -1 = all
   int workers = 2;
   bool fixed_prompt = false;
-  Device device = Device::CPU;                        // where the model, backbone and optimiser run
-  MathPrecision precision = MathPrecision::FP32;      // of matmuls and attention (float weights stay FP32)
-  bool sync_bn = false;                 // data parallel: batch-norm statistics over all ranks
+  Device device = Device::CPU;                        ///< where the model, backbone and optimiser run
+  MathPrecision precision = MathPrecision::FP32;      ///< of matmuls and attention (float weights stay FP32)
+  bool sync_bn = false;                 ///< data parallel: batch-norm statistics over all ranks
   uint64_t seed = 133;
   models::OneNIPConfig model;
 
-  // f(ConfigField, member) for every field, in one list that to_json, update and the command
-  // line all walk: a new field needs one line here and nothing anywhere else.
+  /// f(ConfigField, member) for every field, in one list that to_json, update and the command
+  /// line all walk: a new field needs one line here and nothing anywhere else.
   template <typename F>
   void visit(F&& f) { visit_fields(*this, f); }
   template <typename F>
   void visit(F&& f) const { visit_fields(*this, f); }
 
-  // Everything a run needs before it starts: data, a device this program has, and every
-  // field in its bounds (check_values).
+  /// Everything a run needs before it starts: data, a device this program has, and every
+  /// field in its bounds (check_values).
   void validate() const {
     ONENIP_CHECK(!data.empty(), "train: no --data given");
     check_device_available(device, "train");
     check_values("train");
   }
 
-  // Each numeric field within its bounds, and the image size one the model takes; `who` starts
-  // the message, which names the field, its flag, what it accepts and the value given.
+  /// Each numeric field within its bounds, and the image size one the model takes; `who` starts
+  /// the message, which names the field, its flag, what it accepts and the value given.
   void check_values(const std::string& who) const {
     visit([&](const ConfigField& f, const auto& v) {
       using T = std::decay_t<decltype(v)>;
@@ -220,10 +223,10 @@ struct TrainConfig {
                  "(224, 256, 320 as in the paper), got ", model.image_size);
   }
 
-  // Whether a checkpoint saved with the config `saved` can continue as this run: the same
-  // backbone and model fields (what the saved tensors' shapes and meaning depend on; the model's
-  // seed aside, as its random state is in the checkpoint). Training fields (epochs, lr, ...) may
-  // change. The error lists every field that differs, with both values.
+  /// Whether a checkpoint saved with the config `saved` can continue as this run: the same
+  /// backbone and model fields (what the saved tensors' shapes and meaning depend on; the model's
+  /// seed aside, as its random state is in the checkpoint). Training fields (epochs, lr, ...) may
+  /// change. The error lists every field that differs, with both values.
   void check_resumable(const nlohmann::json& saved, const std::string& path) const {
     const nlohmann::json now = to_json();
     std::string diffs;
@@ -244,8 +247,8 @@ struct TrainConfig {
     return j;
   }
 
-  // Fields present in `j` override the current values. An unknown key (a typo) and a value of
-  // the wrong type are errors that name the key, and leave the config as it was.
+  /// Fields present in `j` override the current values. An unknown key (a typo) and a value of
+  /// the wrong type are errors that name the key, and leave the config as it was.
   void update(const nlohmann::json& j) {
     std::set<std::string> keys, groups;  // groups: the nested objects, e.g. "model"
     visit([&](const ConfigField& f, const auto&) {

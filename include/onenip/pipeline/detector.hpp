@@ -1,14 +1,15 @@
-// The trained detector: backbone + OneNIP + a prompt pool, loaded once, scoring one image or many.
-//
-// Prompt pool (paper Sec. 3.5; docs/onenip.md, section 7): one normal image per class, kept as its
-// backbone features in the run folder, so inference needs no training data. A query's prompt is
-// either its known class (`known-class`, the benchmark protocol) or the class whose prompt is
-// closest by cosine similarity of token-mean input projections (`cosine`, for new images).
-//
-// Fusion (docs/onenip.md, section 7): map = 0.5 S_rec + 0.5 scale S_ref. The default scale comes
-// from a pass over training images and is stored with the model, so one image scores the same
-// alone or in a batch; `reference` mode sets it from the test run instead, as the authors' code
-// does (Evaluator). Image score: max of the 16 x 16 stride-1 average pool of the map.
+/// \file
+/// The trained detector: backbone + OneNIP + a prompt pool, loaded once, scoring one image or many.
+///
+/// Prompt pool (paper Sec. 3.5; docs/onenip.md, section 7): one normal image per class, kept as its
+/// backbone features in the run folder, so inference needs no training data. A query's prompt is
+/// either its known class (`known-class`, the benchmark protocol) or the class whose prompt is
+/// closest by cosine similarity of token-mean input projections (`cosine`, for new images).
+///
+/// Fusion (docs/onenip.md, section 7): map = 0.5 S_rec + 0.5 scale S_ref. The default scale comes
+/// from a pass over training images and is stored with the model, so one image scores the same
+/// alone or in a batch; `reference` mode sets it from the test run instead, as the authors' code
+/// does (Evaluator). Image score: max of the 16 x 16 stride-1 average pool of the map.
 #pragma once
 
 #include "../eval/decision.hpp"
@@ -21,26 +22,29 @@ namespace onenip::pipeline {
 
 enum class PromptSelection { KnownClass, Cosine };
 
+/// What scoring one image gives: its score and maps, and the decision when there are thresholds.
 struct Score {
   double image_score = 0;
-  TensorF map;        // [S, S] fused anomaly map
-  TensorF rec, ref;   // [S, S] S_rec and S_ref (ref undefined without refiner)
-  std::string cls;    // the prompt's class
-  // The decision, when the detector has thresholds (thresholds.json, or set_thresholds):
+  TensorF map;        ///< [S, S] fused anomaly map
+  TensorF rec, ref;   ///< [S, S] S_rec and S_ref (ref undefined without refiner)
+  std::string cls;    ///< the prompt's class
+  /// The decision, when the detector has thresholds (thresholds.json, or set_thresholds):
   bool decided = false, anomalous = false;
-  double normalized = NAN;           // normalised image score; 0.5 is the boundary (NaN: uncalibrated)
-  TensorF full_map;                  // the map at the image's original size [H, W]
-  io::Image mask;                    // H x W grey, 255 where the pixel score >= the pixel threshold
-  std::vector<eval::Region> regions; // its connected components, largest first
+  double normalized = NAN;           ///< normalised image score; 0.5 is the boundary (NaN: uncalibrated)
+  TensorF full_map;                  ///< the map at the image's original size [H, W]
+  io::Image mask;                    ///< H x W grey, 255 where the pixel score >= the pixel threshold
+  std::vector<eval::Region> regions; ///< its connected components, largest first
 };
 
+/// The trained detector: backbone, OneNIP and a prompt pool loaded once from a run folder, scoring
+/// one image or many and deciding at its thresholds (see detector.hpp).
 class Detector {
 public:
-  // The prompt pool's file in a run folder (written by save_pool, beside the checkpoint).
+  /// The prompt pool's file in a run folder (written by save_pool, beside the checkpoint).
   static std::string pool_path(const std::string& run) { return run + "/prompts.safetensors"; }
 
-  // `run`: a run folder (holding checkpoint.safetensors and prompts.safetensors), loaded onto
-  // `device` (wherever it was trained).
+  /// `run`: a run folder (holding checkpoint.safetensors and prompts.safetensors), loaded onto
+  /// `device` (wherever it was trained).
   explicit Detector(const std::string& run, const std::string& weights_override = "", Device device = Device::CPU) {
     namespace fs = std::filesystem;
     ONENIP_CHECK(fs::is_directory(run), "detector: '", run, "' is not a run folder");
@@ -72,8 +76,8 @@ public:
     thresholds_ = Thresholds::load(run);
   }
 
-  // Build from live objects, e.g. a Trainer's model() and extractor() after training: the
-  // detector shares them (and switches the model to eval mode).
+  /// Build from live objects, such as a Trainer's model() and extractor() after training: the
+  /// detector shares them (and switches the model to eval mode).
   Detector(std::shared_ptr<models::OneNIP<float>> model, std::shared_ptr<models::FeatureExtractor<float>> extractor,
            TrainConfig cfg)
       : cfg_(std::move(cfg)), extractor_(std::move(extractor)), model_(std::move(model)) {
@@ -90,11 +94,11 @@ public:
   const std::vector<std::string>& classes() const { return names_; }
   double fusion_scale() const { return scale_; }
   void set_fusion_scale(double s) { scale_ = s; }
-  // The operating point of score(): from the run folder's thresholds.json, or set here.
+  /// The operating point of score(): from the run folder's thresholds.json, or set here.
   const std::optional<Thresholds>& thresholds() const { return thresholds_; }
   void set_thresholds(std::optional<Thresholds> t) { thresholds_ = std::move(t); }
 
-  // Register a class's prompt by its backbone features [C, h, w].
+  /// Register a class's prompt by its backbone features [C, h, w].
   void add_prompt(const std::string& cls, const TensorF& features) {
     NoGradGuard ng;
     TensorF f = (features.dim() == 3 ? features.unsqueeze(0) : features).to(device());
@@ -105,7 +109,7 @@ public:
   }
   const TensorF& prompt_features(size_t i) const { return prompt_features_.at(i); }
 
-  // Features of uint8 images of any size (resized to S x S here).
+  /// Features of uint8 images of any size (resized to S x S here).
   TensorF features(const std::vector<io::Image>& images) {
     std::vector<io::Image> resized;
     for (auto& im : images) resized.push_back(data::resize_image(im.channels == 3 ? im : io::convert_channels(im, 3),
@@ -114,7 +118,7 @@ public:
     return extractor_->features(data::images_to_batch<float>(resized, extractor_->normalization()).to(device()));
   }
 
-  // Index of the prompt for query features fq [1, C, h, w].
+  /// Index of the prompt for query features fq [1, C, h, w].
   size_t choose_prompt(const TensorF& fq, PromptSelection how, const std::string& known) const {
     if (how == PromptSelection::KnownClass) {
       auto it = std::find(names_.begin(), names_.end(), known);
@@ -132,8 +136,8 @@ public:
     return best;
   }
 
-  // S_rec and S_ref of query features fq [N, C, h, w] against prompt i, on the host (maps are
-  // small; everything after them, fusion, decisions and reports, reads them there).
+  /// S_rec and S_ref of query features fq [N, C, h, w] against prompt i, on the host (maps are
+  /// small; everything after them, fusion, decisions and reports, reads them there).
   models::OneNIP<float>::Maps raw_maps(const TensorF& fq, size_t prompt) {
     NoGradGuard ng;
     MatmulPrecisionGuard precision(cfg_.precision);
@@ -143,7 +147,7 @@ public:
     return m;
   }
 
-  // Fused map [S, S] and image score.
+  /// Fused map [S, S] and image score.
   Score fuse(const TensorF& rec, const TensorF& ref) const {
     Score s;
     s.rec = rec;
@@ -153,13 +157,13 @@ public:
     return s;
   }
 
-  // Score one image (any size); `known` is used with KnownClass.
+  /// Score one image (any size); `known` is used with KnownClass.
   Score score(const io::Image& image, PromptSelection how = PromptSelection::Cosine, const std::string& known = "") {
     return std::move(score(std::vector<io::Image>{image}, how, known).front());
   }
 
-  // Score images (any sizes) in one backbone pass and one model pass per chosen prompt; each
-  // gets the same result as alone (the model treats the images of a batch independently).
+  /// Score images (any sizes) in one backbone pass and one model pass per chosen prompt; each
+  /// gets the same result as alone (the model treats the images of a batch independently).
   std::vector<Score> score(const std::vector<io::Image>& images, PromptSelection how = PromptSelection::Cosine,
                            const std::string& known = "") {
     if (images.empty()) return {};
@@ -183,8 +187,8 @@ public:
     return out;
   }
 
-  // The decision at the detector's thresholds: verdict, normalised score, and the mask and its
-  // regions at the original size W x H (the map resized bilinearly, as the overlays show it).
+  /// The decision at the detector's thresholds: verdict, normalised score, and the mask and its
+  /// regions at the original size W x H (the map resized bilinearly, as the overlays show it).
   void decide(Score& s, int W, int H) const {
     ONENIP_CHECK(thresholds_, "detector: no thresholds (run `onenip calibrate`, or give a threshold)");
     const Thresholds& t = *thresholds_;
@@ -200,16 +204,16 @@ public:
     s.regions = eval::regions(bin, std::vector<float>(v, v + bin.size()), H, W);
   }
 
-  // The authors' image score: max over the 16 x 16 stride-1 average pool (the window clipped to
-  // the map's size).
+  /// The authors' image score: max over the 16 x 16 stride-1 average pool (the window clipped to
+  /// the map's size).
   static double image_score(const TensorF& map) {
     int64_t k = std::min<int64_t>(16, std::min(map.size(0), map.size(1)));
     TensorF pooled = avg_pool2d(map.reshape({1, 1, map.size(0), map.size(1)}), {k, k}, {1, 1});
     return max(pooled).item();
   }
 
-  // The run-folder extras written after training: the prompt pool (first training image of each
-  // class) and the fusion scale from a pass over up to `per_class` training images per class.
+  /// The run-folder extras written after training: the prompt pool (first training image of each
+  /// class) and the fusion scale from a pass over up to `per_class` training images per class.
   void build_from_training(const TrainLoader& loader, FeatureCache& cache, int per_class = 16) {
     NoGradGuard ng;
     names_.clear(), prompt_features_.clear(), prompt_tokens_.clear(), prompt_signature_.clear();
@@ -235,8 +239,8 @@ public:
   }
 
 private:
-  // The prompt pool save_pool wrote: its class list, fusion scale and one feature map per class
-  // of the shape this model takes, or an error naming the file and what is wrong.
+  /// The prompt pool save_pool wrote: its class list, fusion scale and one feature map per class
+  /// of the shape this model takes, or an error naming the file and what is wrong.
   void load_pool(const std::string& run) {
     const std::string path = pool_path(run);
     ONENIP_CHECK(std::filesystem::exists(path), "detector: no prompts.safetensors in '", run, "'");
@@ -260,7 +264,7 @@ private:
     }
   }
 
-  // Unit vector of the token-mean of the input projection (paper 3.5).
+  /// Unit vector of the token-mean of the input projection (paper 3.5).
   TensorF signature(const TensorF& f) const {
     NoGradGuard ng;
     TensorF t = mean(model_->input_proj->forward(f.flatten(2).transpose(1, 2)), {1}).reshape({-1});

@@ -1,7 +1,8 @@
-// Evaluation with the authors' protocol (docs/onenip.md, section 8), per class and mean:
-// image AUROC / AP (label = any defect pixel in the S x S mask, score = Detector::image_score),
-// pixel AUROC / AP over all S x S pixels of a class, plus AUPRO up to 30 % FPR and F1-max (image
-// and pixel). Both prompt selections and both fusion modes (section 7).
+/// \file
+/// Evaluation with the authors' protocol (docs/onenip.md, section 8), per class and mean:
+/// image AUROC / AP (label = any defect pixel in the S x S mask, score = Detector::image_score),
+/// pixel AUROC / AP over all S x S pixels of a class, plus AUPRO up to 30 % FPR and F1-max (image
+/// and pixel). Both prompt selections and both fusion modes (section 7).
 #pragma once
 
 #include "../eval/decision.hpp"
@@ -12,27 +13,27 @@ namespace onenip::pipeline {
 
 struct EvalOptions {
   PromptSelection prompt = PromptSelection::KnownClass;
-  bool reference_fusion = false;  // true: scale from this run's S_rec, as the authors' code
+  bool reference_fusion = false;  ///< true: scale from this run's S_rec, as the authors' code
   int batch = 8;
-  bool keep_maps = true;          // keep fused maps for the report's cases
-  bool metrics = true;            // false: scores and maps only (calibration)
+  bool keep_maps = true;          ///< keep fused maps for the report's cases
+  bool metrics = true;            ///< false: scores and maps only (calibration)
 };
 
 struct ClassMetrics {
   std::string cls;
   int test_images = 0, anomalous = 0;
-  // NaN where undefined; `notes` then says why
+  /// NaN where undefined; `notes` then says why
   double image_auroc = NAN, image_ap = NAN, pixel_auroc = NAN, pixel_ap = NAN, aupro = NAN, image_f1 = NAN,
          pixel_f1 = NAN;
-  double prompt_accuracy = NAN;  // cosine selection: share of test images given their own class
-  eval::Confusion counts;        // images at the detector's image threshold (when it has one)
+  double prompt_accuracy = NAN;  ///< cosine selection: share of test images given their own class
+  eval::Confusion counts;        ///< images at the detector's image threshold (when it has one)
   std::vector<std::string> notes;
 };
 
-// One defect type of a class against the class's normal images.
+/// One defect type of a class against the class's normal images.
 struct DefectMetrics {
   std::string cls, defect;
-  int images = 0, detected = -1;  // detected: at the image threshold (-1: no threshold)
+  int images = 0, detected = -1;  ///< detected: at the image threshold (-1: no threshold)
   double image_auroc = NAN, mean_score = NAN;
 };
 
@@ -40,9 +41,9 @@ struct TestCase {
   std::string cls, path, defect;
   int label = 0;
   double score = 0;
-  TensorF map;       // [S, S] fused (when kept)
-  io::Image image;   // S x S RGB (when kept)
-  io::Image mask;    // S x S grey
+  TensorF map;       ///< [S, S] fused (when kept)
+  io::Image image;   ///< S x S RGB (when kept)
+  io::Image mask;    ///< S x S grey
 };
 
 struct EvalResult {
@@ -52,8 +53,8 @@ struct EvalResult {
   double fusion_scale = 1.0;
   std::string prompt_mode, fusion_mode;
   std::vector<DefectMetrics> defects;
-  std::optional<Thresholds> thresholds;  // the detector's, that counts and decisions use
-  size_t fitted_on = 0;                  // how many evaluated images the thresholds were fitted on
+  std::optional<Thresholds> thresholds;  ///< the detector's, that counts and decisions use
+  size_t fitted_on = 0;                  ///< how many evaluated images the thresholds were fitted on
 };
 
 namespace detail {
@@ -68,8 +69,8 @@ double guarded(F f, std::vector<std::string>& notes) {
 }
 }  // namespace detail
 
-// Per defect type of one class's cases: AUROC against the class's normal images, mean score,
-// and how many the image threshold catches.
+/// Per defect type of one class's cases: AUROC against the class's normal images, mean score,
+/// and how many the image threshold catches.
 inline void add_defects(EvalResult& res, const std::vector<TestCase>& cases, const std::optional<Thresholds>& t) {
   std::vector<std::string> kinds;
   for (auto& tc : cases)

@@ -1,16 +1,17 @@
-// The training data loader: one model for every class (the unified setting).
-//
-// Every training image is decoded and resized to S x S once, up front (in parallel), and kept
-// as uint8 (224 x 224 x 3 = 150 KB an image). Each step needs B queries, a prompt per query
-// (a random training image of the same class) and a synthetic anomaly made from each query
-// (docs/onenip.md, section 4); worker threads build the batches ahead of the training step, so
-// the compute never waits on them.
-//
-// Determinism: the epoch's order comes from a generator keyed by (seed, epoch), and every
-// sample's prompt and synthesis from one keyed by (seed, epoch, position): the batches are the
-// same whatever the number of workers or how the threads interleave. Data parallelism: rank r
-// of N builds only its shard of each global batch (distributed::shard_of), with the same keys,
-// so the global batch is the same whatever the number of ranks.
+/// \file
+/// The training data loader: one model for every class (the unified setting).
+///
+/// Every training image is decoded and resized to S x S once, up front (in parallel), and kept
+/// as uint8 (224 x 224 x 3 = 150 KB an image). Each step needs B queries, a prompt per query
+/// (a random training image of the same class) and a synthetic anomaly made from each query
+/// (docs/onenip.md, section 4); worker threads build the batches ahead of the training step, so
+/// the compute never waits on them.
+///
+/// Determinism: the epoch's order comes from a generator keyed by (seed, epoch), and every
+/// sample's prompt and synthesis from one keyed by (seed, epoch, position): the batches are the
+/// same whatever the number of workers or how the threads interleave. Data parallelism: rank r
+/// of N builds only its shard of each global batch (distributed::shard_of), with the same keys,
+/// so the global batch is the same whatever the number of ranks.
 #pragma once
 
 #include <condition_variable>
@@ -29,24 +30,24 @@ namespace onenip::pipeline {
 
 struct TrainBatch {
   int64_t epoch = 0, step = 0;
-  size_t global_size = 0;              // samples in the global batch (all ranks); query.size() is this rank's
-  size_t global_offset = 0;            // position of this rank's first sample in the global batch
-  std::vector<size_t> query;           // indices into TrainLoader::images()
-  std::vector<size_t> prompt;          // one per query, same class
-  std::vector<io::Image> synthetic;    // S x S x 3, made from the query image
-  std::vector<io::Image> masks;        // S x S x 1, 0 / 255
-  std::vector<std::string> kinds;      // "cutpaste", "scar", "perlin"
+  size_t global_size = 0;              ///< samples in the global batch (all ranks); query.size() is this rank's
+  size_t global_offset = 0;            ///< position of this rank's first sample in the global batch
+  std::vector<size_t> query;           ///< indices into TrainLoader::images()
+  std::vector<size_t> prompt;          ///< one per query, same class
+  std::vector<io::Image> synthetic;    ///< S x S x 3, made from the query image
+  std::vector<io::Image> masks;        ///< S x S x 1, 0 / 255
+  std::vector<std::string> kinds;      ///< "cutpaste", "scar", "perlin"
 };
 
 struct LoaderOptions {
   int image_size = 224;
   int batch_size = 8;
   uint64_t seed = 133;
-  int workers = 2;         // threads building batches
-  int prefetch = 4;        // batches ready ahead at most
-  bool fixed_prompt = false;  // true: every query of a class gets the class's first image
-  std::string textures;    // folder of texture images for the Perlin paste ("" = generated)
-  int shard_rank = 0, shard_count = 1;  // this rank's shard of every batch, of shard_count
+  int workers = 2;         ///< threads building batches
+  int prefetch = 4;        ///< batches ready ahead at most
+  bool fixed_prompt = false;  ///< true: every query of a class gets the class's first image
+  std::string textures;    ///< folder of texture images for the Perlin paste ("" = generated)
+  int shard_rank = 0, shard_count = 1;  ///< this rank's shard of every batch, of shard_count
 };
 
 class TrainLoader {
@@ -96,7 +97,7 @@ public:
   int64_t steps_per_epoch() const { return int64_t((paths_.size() + size_t(opt_.batch_size) - 1) / size_t(opt_.batch_size)); }
   const LoaderOptions& options() const { return opt_; }
 
-  // The shuffled order of an epoch (Fisher-Yates with a generator keyed by seed and epoch).
+  /// The shuffled order of an epoch (Fisher-Yates with a generator keyed by seed and epoch).
   std::vector<size_t> epoch_order(int64_t epoch) const {
     std::vector<size_t> order(paths_.size());
     std::iota(order.begin(), order.end(), size_t(0));
@@ -106,7 +107,7 @@ public:
     return order;
   }
 
-  // Build one batch directly (what the workers run).
+  /// Build one batch directly (what the workers run).
   TrainBatch make_batch(int64_t epoch, int64_t step) const {
     auto order = epoch_order(epoch);
     TrainBatch b;
@@ -133,7 +134,7 @@ public:
     return b;
   }
 
-  // Start producing the batches of `epoch` from `first_step` on worker threads.
+  /// Start producing the batches of `epoch` from `first_step` on worker threads.
   void start_epoch(int64_t epoch, int64_t first_step = 0) {
     stop();
     epoch_ = epoch;
@@ -144,7 +145,7 @@ public:
     for (int w = 0; w < std::max(1, opt_.workers); ++w) threads_.emplace_back([this] { work(); });
   }
 
-  // The next batch of the current epoch, in order; false at the end of the epoch.
+  /// The next batch of the current epoch, in order; false at the end of the epoch.
   bool next(TrainBatch& out) {
     std::unique_lock<std::mutex> lock(mutex_);
     if (next_take_ >= steps_per_epoch()) return false;

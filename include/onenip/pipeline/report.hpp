@@ -1,8 +1,9 @@
-// Evaluation output: a terminal table, metrics.json, metrics.csv, and a self-contained
-// report.html (tables; the operating point with sliders, report_decision.hpp; per class ROC and
-// PR curves, the best and worst cases as image | ground truth | heat map | overlay | mask at the
-// pixel threshold; a histogram of normal vs anomalous image scores). Everything is embedded (PNG as
-// base64, histogram as SVG), so the HTML file can be mailed or archived alone.
+/// \file
+/// Evaluation output: a terminal table, metrics.json, metrics.csv, and a self-contained
+/// report.html (tables; the operating point with sliders, report_decision.hpp; per class ROC and
+/// PR curves, the best and worst cases as image | ground truth | heat map | overlay | mask at the
+/// pixel threshold; a histogram of normal vs anomalous image scores). Everything is embedded (PNG as
+/// base64, histogram as SVG), so the HTML file can be mailed or archived alone.
 #pragma once
 
 #include <iomanip>
@@ -31,7 +32,7 @@ inline std::vector<const ClassMetrics*> with_mean(const EvalResult& r) {
 }
 }  // namespace detail
 
-// One row per class and the mean; percentages with one decimal.
+/// One row per class and the mean; percentages with one decimal.
 inline std::string metrics_table(const EvalResult& r) {
   std::ostringstream os;
   os << "| class | I-AUROC | I-AP | P-AUROC | P-AP | AUPRO@30 | I-F1max | P-F1max |\n"
@@ -119,7 +120,7 @@ inline std::string score_histogram(const std::vector<const TestCase*>& cases) {
 }
 }  // namespace detail
 
-// report.html in `dir`; `cases_per_class` best and as many worst cases per class.
+/// report.html in `dir`; `cases_per_class` best and as many worst cases per class.
 inline void write_report(const EvalResult& r, const std::string& dir, const std::string& title, int cases_per_class = 3) {
   std::ostringstream h;
   h << "<!doctype html><html><head><meta charset='utf-8'><title>" << detail::html_escape(title)

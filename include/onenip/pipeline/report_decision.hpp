@@ -1,10 +1,11 @@
-// The report's operating-point part: the thresholds and where they came from, confusion counts per
-// class and per defect type, ROC and PR curves (image and pixel) with the threshold marked, and two
-// sliders (image threshold: counts; pixel threshold: the masks shown) in plain JavaScript over the
-// scores embedded in the page, so it works from a file with no server.
-//
-// Self-test for headless browsers: report.html#set=T moves the image slider to T on load; the
-// counts the page then shows are also written as JSON into <pre id='selftest'>.
+/// \file
+/// The report's operating-point part: the thresholds and where they came from, confusion counts per
+/// class and per defect type, ROC and PR curves (image and pixel) with the threshold marked, and two
+/// sliders (image threshold: counts; pixel threshold: the masks shown) in plain JavaScript over the
+/// scores embedded in the page, so it works from a file with no server.
+///
+/// Self-test for headless browsers: report.html#set=T moves the image slider to T on load; the
+/// counts the page then shows are also written as JSON into `<pre id='selftest'>`.
 #pragma once
 
 #include <sstream>

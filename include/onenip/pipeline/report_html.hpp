@@ -1,4 +1,5 @@
-// Small HTML helpers of the report: percentages, base64 for embedded PNGs, escaping.
+/// \file
+/// Small HTML helpers of the report: percentages, base64 for embedded PNGs, escaping.
 #pragma once
 
 #include <cmath>

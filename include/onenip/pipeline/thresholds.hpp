@@ -1,9 +1,10 @@
-// Operating points stored in a run folder (thresholds.json): the image and pixel thresholds, the
-// range of scores they were fitted on (for normalised scores), and where they came from.
-//
-// Normalised score, as anomalib computes it: (score - threshold) / (max - min) + 0.5, clipped to
-// [0, 1], with min and max over the calibration images, so 0.5 is the decision boundary whatever
-// the run's raw scale.
+/// \file
+/// Operating points stored in a run folder (thresholds.json): the image and pixel thresholds, the
+/// range of scores they were fitted on (for normalised scores), and where they came from.
+///
+/// Normalised score, as anomalib computes it: (score - threshold) / (max - min) + 0.5, clipped to
+/// [0, 1], with min and max over the calibration images, so 0.5 is the decision boundary whatever
+/// the run's raw scale.
 #pragma once
 
 #include <chrono>
@@ -20,16 +21,16 @@
 namespace onenip::pipeline {
 
 struct Thresholds {
-  double image = NAN, pixel = NAN;          // raw: a score >= threshold is anomalous
-  double image_min = NAN, image_max = NAN;  // image scores of the calibration images
-  double pixel_min = NAN, pixel_max = NAN;  // their pixel scores (NaN: not calibrated, no normalised scores)
-  std::string method;  // "f1" (labelled images), "percentile" (normal ones) or "flag" (given by hand)
-  double image_percentile = NAN, pixel_percentile = NAN;  // with "percentile"
-  double image_f1 = NAN, pixel_f1 = NAN;    // with "f1": on the calibration images (optimistic)
-  std::vector<std::string> sources;         // the --data folders
-  std::vector<std::string> images;          // every calibration image (absolute paths)
-  int anomalous = 0;                        // how many of them had a defect
-  std::string date;                         // UTC, ISO 8601
+  double image = NAN, pixel = NAN;          ///< raw: a score >= threshold is anomalous
+  double image_min = NAN, image_max = NAN;  ///< image scores of the calibration images
+  double pixel_min = NAN, pixel_max = NAN;  ///< their pixel scores (NaN: not calibrated, no normalised scores)
+  std::string method;  ///< "f1" (labelled images), "percentile" (normal ones) or "flag" (given by hand)
+  double image_percentile = NAN, pixel_percentile = NAN;  ///< with "percentile"
+  double image_f1 = NAN, pixel_f1 = NAN;    ///< with "f1": on the calibration images (optimistic)
+  std::vector<std::string> sources;         ///< the --data folders
+  std::vector<std::string> images;          ///< every calibration image (absolute paths)
+  int anomalous = 0;                        ///< how many of them had a defect
+  std::string date;                         ///< UTC, ISO 8601
 
   static std::string path(const std::string& run) { return run + "/thresholds.json"; }
 
@@ -40,14 +41,14 @@ struct Thresholds {
   double normalize_image(double s) const { return normalize(s, image, image_min, image_max); }
   double normalize_pixel(double s) const { return normalize(s, pixel, pixel_min, pixel_max); }
 
-  // How many of `paths` were calibration images (a report on them is optimistic).
+  /// How many of `paths` were calibration images (a report on them is optimistic).
   size_t overlap(const std::vector<std::string>& paths) const {
     std::set<std::string> mine(images.begin(), images.end());
     size_t n = 0;
     for (auto& p : paths) n += mine.count(absolute(p));
     return n;
   }
-  // One line for people: the thresholds and their origin.
+  /// One line for people: the thresholds and their origin.
   std::string describe() const {
     std::ostringstream s;
     s << "image threshold " << image << ", pixel threshold " << pixel << " (";
@@ -90,7 +91,7 @@ struct Thresholds {
   void save(const std::string& run) const {
     io::write_file_atomically(path(run), to_json().dump(2) + "\n", "calibrate");
   }
-  // The run's thresholds, or nothing when it has not been calibrated.
+  /// The run's thresholds, or nothing when it has not been calibrated.
   static std::optional<Thresholds> load(const std::string& run) {
     if (!std::filesystem::exists(path(run))) return std::nullopt;
     try {

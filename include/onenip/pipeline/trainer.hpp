@@ -1,21 +1,22 @@
-// Unified training of OneNIP (docs/onenip.md, section 6): one model for every class given.
-//
-// A step: B queries (clean), their synthetic anomalies and B prompts go through the frozen
-// backbone; the model reconstructs the queries and restores the anomalies from the prompts'
-// features; loss = MSE + lambda Dice (Eq. 8); AdamW, global-norm clipping, step schedule per
-// epoch. The backbone is frozen and clean images are never augmented, so their features are
-// computed once and cached (the synthetic images change every step and always go through it).
-//
-// Data parallel (a Communicator of N ranks): every rank holds the whole model and takes its
-// shard of each global batch; each rank's loss is weighted by its share of the global batch,
-// and one all-reduce per step sums the gradients (and the reported losses) in one bucket, so
-// every rank applies the same update to the same weights and optimiser state. Only rank 0
-// writes files or prints progress.
-//
-// Stopping and failing (docs/reliability.md): `should_stop` (the CLI's SIGINT / SIGTERM) ends
-// the run after a step with a checkpoint that resumes bit-exactly, mid-epoch included; NaN or
-// Inf in the features, the loss, the gradients or the weights stops it with an error that
-// names the step and the last good checkpoint, which is never overwritten by a bad one.
+/// \file
+/// Unified training of OneNIP (docs/onenip.md, section 6): one model for every class given.
+///
+/// A step: B queries (clean), their synthetic anomalies and B prompts go through the frozen
+/// backbone; the model reconstructs the queries and restores the anomalies from the prompts'
+/// features; loss = MSE + lambda Dice (Eq. 8); AdamW, global-norm clipping, step schedule per
+/// epoch. The backbone is frozen and clean images are never augmented, so their features are
+/// computed once and cached (the synthetic images change every step and always go through it).
+///
+/// Data parallel (a Communicator of N ranks): every rank holds the whole model and takes its
+/// shard of each global batch; each rank's loss is weighted by its share of the global batch,
+/// and one all-reduce per step sums the gradients (and the reported losses) in one bucket, so
+/// every rank applies the same update to the same weights and optimiser state. Only rank 0
+/// writes files or prints progress.
+///
+/// Stopping and failing (docs/reliability.md): `should_stop` (the CLI's SIGINT / SIGTERM) ends
+/// the run after a step with a checkpoint that resumes bit-exactly, mid-epoch included; NaN or
+/// Inf in the features, the loss, the gradients or the weights stops it with an error that
+/// names the step and the last good checkpoint, which is never overwritten by a bad one.
 #pragma once
 
 #include <cerrno>
@@ -41,7 +42,7 @@
 
 namespace onenip::pipeline {
 
-// Backbone features of uint8 S x S images, with a cache for the clean training images.
+/// Backbone features of uint8 S x S images, with a cache for the clean training images.
 class FeatureCache {
 public:
   explicit FeatureCache(std::shared_ptr<models::FeatureExtractor<float>> extractor, int chunk = 16)
@@ -49,8 +50,8 @@ public:
     ONENIP_CHECK(fx_, "FeatureCache: no feature extractor given");
   }
 
-  // Features [N, C, h, w] of `images` (computed in chunks; no graph). They must be finite: a
-  // NaN or Inf (a broken backbone or weights file) is an error naming the image, from `names`.
+  /// Features [N, C, h, w] of `images` (computed in chunks; no graph). They must be finite: a
+  /// NaN or Inf (a broken backbone or weights file) is an error naming the image, from `names`.
   TensorF compute(const std::vector<const io::Image*>& images, const std::vector<std::string>& names = {}) {
     NoGradGuard ng;
     std::vector<TensorF> parts;
@@ -64,9 +65,9 @@ public:
     return f;
   }
 
-  // Compute every training image's features, in index order and fixed chunks: a feature then
-  // never depends on which other images shared its batch, so a resumed run sees the same
-  // numbers as an uninterrupted one.
+  /// Compute every training image's features, in index order and fixed chunks: a feature then
+  /// never depends on which other images shared its batch, so a resumed run sees the same
+  /// numbers as an uninterrupted one.
   void warm(const TrainLoader& loader) {
     std::vector<size_t> all(loader.size());
     std::iota(all.begin(), all.end(), size_t(0));
@@ -74,7 +75,7 @@ public:
       lookup(loader, std::vector<size_t>(all.begin() + long(b), all.begin() + long(std::min(all.size(), b + size_t(chunk_)))));
   }
 
-  // Features of training images by index, computing the missing ones.
+  /// Features of training images by index, computing the missing ones.
   TensorF lookup(const TrainLoader& loader, const std::vector<size_t>& index) {
     std::vector<size_t> todo;
     for (size_t i : index)
@@ -92,8 +93,8 @@ public:
   }
 
 private:
-  // One sum per image (a NaN or Inf anywhere makes it non-finite): one small copy to the host,
-  // on any device.
+  /// One sum per image (a NaN or Inf anywhere makes it non-finite): one small copy to the host,
+  /// on any device.
   static void check_finite(const TensorF& f, const std::vector<std::string>& names) {
     TensorF per_image = sum(f.reshape({f.size(0), -1}), {1}).cpu();
     for (int64_t i = 0; i < per_image.numel(); ++i)
@@ -112,6 +113,8 @@ struct EpochStats {
   double loss = 0, mse = 0, dice = 0, seconds = 0;
 };
 
+/// Trains one OneNIP model for every class given: the frozen backbone's features, AdamW, clipping
+/// and the step schedule, on one process or data parallel (see trainer.hpp).
 class Trainer {
 public:
   explicit Trainer(TrainConfig cfg, std::shared_ptr<distributed::Communicator> comm = nullptr)
@@ -153,15 +156,15 @@ public:
     }
   }
 
-  // Asked after every step with the global step count; true ends run() there with a checkpoint
-  // (mid-epoch too: it holds the epoch's position, and resume continues bit-exactly). The CLI
-  // sets it from SIGINT / SIGTERM. Single process only: ranks would stop at different steps.
+  /// Asked after every step with the global step count; true ends run() there with a checkpoint
+  /// (mid-epoch too: it holds the epoch's position, and resume continues bit-exactly). The CLI
+  /// sets it from SIGINT / SIGTERM. Single process only: ranks would stop at different steps.
   std::function<bool(int64_t global_step)> should_stop;
-  // Whether the last run() ended through should_stop (false: it trained every epoch).
+  /// Whether the last run() ended through should_stop (false: it trained every epoch).
   bool stopped() const { return stopped_; }
   FeatureCache& features() { return *features_; }
 
-  // Shared, so a Detector built after training (or anything else) can keep using them.
+  /// Shared, so a Detector built after training (or anything else) can keep using them.
   const std::shared_ptr<models::OneNIP<float>>& model() const { return model_; }
   const std::shared_ptr<models::FeatureExtractor<float>>& extractor() const { return extractor_; }
   const TrainLoader& loader() const { return *loader_; }
@@ -172,8 +175,8 @@ public:
   distributed::Communicator& communicator() const { return *comm_; }
   const optim::AdamW<float>& optimizer() const { return *optimizer_; }
 
-  // One optimisation step on (this rank's shard of) a batch; returns the global batch's
-  // (total, mse, dice).
+  /// One optimisation step on (this rank's shard of) a batch; returns the global batch's
+  /// (total, mse, dice).
   std::array<double, 3> step(const TrainBatch& b) {
     model_->train();
     const bool synthetic = cfg_.model.restoration || cfg_.model.refiner;
@@ -221,7 +224,7 @@ public:
     return losses;
   }
 
-  // Train epochs [epoch(), cfg.epochs), checkpointing every cfg.save_every and at the end.
+  /// Train epochs [epoch(), cfg.epochs), checkpointing every cfg.save_every and at the end.
   std::vector<EpochStats> run(std::FILE* progress = stderr) {
     const bool writer = comm_->is_root();
     if (!writer) progress = nullptr;
@@ -283,8 +286,8 @@ public:
 
   std::string checkpoint_path() const { return cfg_.out + "/checkpoint.safetensors"; }
 
-  // `partial`: the stats of an unfinished epoch (a checkpoint from should_stop); null at an
-  // epoch's end. The weights must be finite: a checkpoint never replaces a good one with NaN.
+  /// `partial`: the stats of an unfinished epoch (a checkpoint from should_stop); null at an
+  /// epoch's end. The weights must be finite: a checkpoint never replaces a good one with NaN.
   void save_checkpoint(const std::string& path, const EpochStats* partial = nullptr) {
     for (auto& [name, p] : model_->named_parameters())
       ONENIP_CHECK(std::isfinite(sum(p).item()), "training diverged: parameter '", name, "' holds NaN or Inf after ",
@@ -296,8 +299,8 @@ public:
     io::save_checkpoint(path, s);
   }
 
-  // Continue from a checkpoint written by save_checkpoint (same configuration), at an epoch's
-  // end or (after should_stop) in the middle of one.
+  /// Continue from a checkpoint written by save_checkpoint (same configuration), at an epoch's
+  /// end or (after should_stop) in the middle of one.
   void resume(const std::string& path) {
     cfg_.check_resumable(io::read_checkpoint_metadata(path).value("config", nlohmann::json()), path);
     io::TrainingState<float> s = state();
@@ -317,7 +320,7 @@ public:
     }
   }
 
-  // For error messages: what the run can continue from ("--resume").
+  /// For error messages: what the run can continue from ("--resume").
   std::string last_good_checkpoint() const {
     const std::string path = checkpoint_path();
     if (!comm_->is_root()) return "rank 0 writes the checkpoints (" + path + ")";
@@ -333,7 +336,7 @@ public:
   }
 
 private:
-  // Every rank needs at least one sample of every batch (the last one of an epoch may be short).
+  /// Every rank needs at least one sample of every batch (the last one of an epoch may be short).
   void check_shards() const {
     const size_t n = loader_->size(), B = size_t(cfg_.batch_size), last = n % B == 0 ? B : n % B;
     const size_t ranks = size_t(comm_->size());
@@ -342,9 +345,9 @@ private:
                  " training images leaves a last batch of ", last, ": change --batch or the number of ranks");
   }
 
-  // One all-reduce over the gradients and the share-weighted losses together: afterwards every
-  // rank holds the global batch's gradient and losses. The bucket lives beside the parameters
-  // (on a GPU, NCCL reduces it there; MPI takes it through the host).
+  /// One all-reduce over the gradients and the share-weighted losses together: afterwards every
+  /// rank holds the global batch's gradient and losses. The bucket lives beside the parameters
+  /// (on a GPU, NCCL reduces it there; MPI takes it through the host).
   std::array<double, 3> sum_gradients(const std::array<double, 3>& losses, double share) {
     std::vector<TensorF> grads;
     for (auto& p : optimizer_->params())  // every rank runs the same graph: the same parameters have gradients
@@ -402,7 +405,7 @@ private:
   std::unique_ptr<optim::StepLR<float>> schedule_;
   std::unique_ptr<FeatureCache> features_;
   int64_t epoch_ = 0, global_step_ = 0;
-  std::optional<EpochStats> partial_;  // resumed mid-epoch: the unfinished epoch's stats so far
+  std::optional<EpochStats> partial_;  ///< resumed mid-epoch: the unfinished epoch's stats so far
   bool stopped_ = false;
 };
 

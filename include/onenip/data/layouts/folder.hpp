@@ -1,8 +1,9 @@
-// The MVTec AD / BTAD folder layout of one class:
-//   train/good/*           (BTAD: train/ok/*)             normal training images
-//   test/good/*            (BTAD: test/ok/*)              normal test images, no mask
-//   test/<defect>/*        (BTAD: test/ko/*)              defective test images
-//   ground_truth/<defect>/<stem>_mask.png  (BTAD: <stem>.png; .bmp accepted too)
+/// \file
+/// The MVTec AD / BTAD folder layout of one class:
+///   train/good/*           (BTAD: train/ok/*)             normal training images
+///   test/good/*            (BTAD: test/ok/*)              normal test images, no mask
+///   `test/<defect>/*`      (BTAD: test/ko/*)              defective test images
+///   `ground_truth/<defect>/<stem>_mask.png`  (BTAD: `<stem>.png`; .bmp accepted too)
 #pragma once
 
 #include "common.hpp"
@@ -11,7 +12,7 @@ namespace onenip::data::layouts {
 
 inline bool is_normal_folder(const std::string& name) { return name == "good" || name == "ok"; }
 
-// The mask of a defective test image, or an error that names the image and what was looked for.
+/// The mask of a defective test image, or an error that names the image and what was looked for.
 inline fs::path find_mask(const fs::path& root, const std::string& defect, const fs::path& image) {
   const std::string stem = image.stem().string();
   const fs::path dir = root / "ground_truth" / defect;

@@ -1,8 +1,9 @@
-// The reference's meta files: train.json and test.json, JSON Lines, one object per image:
-//   {"filename": "bottle/test/broken_large/000.png", "label": 1, "label_name": "defective",
-//    "maskname": "bottle/ground_truth/broken_large/000_mask.png", "clsname": "bottle"}
-// Paths are relative to an image folder. A defective image without "maskname" counts as
-// defective everywhere (all-255 mask), as in the reference; duplicate lines are kept.
+/// \file
+/// The reference's meta files: train.json and test.json, JSON Lines, one object per image:
+///   {"filename": "bottle/test/broken_large/000.png", "label": 1, "label_name": "defective",
+///    "maskname": "bottle/ground_truth/broken_large/000_mask.png", "clsname": "bottle"}
+/// Paths are relative to an image folder. A defective image without "maskname" counts as
+/// defective everywhere (all-255 mask), as in the reference; duplicate lines are kept.
 #pragma once
 
 #include <fstream>
@@ -12,7 +13,7 @@
 
 namespace onenip::data::layouts {
 
-// Reads one meta file into `classes` (train or test side).
+/// Reads one meta file into `classes` (train or test side).
 inline void read_jsonl(const fs::path& file, const fs::path& image_dir, bool train,
                        std::map<std::string, ClassData>& classes) {
   std::ifstream f(file);
@@ -49,7 +50,7 @@ inline void read_jsonl(const fs::path& file, const fs::path& image_dir, bool tra
   }
 }
 
-// Both meta files; image_dir defaults to the folder that holds them.
+/// Both meta files; image_dir defaults to the folder that holds them.
 inline std::vector<ClassData> load_jsonl(const fs::path& train_json, const fs::path& test_json,
                                          fs::path image_dir = {}) {
   if (image_dir.empty()) image_dir = tidy(train_json).parent_path();

@@ -1,6 +1,7 @@
-// VisA: a root holding split_csv/1cls.csv with the columns object,split,label,image,mask
-// (split train/test, label normal/anomaly, paths relative to the root), e.g.
-//   candle,test,anomaly,candle/Data/Images/Anomaly/000.JPG,candle/Data/Masks/Anomaly/000.png
+/// \file
+/// VisA: a root holding split_csv/1cls.csv with the columns object,split,label,image,mask
+/// (split train/test, label normal/anomaly, paths relative to the root), for example:
+///   candle,test,anomaly,candle/Data/Images/Anomaly/000.JPG,candle/Data/Masks/Anomaly/000.png
 #pragma once
 
 #include <fstream>
@@ -9,7 +10,7 @@
 
 namespace onenip::data::layouts {
 
-// One CSV record: comma-separated, double quotes around fields that hold commas or quotes.
+/// One CSV record: comma-separated, double quotes around fields that hold commas or quotes.
 inline std::vector<std::string> split_csv_line(const std::string& line) {
   std::vector<std::string> out(1);
   bool quoted = false;
@@ -29,7 +30,7 @@ inline std::vector<std::string> split_csv_line(const std::string& line) {
 
 inline fs::path visa_csv(const fs::path& root) { return root / "split_csv" / "1cls.csv"; }
 
-// Every class of the VisA root, or only `only` when given.
+/// Every class of the VisA root, or only `only` when given.
 inline std::vector<ClassData> load_visa(const fs::path& root_in, const std::string& only = "") {
   const fs::path root = tidy(root_in), csv = visa_csv(root);
   std::ifstream f(csv);
