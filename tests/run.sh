@@ -9,6 +9,8 @@
 #                              CUDA tests for the GPU (build-gpu/) compiled and linked
 #   bash tests/run.sh mpi      data-parallel training: Open MPI installed if missing, build-mpi/, the
 #                              tests labelled "mpi" (2 ranks on this machine); with nvcc, NCCL compiled
+#   bash tests/run.sh api      the API reference: doxygen (installed if missing) over include/onenip/
+#                              into build/api/html; any doxygen warning fails it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -108,6 +110,15 @@ mpi() {
   cmake --build build-mpi -j "$jobs" --target "${targets[@]}"
   OMP_NUM_THREADS=1 ctest --test-dir build-mpi -L mpi --output-on-failure --no-tests=error
 }
+# The API reference from the headers' comments (docs/api/Doxyfile, front page docs/api/mainpage.md).
+# Doxygen fails on any warning itself (WARN_AS_ERROR = FAIL_ON_WARNINGS), after printing them all.
+api() {
+  command -v doxygen >/dev/null ||
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q doxygen; }
+  rm -rf build/api/html && mkdir -p build/api  # no pages left over from headers since removed
+  doxygen docs/api/Doxyfile
+  echo "API reference: $PWD/build/api/html/index.html"
+}
 run_tests() { OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" ctest --test-dir build -j "$jobs" --output-on-failure; }
 
 case "${1:-all}" in
@@ -118,6 +129,7 @@ case "${1:-all}" in
   sanitize) sanitize ;;
   tsan) tsan ;;
   mpi) mpi ;;
+  api) api ;;
   all) deps && build && run_tests ;;
-  *) echo "usage: bash tests/run.sh [deps|build|test|cuda|sanitize|tsan|mpi]" >&2; exit 2 ;;
+  *) echo "usage: bash tests/run.sh [deps|build|test|cuda|sanitize|tsan|mpi|api]" >&2; exit 2 ;;
 esac
