@@ -160,6 +160,26 @@ TEST_CASE("caching allocator: capped to the peak in use, the cache never holds m
   CHECK(upstream.used == 0);
 }
 
+TEST_CASE("release_cached_memory gives the cpu's cache back and starts its peak again, and tensors keep their memory") {
+  auto& cache = dynamic_cast<CachingAllocator&>(allocator_for(Device::CPU));
+  release_cached_memory();
+  const size_t in_use = cache.bytes_in_use();
+  TensorF kept = full<float>({1024}, 3.0f);
+  { TensorF freed = zeros<float>({1 << 18}); }  // 1 MiB, cached when it goes
+  CHECK(cache.bytes_cached() >= (size_t(1) << 20));
+  CHECK(cache.peak_bytes_in_use() >= in_use + (size_t(1) << 20));
+  CHECK(release_cached_memory() >= (size_t(1) << 20));
+  CHECK(cache.bytes_cached() == 0);
+  CHECK(cache.peak_bytes_in_use() == cache.bytes_in_use());
+  CHECK(cache.bytes_in_use() >= in_use + 1024 * sizeof(float));
+  CHECK(kept.at({1023}) == 3.0f);
+  // an allocator that does not cache has nothing to give back
+  CpuAllocator plain;
+  set_allocator(Device::CPU, &plain);
+  CHECK(release_cached_memory() == 0);
+  set_allocator(Device::CPU, &cache);
+}
+
 TEST_CASE("caching allocator: reuses blocks, and gives its cache back when upstream runs out") {
   BudgetAllocator upstream(8192);
   CachingAllocator cache(upstream);

@@ -89,18 +89,34 @@ public:
 
   Device device() const override { return upstream_.device(); }
 
-  /// Give every cached block back upstream.
-  void release_cached() {
+  /// Give every cached block back upstream; returns how many bytes that was.
+  size_t release_cached() {
     std::lock_guard<std::mutex> lock(mutex_);
+    const size_t released = cached_;
     release_locked();
+    return released;
   }
 
-  size_t bytes_in_use() const { return in_use_; }
-  size_t bytes_cached() const { return cached_; }
-  size_t peak_bytes_in_use() const { return peak_in_use_; }
-  uint64_t upstream_allocations() const { return upstream_allocations_; }
+  /// Start the peak (and so the CPU cache's cap) again from the bytes in use now: after one
+  /// large batch, later small ones then keep only what they need.
+  void reset_peak() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    peak_in_use_ = in_use_;
+  }
+
+  // The counters, read under the lock: other threads may be allocating.
+  size_t bytes_in_use() const { return locked(in_use_); }
+  size_t bytes_cached() const { return locked(cached_); }
+  size_t peak_bytes_in_use() const { return locked(peak_in_use_); }
+  uint64_t upstream_allocations() const { return locked(upstream_allocations_); }
 
 private:
+  template <class Counter>
+  Counter locked(const Counter& counter) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return counter;
+  }
+
   void release_locked() {
     for (auto& [size, list] : free_)
       for (void* p : list) {
@@ -122,7 +138,7 @@ private:
   }
 
   Allocator& upstream_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::unordered_map<size_t, std::vector<void*>> free_;
   const Limit limit_;
   size_t in_use_ = 0, cached_ = 0, peak_in_use_ = 0;

@@ -53,6 +53,17 @@ inline void set_allocator(Device d, Allocator* a) {
   detail::allocator_table()[size_t(d)] = a;
 }
 
+/// Give the memory cached by a device's allocator back to the system (or the driver) and start
+/// its peak again from what is in use now; returns the bytes released. Tensors alive keep their
+/// memory. 0 when the device's allocator does not cache (one installed with set_allocator).
+inline size_t release_cached_memory(Device d = Device::CPU) {
+  auto* cache = dynamic_cast<CachingAllocator*>(&allocator_for(d));
+  if (!cache) return 0;
+  const size_t released = cache->release_cached();
+  cache->reset_peak();
+  return released;
+}
+
 /// Devices this program can put tensors on: the CPU, and every device whose backend registered.
 inline std::vector<Device> available_devices() {
   std::vector<Device> out;
