@@ -35,7 +35,7 @@ const MobileNetV2<T>* real_mnv2(bool fold = true) {
 TEST_CASE("mobilenetv2: 262 tensors, 3,540,265 values, the names of the weights file") {
   auto spec = MobileNetV2<float>::state_dict_spec();
   CHECK(spec.size() == 262);
-  int64_t values = 0;  // ../shared/weights/README.md counts the BN statistics too
+  int64_t values = 0;  // the weights file's 3,540,265 parameters count the BN statistics too
   for (const auto& s : spec) values += numel_of(s.shape);
   CHECK(values == 3540265);
   std::string path = testing::shared_weights("mobilenetv2_100_imagenet.safetensors");
