@@ -1,6 +1,6 @@
 # CTest driver for `onenip train`'s flags (cmake -P script). EXE = the onenip program, WORK = scratch dir.
 # The flags come from TrainConfig's field list; this checks that each still sets its field as
-# the README documents (--batch -> batch_size, --size -> model.image_size, negated --no-*
+# docs/cli.md documents (--batch -> batch_size, --size -> model.image_size, negated --no-*
 # flags, --seed -> both seeds, enum names), that flags override --config FILE while the file's
 # other fields stay, and that bad values are refused with a message naming them.
 include(${CMAKE_CURRENT_LIST_DIR}/check_helpers.cmake)
