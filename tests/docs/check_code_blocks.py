@@ -52,6 +52,8 @@ LANG_TAGS = {
 LANG_ALIASES = {"bash": "sh", "c++": "cpp"}
 # Documents outside this repository that the docs and code must stand without.
 OUTSIDE_CITATIONS = ["../shared/reference", "shared/reference/", "onenip-reference.md", "project-decisions.md"]
+# any document beside the project (its data and weights may be named as locations, not cited)
+OUTSIDE_DOCUMENT = re.compile(r"\.\./shared/\S*\.(md|pdf)\b")
 CITATION_SCAN = ["README.md", "docs", "include", "cuda", "examples", "tests", "bench", "fuzz", "dev", "cmake"]
 TEXT_SUFFIXES = (".md", ".hpp", ".cpp", ".h", ".cu", ".cuh", ".cmake", ".txt", ".sh", ".py", ".in", ".json")
 RUN_TIMEOUT_S = 120
@@ -596,7 +598,8 @@ class Checker:
             rel = os.path.relpath(path, self.source)
             with open(path, encoding="utf-8", errors="replace") as fh:
                 for k, line in enumerate(fh):
-                    for cited in OUTSIDE_CITATIONS:
+                    document = OUTSIDE_DOCUMENT.search(line)
+                    for cited in OUTSIDE_CITATIONS + ([document.group(0)] if document else []):
                         if cited in line:
                             self.error(f"{rel}:{k + 1}", f"cites '{cited}', a document outside the repository: "
                                                          f"say what it says here instead")

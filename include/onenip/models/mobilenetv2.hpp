@@ -1,6 +1,6 @@
 /// \file
 /// MobileNetV2 1.0 with TensorFlow "same" padding and ReLU6, reading timm's `mobilenetv2_100`
-/// tensor names (../shared/weights/README.md): the pretrained backbone the project has.
+/// tensor names (docs/backbones.md says where the weights come from): the pretrained backbone.
 ///
 ///   stem   conv_stem 3x3 s2 -> 32, bn1, relu6
 ///   stages (repeats, first stride, out channels, expansion):
