@@ -27,13 +27,7 @@ Action add_synth(CLI::App& app) {
       rows.push_back(data::hconcat({im, syn.image, io::convert_channels(syn.mask, 3)}, 4));
       std::fprintf(stderr, "row %d: %s %s\n", i, cls.name.c_str(), syn.kind.c_str());
     }
-    // stack the rows vertically
-    io::Image grid(rows[0].width, int(rows.size()) * (rows[0].height + 4), 3, 255);
-    for (size_t r = 0; r < rows.size(); ++r)
-      for (int y = 0; y < rows[r].height; ++y)
-        std::copy_n(&rows[r].pixels[size_t(y) * size_t(rows[r].width) * 3], size_t(rows[r].width) * 3,
-                    &grid.pixels[(r * size_t(rows[0].height + 4) + size_t(y)) * size_t(grid.width) * 3]);
-    io::save_png(*out, grid);
+    io::save_png(*out, stack_rows(rows, 4));
     std::printf("wrote %s (columns: image, synthetic anomaly, mask)\n", out->c_str());
     return 0;
   };

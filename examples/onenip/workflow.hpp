@@ -9,6 +9,24 @@
 
 namespace onenip::cli {
 
+// Figure rows (as data::hconcat makes them, equally wide) stacked top to bottom, `gap` white
+// rows between them: the grids of `onenip synth` and `onenip explain`.
+inline io::Image stack_rows(const std::vector<io::Image>& rows, int gap) {
+  ONENIP_CHECK(!rows.empty(), "stack_rows: no rows given");
+  int height = gap * int(rows.size() - 1);
+  for (const io::Image& r : rows) {
+    ONENIP_CHECK(r.width == rows[0].width && r.channels == 3, "stack_rows: rows must be RGB and equally wide");
+    height += r.height;
+  }
+  io::Image grid(rows[0].width, height, 3, 255);
+  int y0 = 0;
+  for (const io::Image& r : rows) {
+    std::copy(r.pixels.begin(), r.pixels.end(), &grid.at(y0, 0, 0));
+    y0 += r.height + gap;
+  }
+  return grid;
+}
+
 // Train (or resume) `cfg`, then write the prompt pool and fusion scale beside the checkpoint.
 // With a communicator of N ranks every rank trains its shard; rank 0 alone prints and writes.
 // `should_stop` (Trainer::should_stop): false returned when it stopped the run (checkpoint
