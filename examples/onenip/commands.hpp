@@ -28,5 +28,6 @@ Action add_infer(CLI::App& app);
 Action add_calibrate(CLI::App& app);
 Action add_demo(CLI::App& app);
 Action add_synth(CLI::App& app);
+Action add_explain(CLI::App& app);
 
 }  // namespace onenip::cli

@@ -5,6 +5,7 @@
 //   onenip calibrate --checkpoint RUN --data ROOT...   (or --normal DIR): thresholds.json
 //   onenip infer --checkpoint RUN --out DIR IMAGE...
 //   onenip synth --data ROOT --out grid.png   look at synthesised anomalies
+//   onenip explain --checkpoint RUN --out fig.png IMAGE...   every stage of the score, a row per image
 #include <onenip/core/error.hpp>
 
 #include <cstdio>
@@ -27,6 +28,8 @@ int main(int argc, char** argv) {
   add("infer", "decide on new images: score, normal / anomalous, defect mask and regions, overlay",
       onenip::cli::add_infer);
   add("synth", "write a grid of synthesised anomalies and their masks as a PNG", onenip::cli::add_synth);
+  add("explain", "write a figure, a row per image: image | ground truth | S_rec | S_ref | fused map | overlay",
+      onenip::cli::add_explain);
   CLI11_PARSE(app, argc, argv);
   try {
     for (auto& [sub, action] : commands)
