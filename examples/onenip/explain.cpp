@@ -44,8 +44,8 @@ Action add_explain(CLI::App& app) {
     pipeline::Detector det(*run, *weights, pipeline::parse_device(*device));
     const int S = int(det.image_size()), side = *cell > 0 ? *cell : S;
     // fixed colour ranges, so rows compare: S_ref is a probability; S_rec and the fused map
-    // share infer's range, 0 to twice the fusion scale (about the largest S_rec of training images)
-    const double hi = std::max(1e-6, 2 * det.fusion_scale());
+    // share infer's range
+    const double hi = map_colour_top(det);
     const auto how = cls->empty() ? pipeline::PromptSelection::Cosine : pipeline::PromptSelection::KnownClass;
     std::vector<io::Image> rows;
     for (const std::string& path : *images) {

@@ -75,7 +75,7 @@ Action add_infer(CLI::App& app) {
         TensorF map = s.decided ? s.full_map
                                 : resize_bilinear(s.map.reshape({1, 1, s.map.size(0), s.map.size(1)}), im.height,
                                                   im.width, false).reshape({im.height, im.width});
-        io::Image heat = data::colorize(map, 0.0, std::max(1e-6, 2 * det.fusion_scale()));
+        io::Image heat = data::colorize(map, 0.0, map_colour_top(det));
         std::string stem = (std::filesystem::path(*out) / std::filesystem::path(path).stem()).string();
         io::save_png(stem + "_overlay.png", data::overlay(im, heat, 0.5));
         nlohmann::json j = result_json(path, im, s, t);

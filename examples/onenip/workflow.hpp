@@ -9,6 +9,11 @@
 
 namespace onenip::cli {
 
+// The top of the colour range of S_rec and fused-map pictures (`onenip infer`'s overlays, `onenip
+// explain`'s panels): twice the run's fusion scale, about the largest S_rec of its training
+// images, so every picture of a run uses the same colours.
+inline double map_colour_top(const pipeline::Detector& det) { return std::max(1e-6, 2 * det.fusion_scale()); }
+
 // Figure rows (as data::hconcat makes them, equally wide) stacked top to bottom, `gap` white
 // rows between them: the grids of `onenip synth` and `onenip explain`.
 inline io::Image stack_rows(const std::vector<io::Image>& rows, int gap) {
