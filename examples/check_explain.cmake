@@ -4,7 +4,8 @@
 #   - write one row per image, six panels of --cell pixels with 4-pixel gaps: a PNG of exactly
 #     6 x 48 + 5 x 4 by 2 x 48 + 4 pixels, and one JSON line per image (a mask for the defect only);
 #   - draw six different panels: each column alone (--columns) is a PNG of its own content;
-#   - refuse a defective image in the MVTec AD layout whose mask is missing, naming what it sought.
+#   - refuse a defective image in the MVTec AD layout whose mask is not its size (as evaluation
+#     does), or is missing, naming what it sought.
 include(${CMAKE_CURRENT_LIST_DIR}/check_helpers.cmake)
 include(${CMAKE_CURRENT_LIST_DIR}/png_size.cmake)
 
@@ -48,5 +49,8 @@ foreach(column image mask rec ref map overlay)
   list(APPEND seen ${hash})
 endforeach()
 
-file(REMOVE ${WORK}/demo/data/weave/ground_truth/hole/000_mask.png)
+set(mask ${WORK}/demo/data/weave/ground_truth/hole/000_mask.png)
+run(0 synth --data ${WORK}/demo/data --count 1 --out ${mask})  # a grid, not the image's 128 x 128
+refuse(SAYS "dataset: mask '${mask}' is " "but its image '" ARGS explain --checkpoint ${WORK}/run --out ${WORK}/x.png ${defect})
+file(REMOVE ${mask})
 refuse(SAYS "has no mask" "000_mask.png" ARGS explain --checkpoint ${WORK}/run --out ${WORK}/x.png ${defect})

@@ -10,13 +10,15 @@ const std::vector<std::string> kColumns = {"image", "mask", "rec", "ref", "map",
 
 // The ground-truth mask of an image in the MVTec AD layout (ROOT/test/<defect>/<stem>.png ->
 // ROOT/ground_truth/<defect>/<stem>_mask.png), 0 / 255, S x S; empty (drawn black) for a normal
-// image or one outside that layout. A defective image whose mask is missing is an error.
-io::Image ground_truth(const std::filesystem::path& image, int size) {
+// image or one outside that layout. A defective image whose mask is missing, or is not the
+// image's size, is an error (data::load_mask, as in evaluation).
+io::Image ground_truth(const std::filesystem::path& image, const io::Image& original, int size) {
   const std::filesystem::path defect_dir = image.parent_path(), test_dir = defect_dir.parent_path();
-  const std::string defect = defect_dir.filename().string();
-  if (test_dir.filename() != "test" || data::layouts::is_normal_folder(defect)) return {};
-  io::Image m = data::resize_mask(io::load_mask(data::layouts::find_mask(test_dir.parent_path(), defect, image).string()),
-                                  size, size);
+  data::Sample sample;
+  sample.image = image.string(), sample.defect = defect_dir.filename().string(), sample.label = 1;
+  if (test_dir.filename() != "test" || data::layouts::is_normal_folder(sample.defect)) return {};
+  sample.mask = data::layouts::find_mask(test_dir.parent_path(), sample.defect, image).string();
+  io::Image m = data::resize_mask(data::load_mask(sample, original.width, original.height), size, size);
   for (auto& v : m.pixels) v = v ? 255 : 0;
   return m;
 }
@@ -49,14 +51,15 @@ Action add_explain(CLI::App& app) {
     const auto how = cls->empty() ? pipeline::PromptSelection::Cosine : pipeline::PromptSelection::KnownClass;
     std::vector<io::Image> rows;
     for (const std::string& path : *images) {
-      io::Image im = data::resize_image(io::load_image(path, 3), S, S);
+      const io::Image original = io::load_image(path, 3);
+      io::Image im = data::resize_image(original, S, S);
       pipeline::Score s = det.score(im, how, *cls);
       ONENIP_CHECK(s.ref.defined() || std::find(columns->begin(), columns->end(), "ref") == columns->end(),
                    "explain: run '", *run, "' has no refiner (trained with --no-refiner), so no S_ref column");
       io::Image heat = data::colorize(s.map, 0.0, hi);
       std::map<std::string, io::Image> panel = {
           {"image", im}, {"rec", data::colorize(s.rec, 0.0, hi)}, {"map", heat}, {"overlay", data::overlay(im, heat)}};
-      io::Image mask = ground_truth(path, S);
+      io::Image mask = ground_truth(path, original, S);
       panel["mask"] = mask.empty() ? io::Image(S, S, 1) : mask;
       if (s.ref.defined()) panel["ref"] = data::colorize(s.ref, 0.0, 1.0);
       std::vector<io::Image> row;
