@@ -231,6 +231,72 @@ TEST_CASE_TEMPLATE("gemm kernel on cuda: accumulate, bias_row, ldc, vector strid
   }
 }
 
+// The CPU's float GEMM (kernels/cpu/gemm_packed.hpp where the build has AVX2 or AVX-512) against
+// a double triple loop: sizes one past and one short of its tiles (6 rows, 2 vectors of columns)
+// and blocks (KC 256, MC 192, NC 512), every operand layout, accumulate, bias, a padded ldc; then
+// the same bits on 1 and 2 threads and inside a parallel region (where it runs single-threaded).
+TEST_CASE("gemm kernel on the CPU: float tiles and blocks, layouts, accumulate, bias, threads") {
+  namespace packed = kernels::cpu::packed;
+  MESSAGE(std::string(packed::kAvailable ? "float GEMM: packed kernel" : "float GEMM: Eigen (no AVX2 in this build)"));
+  Generator gen(11);
+  struct Geometry {
+    const char* what;
+    int64_t M, N, K;
+    bool a_t, b_t, accumulate, bias;
+    int64_t ldc_pad;
+  };
+  const int64_t nr = packed::kNR;
+  const Geometry cases[] = {
+      {"one tile short and past", 7, nr + 1, 9, false, false, false, false, 0},
+      {"M past MC, K past KC, accumulate", 193, 2 * nr - 1, 257, false, false, true, false, 5},
+      {"N past NC, A transposed, bias", 13, 513, 40, true, false, false, true, 0},
+      {"both transposed, two K blocks", 31, 45, 300, true, true, false, false, 2},
+      {"B transposed, bias (which replaces C)", 50, 3 * nr, 64, false, true, false, true, 0},
+      {"few rows, many columns", 4, 700, 33, false, false, false, false, 0},
+  };
+  for (const auto& g : cases) {
+    CAPTURE(std::string(g.what));
+    TensorD a64 = randn<double>(g.a_t ? Shape{g.K, g.M} : Shape{g.M, g.K}, 0.0, 1.0, gen);
+    TensorD b64 = randn<double>(g.b_t ? Shape{g.N, g.K} : Shape{g.K, g.N}, 0.0, 1.0, gen);
+    TensorD c64 = randn<double>({g.M, g.N + g.ldc_pad}, 0.0, 1.0, gen);
+    TensorD bias64 = g.bias ? randn<double>({g.N}, 0.0, 1.0, gen) : TensorD();
+    // The double reference from the float values, so only the float sums differ.
+    a64 = cast<double>(cast<float>(a64)), b64 = cast<double>(cast<float>(b64)), c64 = cast<double>(cast<float>(c64));
+    if (g.bias) bias64 = cast<double>(cast<float>(bias64));
+    TensorD want = c64.clone();
+    for (int64_t i = 0; i < g.M; ++i)
+      for (int64_t j = 0; j < g.N; ++j) {
+        double s = g.accumulate ? want.at({i, j}) : 0.0;
+        if (g.bias) s += bias64.at({j});
+        for (int64_t k = 0; k < g.K; ++k)
+          s += (g.a_t ? a64.at({k, i}) : a64.at({i, k})) * (g.b_t ? b64.at({j, k}) : b64.at({k, j}));
+        want.at_ref({i, j}) = s;
+      }
+    kernels::GemmProblem<float> p;
+    p.M = g.M, p.N = g.N, p.K = g.K;
+    p.a_rs = g.a_t ? 1 : g.K, p.a_cs = g.a_t ? g.M : 1;
+    p.b_rs = g.b_t ? 1 : g.N, p.b_cs = g.b_t ? g.K : 1;
+    p.ldc = g.N + g.ldc_pad, p.accumulate = g.accumulate;
+    TensorF a = cast<float>(a64), b = cast<float>(b64), c = cast<float>(c64), bias = g.bias ? cast<float>(bias64) : TensorF();
+    const int saved = num_threads();
+    set_num_threads(1);
+    TensorF one = run_gemm(p, a, b, c, bias, Device::CPU);
+    set_num_threads(2);
+    TensorF two = run_gemm(p, a, b, c, bias, Device::CPU);
+    TensorF nested;
+#pragma omp parallel num_threads(2)
+    {
+#pragma omp single
+      nested = run_gemm(p, a, b, c, bias, Device::CPU);
+    }
+    set_num_threads(saved);
+    const double tol = 1e-6 * double(std::max<int64_t>(g.K, 1));
+    check_close(cast<double>(one), want, tol, 1e-5);  // the padding columns too: untouched
+    check_close(two, one, 0.0, 0.0);
+    check_close(nested, one, 0.0, 0.0);
+  }
+}
+
 TEST_CASE("gemm kernel on cuda: TF32 and BF16 round the inputs like the hardware and sum in FP32") {
   if (!has_cuda()) return;
   Generator gen(11);

@@ -23,7 +23,7 @@ namespace onenip::kernels::cpu {
 
 // C[M, N] (= or +=) op(A) @ op(B), all row-major with leading dimensions; op(A) = Aᵀ when ta (A
 // is then stored [K, M]), likewise B: BLAS's convention, on the GEMM kernel. Called inside
-// parallel regions, where Eigen runs single-threaded.
+// parallel regions, where the GEMM runs single-threaded.
 template <typename T>
 void gemm_rm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
              T* C, int64_t ldc, bool accumulate) {
@@ -35,8 +35,8 @@ void gemm_rm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int6
   cpu::gemm(p);
 }
 
-// Run f(begin, end) over independent work items: split across threads when they balance (Eigen
-// then runs single-threaded in each), else serially so Eigen spreads each GEMM over the threads.
+// Run f(begin, end) over independent work items: split across threads when they balance (the GEMM
+// then runs single-threaded in each), else serially so each GEMM spreads over the threads.
 template <typename F>
 void conv_schedule(int64_t items, F&& f) {
   int t = num_threads();

@@ -1,6 +1,6 @@
 // CPU fused inference convolutions, each one parallel region whose epilogue runs on cache-hot
-// blocks. The GEMMs run single-threaded inside the region (Eigen's own multi-threaded GEMM
-// spin-waits between its threads, which collapses on a machine shared with other work).
+// blocks. The GEMMs run single-threaded inside the region (a multi-threaded GEMM per block would
+// synchronise its threads once per block).
 #pragma once
 
 #include <Eigen/Core>
@@ -31,8 +31,6 @@ void activation_inplace(const ActivationProblem<T>& p) {
 // Column blocks sized to stay in cache, at least one per thread.
 template <typename T>
 void pointwise_conv_fused(const PointwiseConvProblem<T>& p) {
-  using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  using Stride = Eigen::OuterStride<>;
   const int64_t C = p.C, O = p.O, P = p.P;
   int64_t cols = std::max<int64_t>(64, (int64_t(1) << 17) / (C + O));
   cols = std::min(cols, (P + num_threads() - 1) / num_threads());
@@ -40,13 +38,11 @@ void pointwise_conv_fused(const PointwiseConvProblem<T>& p) {
   const int64_t blocks = (P + cols - 1) / cols;
   T* out = p.y;
   parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
-    Eigen::Map<const RowMat> W(p.w, O, C);
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t c0 = b * cols, n = std::min(cols, P - c0);
-      Eigen::Map<RowMat, 0, Stride> Y(out + c0, O, n, Stride(P));
       // Start from the bias: "= W X" would zero the block first anyway.
       for (int64_t o = 0; o < O; ++o) std::fill(out + o * P + c0, out + o * P + c0 + n, p.bias[o]);
-      Y.noalias() += W * Eigen::Map<const RowMat, 0, Stride>(p.x + c0, C, n, Stride(P));
+      gemm_rm(false, false, O, n, C, p.w, C, p.x + c0, P, out + c0, P, true);  // Y[O, n] += W[O, C] X[C, n]
       for (int64_t o = 0; o < O; ++o) {
         auto row = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(out + o * P + c0, n);
         detail::activate_array<T>(row, p.act);

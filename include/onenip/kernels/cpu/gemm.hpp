@@ -1,13 +1,17 @@
-// CPU GEMM through Eigen. Each operand is mapped in place as a row- or column-major matrix (no
-// copy), so transposed views cost nothing. Threads: many small products run one per thread (Eigen
-// single-threaded inside the parallel region); otherwise products run one after another and
-// Eigen spreads each over the threads.
+// CPU GEMM. Float products of some size run on our packed kernel (gemm_packed.hpp) where the
+// target has AVX2 or AVX-512; the rest (double, tiny or vector-shaped products, other targets) on
+// Eigen, each operand mapped in place as a row- or column-major matrix (no copy), so transposed
+// views cost nothing. Threads: many small products run one per thread (each single-threaded
+// inside the parallel region); otherwise products run one after another, each spread over the
+// threads.
 #pragma once
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <type_traits>
 
 #include "../../core/parallel.hpp"
+#include "gemm_packed.hpp"
 
 namespace onenip::kernels::cpu {
 
@@ -24,6 +28,12 @@ inline void unit_stride_for_vectors(int64_t rows, int64_t cols, int64_t& rs, int
   if (rows == 1 && cs != 1) rs = 1;
 }
 
+// Packing pays off once the product has a few rows and columns of tiles' worth; vector-shaped
+// products are Eigen's (a matrix-vector kernel reads each element once, with no packing).
+inline bool packed_pays(int64_t M, int64_t N, int64_t K) {
+  return M >= 4 && N >= 16 && K >= 8 && M * N * K >= (int64_t(1) << 15);
+}
+
 // One product C (+)= A B with the problem's sizes, at the given operand pointers.
 template <typename T>
 void gemm_one(const GemmProblem<T>& p, const T* a, const T* b, T* c) {
@@ -33,6 +43,9 @@ void gemm_one(const GemmProblem<T>& p, const T* a, const T* b, T* c) {
   if (K == 0) {  // empty inner dimension: the product is zero
     if (!p.accumulate) C.setZero();
     return;
+  }
+  if constexpr (std::is_same_v<T, float> && packed::kAvailable) {
+    if (packed_pays(M, N, K)) return packed::gemm(M, N, K, a, p.a_rs, p.a_cs, b, p.b_rs, p.b_cs, c, p.ldc, p.accumulate);
   }
   int64_t ars = p.a_rs, acs = p.a_cs, brs = p.b_rs, bcs = p.b_cs;
   unit_stride_for_vectors(M, K, ars, acs);

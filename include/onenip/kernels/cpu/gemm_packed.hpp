@@ -1,0 +1,157 @@
+// The float GEMM of the CPU backend, written for AVX2 and AVX-512 (GotoBLAS / BLIS layout): B is
+// packed in blocks of KC x NC that stay in the core's L2, A in micro-panels of MR rows, and a
+// register-blocked micro-kernel computes each MR x NR tile of C with all its partial sums in
+// registers. Why not Eigen's: on AMD Zen 4 Eigen's AVX-512 kernel (48 x 4 tiles) runs at about 80 %
+// of its AVX2 one; this one runs at the AVX2 rate on either instruction set.
+//
+// Determinism: each element of C is summed over k in the same order (KC blocks in turn, k in order
+// within a block) whatever the thread count or tile position, so results never depend on threads.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "../../core/parallel.hpp"
+#include "scratch.hpp"
+#include "simd.hpp"
+
+namespace onenip::kernels::cpu::packed {
+
+// Built only where the vectors are real SIMD registers (AVX2 or AVX-512); other targets use Eigen.
+inline constexpr bool kAvailable = simd::kLanes >= 8;
+
+// Tile: 6 rows x 2 vectors (6 x 32 on AVX-512, 6 x 16 on AVX2): 12 accumulators, enough to hide
+// the FMA latency on two FMA pipes; larger tiles (12 x 32) measured slower on Zen 4.
+inline constexpr int kVectors = 2;
+inline constexpr int64_t kNR = kVectors * simd::kLanes;
+inline constexpr int64_t kMR = 6;
+// Blocks: the KC x NC block of B (256-512 KB) stays in L2, a KC x MR micro-panel of A (6 KB) in
+// L1; MC x KC of A (192 KB) is packed at a time.
+inline constexpr int64_t kKC = 256, kNC = 512, kMC = 32 * kMR;
+
+using simd::VecF;
+
+// C[MR x NR] (= or +=) the product of a packed A micro-panel (k-major, MR per k) and a packed B
+// micro-panel (k-major, NR per k), over kc. Only the first m rows and n columns are written.
+inline void micro_kernel(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, bool add, int64_t m,
+                         int64_t n) {
+  VecF acc[kMR][kVectors];
+#pragma GCC unroll 6
+  for (int i = 0; i < kMR; ++i)
+#pragma GCC unroll 2
+    for (int v = 0; v < kVectors; ++v) acc[i][v] = simd::splat(0.f);
+  // C's tile is read at the end: ask for it now, so its misses overlap the products.
+  for (int i = 0; i < kMR; ++i)
+    for (int v = 0; v < kVectors; ++v) __builtin_prefetch(c + i * ldc + v * simd::kLanes, 1, 3);
+  for (int64_t k = 0; k < kc; ++k, ap += kMR, bp += kNR) {
+    VecF b[kVectors];
+#pragma GCC unroll 2
+    for (int v = 0; v < kVectors; ++v) b[v] = simd::load(bp + v * simd::kLanes);
+#pragma GCC unroll 6
+    for (int i = 0; i < kMR; ++i) {
+      const VecF a = simd::splat(ap[i]);
+#pragma GCC unroll 2
+      for (int v = 0; v < kVectors; ++v) acc[i][v] = simd::fmadd(a, b[v], acc[i][v]);
+    }
+  }
+  if (m == kMR && n == kNR) {
+#pragma GCC unroll 6
+    for (int i = 0; i < kMR; ++i)
+#pragma GCC unroll 2
+      for (int v = 0; v < kVectors; ++v) {
+        float* p = c + i * ldc + v * simd::kLanes;
+        simd::store(p, add ? simd::load(p) + acc[i][v] : acc[i][v]);
+      }
+    return;
+  }
+  alignas(64) float tile[kMR][kNR];  // an edge tile: through memory, then its valid part
+  for (int i = 0; i < kMR; ++i)
+    for (int v = 0; v < kVectors; ++v) simd::store(&tile[i][v * simd::kLanes], acc[i][v]);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = add ? c[i * ldc + j] + tile[i][j] : tile[i][j];
+}
+
+// A[m x kc] (element (i, k) at a[i rs + k cs]) into micro-panels of MR rows, k-major, zero-padded.
+inline void pack_a(const float* a, int64_t rs, int64_t cs, int64_t m, int64_t kc, float* out) {
+  for (int64_t i0 = 0; i0 < m; i0 += kMR, out += kMR * kc) {
+    const int64_t rows = std::min(kMR, m - i0);
+    if (rows < kMR) std::fill(out, out + kMR * kc, 0.f);
+    for (int64_t i = 0; i < rows; ++i) {
+      const float* src = a + (i0 + i) * rs;
+      for (int64_t k = 0; k < kc; ++k) out[k * kMR + i] = src[k * cs];
+    }
+  }
+}
+
+// B[kc x n] (element (k, j) at b[k rs + j cs]) into micro-panels of NR columns, k-major,
+// zero-padded.
+inline void pack_b(const float* b, int64_t rs, int64_t cs, int64_t kc, int64_t n, float* out) {
+  for (int64_t j0 = 0; j0 < n; j0 += kNR, out += kNR * kc) {
+    const int64_t cols = std::min(kNR, n - j0);
+    if (cs == 1) {
+      for (int64_t k = 0; k < kc; ++k) {
+        float* dst = out + k * kNR;
+        std::memcpy(dst, b + k * rs + j0, size_t(cols) * sizeof(float));
+        std::fill(dst + cols, dst + kNR, 0.f);
+      }
+    } else {
+      if (cols < kNR) std::fill(out, out + kNR * kc, 0.f);
+      for (int64_t j = 0; j < cols; ++j) {
+        const float* src = b + (j0 + j) * cs;
+        for (int64_t k = 0; k < kc; ++k) out[k * kNR + j] = src[k * rs];
+      }
+    }
+  }
+}
+
+// C[M x N] (ldc) (= or +=) A[M x K] B[K x N] on the calling thread.
+inline void gemm_serial(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
+                        int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, bool accumulate) {
+  thread_local Scratch<float> a_buf, b_buf;
+  a_buf.resize(size_t(kMC * kKC));
+  b_buf.resize(size_t(kKC * kNC));
+  for (int64_t jc = 0; jc < N; jc += kNC) {
+    const int64_t nc = std::min(kNC, N - jc);
+    for (int64_t pc = 0; pc < K; pc += kKC) {
+      const int64_t kc = std::min(kKC, K - pc);
+      const bool add = accumulate || pc > 0;
+      pack_b(b + pc * b_rs + jc * b_cs, b_rs, b_cs, kc, nc, b_buf.data());
+      for (int64_t ic = 0; ic < M; ic += kMC) {
+        const int64_t mc = std::min(kMC, M - ic);
+        pack_a(a + ic * a_rs + pc * a_cs, a_rs, a_cs, mc, kc, a_buf.data());
+        for (int64_t ir = 0; ir < mc; ir += kMR)
+          for (int64_t jr = 0; jr < nc; jr += kNR)
+            micro_kernel(kc, a_buf.data() + ir * kc, b_buf.data() + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, add,
+                         std::min(kMR, mc - ir), std::min(kNR, nc - jr));
+      }
+    }
+  }
+}
+
+// The same over the threads (single-threaded inside a parallel region): each thread takes an equal
+// share of whole tiles of rows, or of columns when there are too few rows, and runs its share on
+// its own, packing into its own buffers (its L2), with no barrier.
+inline void gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
+                 int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, bool accumulate) {
+  const int64_t row_tiles = (M + kMR - 1) / kMR, col_tiles = (N + kNR - 1) / kNR;
+  const bool worth_threads = M * N * K >= (int64_t(1) << 18);
+  const int64_t threads = worth_threads ? num_threads() : 1;
+  const bool split_rows = row_tiles >= 4 * threads || row_tiles >= col_tiles;
+  const int64_t tiles = split_rows ? row_tiles : col_tiles;
+  parallel_for(std::min(threads, tiles), 1, [&](int64_t t0, int64_t t1) {
+    const int64_t parts = std::min(threads, tiles);
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t first = tiles * t / parts, last = tiles * (t + 1) / parts;
+      if (split_rows) {
+        const int64_t r0 = first * kMR, r1 = std::min(M, last * kMR);
+        gemm_serial(r1 - r0, N, K, a + r0 * a_rs, a_rs, a_cs, b, b_rs, b_cs, c + r0 * ldc, ldc, accumulate);
+      } else {
+        const int64_t c0 = first * kNR, c1 = std::min(N, last * kNR);
+        gemm_serial(M, c1 - c0, K, a, a_rs, a_cs, b + c0 * b_cs, b_rs, b_cs, c + c0, ldc, accumulate);
+      }
+    }
+  });
+}
+
+}  // namespace onenip::kernels::cpu::packed
