@@ -253,6 +253,7 @@ TEST_CASE("gemm kernel on the CPU: float tiles and blocks, layouts, accumulate, 
       {"both transposed, two K blocks", 31, 45, 300, true, true, false, false, 2},
       {"B transposed, bias (which replaces C)", 50, 3 * nr, 64, false, true, false, true, 0},
       {"few rows, many columns", 4, 700, 33, false, false, false, false, 0},
+      {"A transposed, M past MC, a row tail", 197, 40, 70, true, false, true, false, 0},
   };
   for (const auto& g : cases) {
     CAPTURE(std::string(g.what));

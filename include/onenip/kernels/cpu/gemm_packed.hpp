@@ -73,14 +73,26 @@ inline void micro_kernel(int64_t kc, const float* ap, const float* bp, float* c,
 }
 
 // A[m x kc] (element (i, k) at a[i rs + k cs]) into micro-panels of MR rows, k-major, zero-padded.
+// Reads run along A's contiguous dimension: along k for a row-major A, along i (across all m rows
+// at each k) for a transposed one, whose rows may be a power of two apart.
 inline void pack_a(const float* a, int64_t rs, int64_t cs, int64_t m, int64_t kc, float* out) {
-  for (int64_t i0 = 0; i0 < m; i0 += kMR, out += kMR * kc) {
-    const int64_t rows = std::min(kMR, m - i0);
-    if (rows < kMR) std::fill(out, out + kMR * kc, 0.f);
-    for (int64_t i = 0; i < rows; ++i) {
-      const float* src = a + (i0 + i) * rs;
-      for (int64_t k = 0; k < kc; ++k) out[k * kMR + i] = src[k * cs];
+  if (m % kMR != 0) std::fill(out + m / kMR * kMR * kc, out + (m + kMR - 1) / kMR * kMR * kc, 0.f);
+  if (cs == 1) {
+    for (int64_t i = 0; i < m; ++i) {
+      float* dst = out + i / kMR * kMR * kc + i % kMR;
+      const float* src = a + i * rs;
+      for (int64_t k = 0; k < kc; ++k) dst[k * kMR] = src[k];
     }
+    return;
+  }
+  const int64_t full = m / kMR * kMR;
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* src = a + k * cs;
+    float* dst = out + k * kMR;
+    int64_t i = 0;
+    if (rs == 1)
+      for (; i < full; i += kMR, dst += kMR * kc) std::memcpy(dst, src + i, kMR * sizeof(float));
+    for (; i < m; ++i) out[i / kMR * kMR * kc + k * kMR + i % kMR] = src[i * rs];
   }
 }
 
@@ -96,11 +108,13 @@ inline void pack_b(const float* b, int64_t rs, int64_t cs, int64_t kc, int64_t n
         std::fill(dst + cols, dst + kNR, 0.f);
       }
     } else {
+      // Transposed B: runs of 64 k per column, so the panel's lines being written stay in L1.
       if (cols < kNR) std::fill(out, out + kNR * kc, 0.f);
-      for (int64_t j = 0; j < cols; ++j) {
-        const float* src = b + (j0 + j) * cs;
-        for (int64_t k = 0; k < kc; ++k) out[k * kNR + j] = src[k * rs];
-      }
+      for (int64_t k0 = 0; k0 < kc; k0 += 64)
+        for (int64_t j = 0; j < cols; ++j) {
+          const float* src = b + (j0 + j) * cs;
+          for (int64_t k = k0; k < std::min(kc, k0 + 64); ++k) out[k * kNR + j] = src[k * rs];
+        }
     }
   }
 }
