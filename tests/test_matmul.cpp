@@ -233,7 +233,7 @@ TEST_CASE_TEMPLATE("gemm kernel on cuda: accumulate, bias_row, ldc, vector strid
 
 // The CPU's float GEMM (kernels/cpu/gemm_packed.hpp where the build has AVX2 or AVX-512) against
 // a double triple loop: sizes one past and one short of its tiles (6 rows, 2 vectors of columns)
-// and blocks (KC 256, MC 192, NC 512), every operand layout, accumulate, bias, a padded ldc; then
+// and blocks (KC 256, MC 768, NC 512), every operand layout, accumulate, bias, a padded ldc; then
 // the same bits on 1 and 2 threads and inside a parallel region (where it runs single-threaded).
 TEST_CASE("gemm kernel on the CPU: float tiles and blocks, layouts, accumulate, bias, threads") {
   namespace packed = kernels::cpu::packed;
@@ -248,12 +248,12 @@ TEST_CASE("gemm kernel on the CPU: float tiles and blocks, layouts, accumulate, 
   const int64_t nr = packed::kNR;
   const Geometry cases[] = {
       {"one tile short and past", 7, nr + 1, 9, false, false, false, false, 0},
-      {"M past MC, K past KC, accumulate", 193, 2 * nr - 1, 257, false, false, true, false, 5},
+      {"M past MC, K past KC, accumulate", 770, 2 * nr - 1, 257, false, false, true, false, 5},
       {"N past NC, A transposed, bias", 13, 513, 40, true, false, false, true, 0},
       {"both transposed, two K blocks", 31, 45, 300, true, true, false, false, 2},
       {"B transposed, bias (which replaces C)", 50, 3 * nr, 64, false, true, false, true, 0},
       {"few rows, many columns", 4, 700, 33, false, false, false, false, 0},
-      {"A transposed, M past MC, a row tail", 197, 40, 70, true, false, true, false, 0},
+      {"A transposed, M past MC, a row tail", 771, 40, 70, true, false, true, false, 0},
   };
   for (const auto& g : cases) {
     CAPTURE(std::string(g.what));

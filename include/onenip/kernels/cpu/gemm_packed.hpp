@@ -26,9 +26,11 @@ inline constexpr bool kAvailable = simd::kLanes >= 8;
 inline constexpr int kVectors = 2;
 inline constexpr int64_t kNR = kVectors * simd::kLanes;
 inline constexpr int64_t kMR = 6;
-// Blocks: the KC x NC block of B (256-512 KB) stays in L2, a KC x MR micro-panel of A (6 KB) in
-// L1; MC x KC of A (192 KB) is packed at a time.
-inline constexpr int64_t kKC = 256, kNC = 512, kMC = 32 * kMR;
+// Blocks (GotoBLAS's order with A and B's roles swapped, as C is row-major): an MC x KC block of
+// A (768 KB) is packed once and stays in L3; a KC x NC block of B (256-512 KB) is packed for it
+// and stays in L2; each MR x KC micro-panel of A (6 KB) stays in L1 while the B micro-panels
+// stream past it.
+inline constexpr int64_t kKC = 256, kNC = 512, kMC = 128 * kMR;
 
 using simd::VecF;
 
@@ -123,17 +125,17 @@ inline void pack_b(const float* b, int64_t rs, int64_t cs, int64_t kc, int64_t n
 inline void gemm_serial(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
                         int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, bool accumulate) {
   thread_local Scratch<float> a_buf, b_buf;
-  a_buf.resize(size_t(kMC * kKC));
+  a_buf.resize(size_t(((std::min(kMC, M) + kMR - 1) / kMR * kMR) * kKC));
   b_buf.resize(size_t(kKC * kNC));
-  for (int64_t jc = 0; jc < N; jc += kNC) {
-    const int64_t nc = std::min(kNC, N - jc);
+  for (int64_t ic = 0; ic < M; ic += kMC) {
+    const int64_t mc = std::min(kMC, M - ic);
     for (int64_t pc = 0; pc < K; pc += kKC) {
       const int64_t kc = std::min(kKC, K - pc);
       const bool add = accumulate || pc > 0;
-      pack_b(b + pc * b_rs + jc * b_cs, b_rs, b_cs, kc, nc, b_buf.data());
-      for (int64_t ic = 0; ic < M; ic += kMC) {
-        const int64_t mc = std::min(kMC, M - ic);
-        pack_a(a + ic * a_rs + pc * a_cs, a_rs, a_cs, mc, kc, a_buf.data());
+      pack_a(a + ic * a_rs + pc * a_cs, a_rs, a_cs, mc, kc, a_buf.data());
+      for (int64_t jc = 0; jc < N; jc += kNC) {
+        const int64_t nc = std::min(kNC, N - jc);
+        pack_b(b + pc * b_rs + jc * b_cs, b_rs, b_cs, kc, nc, b_buf.data());
         for (int64_t ir = 0; ir < mc; ir += kMR)
           for (int64_t jr = 0; jr < nc; jr += kNR)
             micro_kernel(kc, a_buf.data() + ir * kc, b_buf.data() + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, add,
