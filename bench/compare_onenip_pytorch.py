@@ -23,7 +23,8 @@ the training step and inference workloads only (attention: bench/compare_attenti
 each side waits for the GPU to finish every call, and peak MB is still the host's.
 
 Needs what bench/requirements.txt lists (python3 -m pip install -r bench/requirements.txt). Prints one
-table: ours, PyTorch, ratio (below 1: we are faster).
+table: ours, PyTorch, ratio (below 1: we are faster), and on the CPU our GFLOP/s over the analytic
+FLOPs with its share of the machine's large-GEMM rate (bench_gemm at 2048^3, timed each round).
 """
 import argparse
 import json
@@ -80,14 +81,27 @@ def ours(bench_dir, exe, name, seconds, env):
     if not runs:
         sys.exit(f"{bench}: no benchmark matched {name}")
     unit = {"ms": 1.0, "us": 1e-3, "ns": 1e-6, "s": 1e3}[runs[0]["time_unit"]]
-    return runs[0]["real_time"] * unit, mb
+    ms = runs[0]["real_time"] * unit
+    gflop = runs[0].get("GFLOP", 0.0) * ms * 1e-3  # the counter is a rate: GFLOP per iteration
+    return ms, mb, gflop
+
+
+def gemm_rate(bench_dir, env):
+    """The machine's large-GEMM rate (GFLOP/s) through our matmul: bench_gemm at 2048^3."""
+    exe = os.path.join(bench_dir, "bench_gemm")
+    if not os.path.exists(exe):
+        return 0.0
+    out, _ = peak_mb([exe, "--benchmark_filter=BM_matmul/2048/2048/2048", "--benchmark_format=json",
+                      "--benchmark_min_time=2"], env)
+    runs = [b for b in json.loads(out)["benchmarks"] if b.get("run_type") == "iteration"]
+    return runs[0]["GFLOP"] if runs else 0.0
 
 
 def theirs(name, seconds, threads, env, device="cpu"):
     cmd = [sys.executable, os.path.abspath(__file__), "--torch-worker", name, "--seconds", str(seconds),
            "--threads", str(threads), "--device", device]
     out, mb = peak_mb(cmd, env)
-    return float(out.strip().splitlines()[-1]), mb
+    return float(out.strip().splitlines()[-1]), mb, 0.0
 
 
 # ---------------------------------------------------------------- the PyTorch side (child process)
@@ -217,31 +231,39 @@ def main():
     work = [w for w in WORKLOADS if args.only in w[1]]
     if args.device == "cuda":
         work = [("bench_cuda_onenip", name, what) for exe, name, what in work if exe == "bench_onenip"]
+    rate = 0.0
     for _ in range(args.rounds):
+        if args.device == "cpu":
+            rate = max(rate, gemm_rate(args.bench_dir, env))
         for exe, name, _ in work:
             sides = [("ours", lambda: ours(args.bench_dir, exe, name, args.seconds, env)),
                      ("torch", lambda: theirs(name, args.seconds, args.threads, env, args.device))]
             if args.baseline_dir:
                 sides.append(("base", lambda: ours(args.baseline_dir, exe, name, args.seconds, env)))
             for side, fn in sides:
-                ms, mb = fn()
-                old = best.get((name, side), (float("inf"), 0.0))
-                best[(name, side)] = (min(old[0], ms), max(old[1], mb))
+                ms, mb, gflop = fn()
+                old = best.get((name, side), (float("inf"), 0.0, 0.0))
+                best[(name, side)] = (min(old[0], ms), max(old[1], mb), max(old[2], gflop))
     import torch
     print(f"OneNIP (MobileNetV2 taps, C 168, 224 x 224) on {args.device}, {args.threads} thread(s), OMP_WAIT_POLICY="
           f"{env['OMP_WAIT_POLICY']}, best of {args.rounds} rounds; torch {torch.__version__}")
     base_head = f"{'base ms':>10}{'ratio':>8}" if args.baseline_dir else ""
-    print(f"{'workload':<36}{'ours ms':>10}{'torch ms':>10}{'ratio':>8}{'ours MB':>10}{'torch MB':>10}{'ratio':>8}"
-          + base_head)
+    print(f"{'workload':<36}{'ours ms':>10}{'torch ms':>10}{'ratio':>8}{'GFLOP/s':>9}{'% GEMM':>8}{'ours MB':>10}"
+          f"{'torch MB':>10}{'ratio':>8}" + base_head)
     for _, name, what in work:
-        (o, om), (t, tm) = best[(name, "ours")], best[(name, "torch")]
+        (o, om, gflop), (t, tm, _) = best[(name, "ours")], best[(name, "torch")]
+        speed = f"{gflop / o * 1e3:>9.0f}" if gflop else f"{'':>9}"
+        share = f"{100 * gflop / o * 1e3 / rate:>8.0f}" if gflop and rate else f"{'':>8}"
         base = ""
         if args.baseline_dir:
             b = best[(name, "base")][0]
             base = f"{b:>10.1f}{b / t:>8.2f}"
-        print(f"{what:<36}{o:>10.1f}{t:>10.1f}{o / t:>8.2f}{om:>10.0f}{tm:>10.0f}{om / tm:>8.2f}" + base)
+        print(f"{what:<36}{o:>10.1f}{t:>10.1f}{o / t:>8.2f}{speed}{share}{om:>10.0f}{tm:>10.0f}{om / tm:>8.2f}" + base)
     print("times per iteration (a training step, or a batch of images); peak MB = the process's peak RSS"
           + ("; base = --baseline-dir, its time over torch's" if args.baseline_dir else ""))
+    if rate:
+        print(f"GFLOP/s: ours, over the analytic FLOPs; % GEMM: of bench_gemm at 2048^3 here ({rate:.0f} GFLOP/s, "
+              "best of the rounds)")
 
 
 if __name__ == "__main__":
