@@ -185,6 +185,33 @@ TEST_CASE("dropout decides element i from 16 bits of Philox block (first counter
   }
 }
 
+TEST_CASE("the CPU's vectorised Philox equals the scalar block function bit for bit") {
+  using kernels::cpu::kPhiloxLanes;
+  const uint64_t keys[] = {0, 1, 0x1234567890abcdefULL, ~0ULL};
+  // runs of consecutive counters whose low word wraps past 2^32 (and the whole counter past
+  // 2^64) inside one vector, with high words 0 and not, and scattered counters
+  const uint64_t starts[] = {0, 0xfffffff5ULL, 0x00000007fffffffaULL, 0x9e3779b97f4a7c15ULL, ~0ULL - 9};
+  const int64_t n = 3 * kPhiloxLanes + 5;  // whole groups and a partial one
+  std::vector<uint64_t> counters(size_t(n), 0);
+  Generator scatter(7);
+  for (uint64_t key : keys)
+    for (int pattern = 0; pattern < 6; ++pattern) {
+      for (int64_t i = 0; i < n; ++i) {
+        const auto w = scatter.block(uint64_t(i));
+        counters[size_t(i)] = pattern < 5 ? starts[pattern] + uint64_t(i) : (uint64_t(w[0]) << 32 | w[1]) + key;
+      }
+      for (int64_t count : {int64_t(1), kPhiloxLanes - 1, kPhiloxLanes, n}) {
+        std::vector<PhiloxBlock> blocks(size_t(count), PhiloxBlock{});
+        kernels::cpu::philox4x32_10_blocks(counters.data(), count, key, blocks.data());
+        for (int64_t i = 0; i < count; ++i) {
+          const PhiloxBlock want = philox4x32_10(counters[size_t(i)], key);
+          INFO("key " << key << ", counter " << counters[size_t(i)] << ", lane " << i % kPhiloxLanes);
+          for (int w = 0; w < 4; ++w) REQUIRE(blocks[size_t(i)].w[w] == want.w[w]);
+        }
+      }
+    }
+}
+
 // Rows {segment s, local row r} of a shard tensor are rows s * global + offset + r of the whole.
 TensorD shard_rows(const TensorD& whole, int64_t segments, int64_t global, int64_t offset, int64_t local) {
   std::vector<int64_t> rows;
