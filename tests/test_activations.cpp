@@ -212,6 +212,46 @@ TEST_CASE("the CPU's vectorised Philox equals the scalar block function bit for 
     }
 }
 
+// The factor of element e of a mask by the scalar rule (DropoutMask::keeps on its block).
+template <typename T>
+T reference_factor(const kernels::DropoutMask& mask, int64_t e, T scale) {
+  constexpr int64_t per = kernels::DropoutMask::kPerBlock;
+  const PhiloxBlock r = philox4x32_10(mask.base + mask.map.block(e / per, per), mask.key.seed());
+  return mask.drop_all ? T(0) : scale * T(kernels::DropoutMask::keeps(r, e % per, mask.threshold));
+}
+
+TEST_CASE_TEMPLATE("dropout_factors equals the scalar rule for any run, a batch shard's counters and drop_all", T,
+                   float, double) {
+  Generator plain(0xfeedULL), shard(0xfeedULL), all(3);
+  plain.reserve(0xfffffffcULL);  // counters whose low word wraps past 2^32 within a run
+  shard.set_batch_shard({1, 2, 5});
+  const int64_t numel = 6 * 24 * 11;  // rows of 24 * 11 numbers: 3 segments of the shard's 2 samples
+  const kernels::DropoutMask masks[] = {kernels::DropoutMask(plain, 0.37, numel),
+                                        kernels::DropoutMask(shard, 0.37, numel, 6),
+                                        kernels::DropoutMask(all, 1.0, numel)};
+  CHECK(masks[1].map.per_sample == 24 * 11);  // a shard: counters jump between samples
+  CHECK(masks[2].drop_all);
+  Generator data(5);
+  std::vector<T> in(size_t(numel), T(0)), f(in), applied(in);
+  for (auto& x : in) x = T(data.uniform(-2, 2));
+  for (const auto& mask : masks) {
+    const T scale = mask.scale<T>();
+    for (int64_t first : {0, 1, 7, 8, 13, 261, 1000})
+      for (int64_t n : std::initializer_list<int64_t>{0, 1, 5, 8, 9, 127, 264, 1024 + 3, numel - 1000}) {
+        if (first + n > numel) continue;
+        INFO("map.per_sample " << mask.map.per_sample << ", drop_all " << mask.drop_all << ", elements " << first
+                               << " + " << n);
+        kernels::cpu::dropout_factors(mask, first, n, scale, f.data());
+        kernels::cpu::dropout_factors(mask, first, n, scale, applied.data(), in.data());
+        for (int64_t k = 0; k < n; ++k) {
+          const T want = reference_factor(mask, first + k, scale);
+          REQUIRE(f[size_t(k)] == want);
+          REQUIRE(applied[size_t(k)] == in[size_t(k)] * want);
+        }
+      }
+  }
+}
+
 // Rows {segment s, local row r} of a shard tensor are rows s * global + offset + r of the whole.
 TensorD shard_rows(const TensorD& whole, int64_t segments, int64_t global, int64_t offset, int64_t local) {
   std::vector<int64_t> rows;

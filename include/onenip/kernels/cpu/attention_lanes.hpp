@@ -20,6 +20,7 @@
 #include <limits>
 
 #include "../../core/parallel.hpp"
+#include "random.hpp"
 #include "scratch.hpp"
 #include "simd.hpp"
 
@@ -152,7 +153,7 @@ inline void dropout_tile(const AttentionProblem<float>& P, int64_t bh, int64_t i
                          int64_t cols, float* row, float* ft) {
   std::fill(ft, ft + cols * kQueries, 0.f);
   for (int64_t l = 0; l < rows; ++l) {
-    P.drop->factors((bh * P.Tq + i0 + l) * P.Tk + j0, cols, P.drop_scale, row);
+    dropout_factors(*P.drop, (bh * P.Tq + i0 + l) * P.Tk + j0, cols, P.drop_scale, row);
     for (int64_t jj = 0; jj < cols; ++jj) ft[jj * kQueries + l] = row[jj];
   }
 }
