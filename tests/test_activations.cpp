@@ -220,8 +220,8 @@ T reference_factor(const kernels::DropoutMask& mask, int64_t e, T scale) {
   return mask.drop_all ? T(0) : scale * T(kernels::DropoutMask::keeps(r, e % per, mask.threshold));
 }
 
-TEST_CASE_TEMPLATE("dropout_factors equals the scalar rule for any run, a batch shard's counters and drop_all", T,
-                   float, double) {
+TEST_CASE_TEMPLATE("dropout_factors equals the scalar rule for any run, rows of a tile, a batch shard's counters and drop_all",
+                   T, float, double) {
   Generator plain(0xfeedULL), shard(0xfeedULL), all(3);
   plain.reserve(0xfffffffcULL);  // counters whose low word wraps past 2^32 within a run
   shard.set_batch_shard({1, 2, 5});
@@ -248,6 +248,19 @@ TEST_CASE_TEMPLATE("dropout_factors equals the scalar rule for any run, a batch 
           REQUIRE(f[size_t(k)] == want);
           REQUIRE(applied[size_t(k)] == in[size_t(k)] * want);
         }
+      }
+    // rows r < rows of n elements from first + r pitch (an attention tile's), several rows per
+    // pass of Philox vectors, more rows than one pass holds, rows too long to share one
+    for (int64_t n : {1, 5, 64, 68, 1100})
+      for (int64_t pitch : {n, int64_t(99)}) {
+        const int64_t first = 3, rows = n > 500 ? 2 : 13;
+        INFO("map.per_sample " << mask.map.per_sample << ", drop_all " << mask.drop_all << ", " << rows << " rows of "
+                               << n << ", pitch " << pitch);
+        std::vector<T> tile(size_t(rows * n), T(-1));
+        kernels::cpu::dropout_factor_rows(mask, first, pitch, rows, n, scale, tile.data());
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t k = 0; k < n; ++k)
+            REQUIRE(tile[size_t(r * n + k)] == reference_factor(mask, first + r * pitch + k, scale));
       }
   }
 }

@@ -89,6 +89,35 @@ void dropout_factors(const DropoutMask& mask, int64_t first, int64_t n, T scale,
   }
 }
 
+// f[r n + k] = the factor of element first + r pitch + k, for rows r < rows and k < n: rows too
+// short to fill the vectors alone (attention's rows of a key tile) share them, whole rows per pass.
+template <typename T>
+void dropout_factor_rows(const DropoutMask& mask, int64_t first, int64_t pitch, int64_t rows, int64_t n, T scale,
+                         T* f) {
+  constexpr int64_t kPer = DropoutMask::kPerBlock;
+  const int64_t most = n / kPer + 2;  // the blocks of one row, at most
+  if (mask.drop_all || most > kDropoutChunk) {
+    for (int64_t r = 0; r < rows; ++r) dropout_factors(mask, first + r * pitch, n, scale, f + r * n);
+    return;
+  }
+  auto blocks_of = [&](int64_t r) { return ((first + r * pitch) % kPer + n + kPer - 1) / kPer; };
+  uint64_t counters[kDropoutChunk];
+  PhiloxBlock blocks[kDropoutChunk];
+  for (int64_t r0 = 0; r0 < rows; r0 += kDropoutChunk / most) {
+    const int64_t r1 = std::min(rows, r0 + kDropoutChunk / most);
+    int64_t count = 0;  // row r's blocks follow row r - 1's
+    for (int64_t r = r0; r < r1; ++r) {
+      dropout_counters(mask, (first + r * pitch) / kPer, blocks_of(r), counters + count);
+      count += blocks_of(r);
+    }
+    philox4x32_10_blocks(counters, count, mask.key.seed(), blocks);
+    const PhiloxBlock* row_blocks = blocks;
+    for (int64_t r = r0; r < r1; row_blocks += blocks_of(r), ++r)
+      block_factors(row_blocks, (first + r * pitch) % kPer, n, mask.threshold, scale, static_cast<const T*>(nullptr),
+                    f + r * n);
+  }
+}
+
 template <typename T>
 void dropout(const DropoutProblem<T>& p) {
   constexpr int64_t Grain = 16384;
