@@ -34,7 +34,7 @@ __global__ void normal_kernel(T* out, int64_t n, T mean, T std, uint64_t seed, u
   }
 }
 
-// out[i] = in[i] * (scale if kept else 0), as DropoutMask::factors; everything dropped gives 0.
+// out[i] = in[i] * (scale if kept else 0), as the CPU's dropout_factors; everything dropped gives 0.
 template <typename T>
 __global__ void dropout_kernel(const T* in, T* out, int64_t n, T scale, uint64_t seed, uint64_t base, SampleMap map,
                                uint32_t threshold, bool drop_all) {

@@ -185,6 +185,86 @@ TEST_CASE("dropout decides element i from 16 bits of Philox block (first counter
   }
 }
 
+TEST_CASE("the CPU's vectorised Philox equals the scalar block function bit for bit") {
+  using kernels::cpu::kPhiloxLanes;
+  const uint64_t keys[] = {0, 1, 0x1234567890abcdefULL, ~0ULL};
+  // runs of consecutive counters whose low word wraps past 2^32 (and the whole counter past
+  // 2^64) inside one vector, with high words 0 and not, and scattered counters
+  const uint64_t starts[] = {0, 0xfffffff5ULL, 0x00000007fffffffaULL, 0x9e3779b97f4a7c15ULL, ~0ULL - 9};
+  const int64_t n = 3 * kPhiloxLanes + 5;  // whole groups and a partial one
+  std::vector<uint64_t> counters(size_t(n), 0);
+  Generator scatter(7);
+  for (uint64_t key : keys)
+    for (int pattern = 0; pattern < 6; ++pattern) {
+      for (int64_t i = 0; i < n; ++i) {
+        const auto w = scatter.block(uint64_t(i));
+        counters[size_t(i)] = pattern < 5 ? starts[pattern] + uint64_t(i) : (uint64_t(w[0]) << 32 | w[1]) + key;
+      }
+      for (int64_t count : {int64_t(1), kPhiloxLanes - 1, kPhiloxLanes, n}) {
+        std::vector<PhiloxBlock> blocks(size_t(count), PhiloxBlock{});
+        kernels::cpu::philox4x32_10_blocks(counters.data(), count, key, blocks.data());
+        for (int64_t i = 0; i < count; ++i) {
+          const PhiloxBlock want = philox4x32_10(counters[size_t(i)], key);
+          INFO("key " << key << ", counter " << counters[size_t(i)] << ", lane " << i % kPhiloxLanes);
+          for (int w = 0; w < 4; ++w) REQUIRE(blocks[size_t(i)].w[w] == want.w[w]);
+        }
+      }
+    }
+}
+
+// The factor of element e of a mask by the scalar rule (DropoutMask::keeps on its block).
+template <typename T>
+T reference_factor(const kernels::DropoutMask& mask, int64_t e, T scale) {
+  constexpr int64_t per = kernels::DropoutMask::kPerBlock;
+  const PhiloxBlock r = philox4x32_10(mask.base + mask.map.block(e / per, per), mask.key.seed());
+  return mask.drop_all ? T(0) : scale * T(kernels::DropoutMask::keeps(r, e % per, mask.threshold));
+}
+
+TEST_CASE_TEMPLATE("dropout_factors equals the scalar rule for any run, rows of a tile, a batch shard's counters and drop_all",
+                   T, float, double) {
+  Generator plain(0xfeedULL), shard(0xfeedULL), all(3);
+  plain.reserve(0xfffffffcULL);  // counters whose low word wraps past 2^32 within a run
+  shard.set_batch_shard({1, 2, 5});
+  const int64_t numel = 6 * 24 * 11;  // rows of 24 * 11 numbers: 3 segments of the shard's 2 samples
+  const kernels::DropoutMask masks[] = {kernels::DropoutMask(plain, 0.37, numel),
+                                        kernels::DropoutMask(shard, 0.37, numel, 6),
+                                        kernels::DropoutMask(all, 1.0, numel)};
+  CHECK(masks[1].map.per_sample == 24 * 11);  // a shard: counters jump between samples
+  CHECK(masks[2].drop_all);
+  Generator data(5);
+  std::vector<T> in(size_t(numel), T(0)), f(in), applied(in);
+  for (auto& x : in) x = T(data.uniform(-2, 2));
+  for (const auto& mask : masks) {
+    const T scale = mask.scale<T>();
+    for (int64_t first : {0, 1, 7, 8, 13, 261, 1000})
+      for (int64_t n : std::initializer_list<int64_t>{0, 1, 5, 8, 9, 127, 264, 1024 + 3, numel - 1000}) {
+        if (first + n > numel) continue;
+        INFO("map.per_sample " << mask.map.per_sample << ", drop_all " << mask.drop_all << ", elements " << first
+                               << " + " << n);
+        kernels::cpu::dropout_factors(mask, first, n, scale, f.data());
+        kernels::cpu::dropout_factors(mask, first, n, scale, applied.data(), in.data());
+        for (int64_t k = 0; k < n; ++k) {
+          const T want = reference_factor(mask, first + k, scale);
+          REQUIRE(f[size_t(k)] == want);
+          REQUIRE(applied[size_t(k)] == in[size_t(k)] * want);
+        }
+      }
+    // rows r < rows of n elements from first + r pitch (an attention tile's), several rows per
+    // pass of Philox vectors, more rows than one pass holds, rows too long to share one
+    for (int64_t n : {1, 5, 64, 68, 1100})
+      for (int64_t pitch : {n, int64_t(99)}) {
+        const int64_t first = 3, rows = n > 500 ? 2 : 13;
+        INFO("map.per_sample " << mask.map.per_sample << ", drop_all " << mask.drop_all << ", " << rows << " rows of "
+                               << n << ", pitch " << pitch);
+        std::vector<T> tile(size_t(rows * n), T(-1));
+        kernels::cpu::dropout_factor_rows(mask, first, pitch, rows, n, scale, tile.data());
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t k = 0; k < n; ++k)
+            REQUIRE(tile[size_t(r * n + k)] == reference_factor(mask, first + r * pitch + k, scale));
+      }
+  }
+}
+
 // Rows {segment s, local row r} of a shard tensor are rows s * global + offset + r of the whole.
 TensorD shard_rows(const TensorD& whole, int64_t segments, int64_t global, int64_t offset, int64_t local) {
   std::vector<int64_t> rows;

@@ -21,6 +21,7 @@
 #include "../../core/parallel.hpp"
 #include "../softmax.hpp"
 #include "attention_lanes.hpp"
+#include "random.hpp"
 #include "scratch.hpp"
 
 namespace onenip::kernels::cpu {
@@ -54,7 +55,7 @@ inline void add_mask(const AttentionProblem<T>& P, M& S, int64_t b, int64_t h, i
 template <typename T, typename M>
 inline void drop_row(const AttentionProblem<T>& P, M& X, int64_t r, int64_t bh, int64_t i0, int64_t j0, T* f) {
   int64_t cols = X.cols();
-  P.drop->factors((bh * P.Tq + i0 + r) * P.Tk + j0, cols, P.drop_scale, f);
+  dropout_factors(*P.drop, (bh * P.Tq + i0 + r) * P.Tk + j0, cols, P.drop_scale, f);
   X.row(r).array() *= Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>>(f, cols);
 }
 

@@ -20,6 +20,7 @@
 #include <limits>
 
 #include "../../core/parallel.hpp"
+#include "random.hpp"
 #include "scratch.hpp"
 #include "simd.hpp"
 
@@ -147,14 +148,13 @@ class TransposedMask {
 };
 
 // The dropout factors of a tile, transposed: ft[jj kQueries + l] for query i0 + l, key j0 + jj
-// (0 past rows); row: cols floats of scratch.
+// (0 past rows); factors: rows x cols floats of scratch (the tile's rows share the Philox vectors).
 inline void dropout_tile(const AttentionProblem<float>& P, int64_t bh, int64_t i0, int64_t rows, int64_t j0,
-                         int64_t cols, float* row, float* ft) {
+                         int64_t cols, float* factors, float* ft) {
   std::fill(ft, ft + cols * kQueries, 0.f);
-  for (int64_t l = 0; l < rows; ++l) {
-    P.drop->factors((bh * P.Tq + i0 + l) * P.Tk + j0, cols, P.drop_scale, row);
-    for (int64_t jj = 0; jj < cols; ++jj) ft[jj * kQueries + l] = row[jj];
-  }
+  dropout_factor_rows(*P.drop, (bh * P.Tq + i0) * P.Tk + j0, P.Tk, rows, cols, P.drop_scale, factors);
+  for (int64_t l = 0; l < rows; ++l)
+    for (int64_t jj = 0; jj < cols; ++jj) ft[jj * kQueries + l] = factors[l * cols + jj];
 }
 
 // S^T [cols][kQueries] = K rows j0.. times the packed (scaled) Q^T, plus the mask tile, each
@@ -171,10 +171,11 @@ inline void scores(const AttentionProblem<float>& P, const float* k, const float
 
 // Per-thread scratch of the forward.
 struct ForwardScratch {
-  Scratch<float> qt, st, ot, mask, ft, row;
+  Scratch<float> qt, st, ot, mask, ft, factors;
   explicit ForwardScratch(const AttentionProblem<float>& P)
       : qt(size_t(P.D * kQueries)), st(size_t(kKeys * kQueries)), ot(size_t(P.Dv * kQueries)),
-        mask(size_t(kKeys * kQueries)), ft(P.drop ? size_t(kKeys * kQueries) : 0), row(size_t(kKeys)) {}
+        mask(size_t(kKeys * kQueries)), ft(P.drop ? size_t(kKeys * kQueries) : 0),
+        factors(P.drop ? size_t(kKeys * kQueries) : 0) {}
 };
 
 // One (batch, head, query block): out rows i0.. and their lse. (Every block computes all its
@@ -211,7 +212,7 @@ inline void forward_block(const AttentionProblem<float>& P, const TransposedMask
       }
     for (int c = 0; c < kQueryVecs; ++c) l[c] = simd::fmadd(l[c], corr[c], sum[c]);
     if (P.drop) {  // l keeps the undropped weights
-      dropout_tile(P, bh, i0, rows, j0, cols, s.row.data(), s.ft.data());
+      dropout_tile(P, bh, i0, rows, j0, cols, s.factors.data(), s.ft.data());
       for (int64_t e = 0; e < cols * kQueries; e += kLanes)
         simd::store(st + e, simd::load(st + e) * simd::load(s.ft.data() + e));
     }
@@ -247,13 +248,14 @@ inline void attention(const AttentionProblem<float>& P) {
 // rowsum(dO O) padded to whole query blocks, and the tiles.
 struct BackwardScratch {
   int64_t nq;
-  Scratch<float> qt, dot, dqt, lse, drow, st, dpt, pdt, mask, ft, row;
+  Scratch<float> qt, dot, dqt, lse, drow, st, dpt, pdt, mask, ft, factors;
   explicit BackwardScratch(const AttentionProblem<float>& P)
       : nq((P.Tq + kQueries - 1) / kQueries), qt(size_t(nq * kQueries * P.D)), dot(size_t(nq * kQueries * P.Dv)),
         dqt(size_t(nq * kQueries * P.D)), lse(size_t(nq * kQueries)), drow(size_t(nq * kQueries)),
         st(size_t(kKeysBackward * kQueries)), dpt(size_t(kKeysBackward * kQueries)),
         pdt(P.drop ? size_t(kKeysBackward * kQueries) : 0), mask(size_t(kKeysBackward * kQueries)),
-        ft(P.drop ? size_t(kKeysBackward * kQueries) : 0), row(size_t(kKeysBackward)) {}
+        ft(P.drop ? size_t(kKeysBackward * kQueries) : 0),
+        factors(P.drop ? size_t(kKeysBackward * kQueries) : 0) {}
 };
 
 inline int64_t backward_key_blocks(int64_t Tk) { return (Tk + kKeysBackward - 1) / kKeysBackward; }
@@ -281,7 +283,7 @@ void backward_tile(const AttentionProblem<float>& P, const TransposedMask& mask,
     }
   const float* pd = st;  // the weights as dropout left them
   if (P.drop) {
-    dropout_tile(P, bh, i0, rows, j0, cols, s.row.data(), s.ft.data());
+    dropout_tile(P, bh, i0, rows, j0, cols, s.factors.data(), s.ft.data());
     for (int64_t e = 0; e < cols * kQueries; e += kLanes)
       simd::store(s.pdt.data() + e, simd::load(st + e) * simd::load(s.ft.data() + e));
     pd = s.pdt.data();

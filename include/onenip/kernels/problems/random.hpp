@@ -42,7 +42,8 @@ struct RandomFillProblem {
 // logical shape) is decided by 16 bits of Philox block (base + i / 8): half (i % 2) of 32-bit
 // word (i % 8) / 2. It is kept iff those bits are >= threshold = round(p 2^16), so p is rounded
 // to a multiple of 2^-16; kept elements are scaled by 1 / (keep probability). 16-bit decisions
-// halve the Philox work, which otherwise dominates attention-weight dropout.
+// halve the Philox work, which otherwise dominates attention-weight dropout. The CPU kernels
+// turn runs of elements into factors with kernels/cpu/random.hpp's dropout_factors.
 struct DropoutMask {
   static constexpr int64_t kPerBlock = 8;  // 16-bit decisions per Philox block
   Generator key;                           // the generator's seed; counters below
@@ -66,37 +67,10 @@ struct DropoutMask {
   }
 
   // Whether element j (0..7) of a block is kept: 16 bits of the block's words, half j % 2 of
-  // word j / 2, against the threshold. The one decision rule, for the host and device kernels.
+  // word j / 2, against the threshold. The one decision rule: the device kernels apply it per
+  // block; the CPU's dropout_factors reads the same bits as the blocks' 16-bit halves in memory.
   ONENIP_HOST_DEVICE static bool keeps(const PhiloxBlock& r, int64_t j, uint32_t threshold) {
     return ((r.w[j / 2] >> (16 * (j % 2))) & 0xffffu) >= threshold;
-  }
-
-  // f[k] = scale if element first + k is kept, else 0, for k < n.
-  template <typename T>
-  void factors(int64_t first, int64_t n, T scale, T* f) const {
-    if (drop_all) {
-      std::fill(f, f + n, T(0));
-      return;
-    }
-    // Branch-free: a drop happens at random, so a branch would mispredict often.
-    auto decide = [&](int64_t blk, T* out) {
-      const PhiloxBlock r = philox4x32_10(base + map.block(blk, kPerBlock), key.seed());
-      for (int64_t j = 0; j < kPerBlock; ++j) out[j] = scale * T(keeps(r, j, threshold));
-    };
-    int64_t i = first, end = first + n;
-    if (i % kPerBlock != 0) {  // partial first block
-      T tmp[kPerBlock];
-      decide(i / kPerBlock, tmp);
-      int64_t j0 = i % kPerBlock, j1 = std::min(kPerBlock, j0 + n);
-      f = std::copy(tmp + j0, tmp + j1, f);
-      i += j1 - j0;
-    }
-    for (; i + kPerBlock <= end; i += kPerBlock, f += kPerBlock) decide(i / kPerBlock, f);
-    if (i < end) {  // partial last block
-      T tmp[kPerBlock];
-      decide(i / kPerBlock, tmp);
-      std::copy(tmp, tmp + (end - i), f);
-    }
   }
 };
 
