@@ -282,6 +282,13 @@ TEST_CASE("fused inference convolutions through the op harness") {
       fused_pointwise_conv_(y, x[0], x[1], x[2], act, x[3]);
       return y;
     }).constant({17, 7, 10}).constant({66, 17}).constant({66}, normal(2, 2)).constant({66, 7, 10}).no_grad().check();
+    // 300 input channels: two K blocks (256 + 44) of the float GEMM's weights packed once.
+    Op(std::string("fused_pointwise_conv_ ") + name + ", 300 input channels", [act]<class T>(const In<T>& x) {
+      NoGradGuard ng;
+      Tensor<T> y = zeros<T>({13, 5, 8}).to(x[0].device());
+      fused_pointwise_conv_(y, x[0], x[1], x[2], act, Tensor<T>());
+      return y;
+    }).constant({300, 5, 8}).constant({13, 300}).constant({13}).no_grad().check();
     for (bool means : {false, true}) {
       Op(std::string("fused_depthwise_conv_ ") + name + (means ? ", means" : ""), [act, means]<class T>(const In<T>& x) {
         NoGradGuard ng;

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <optional>
+#include <type_traits>
 
 #include "../conv.hpp"
 
@@ -37,12 +39,23 @@ void pointwise_conv_fused(const PointwiseConvProblem<T>& p) {
   cols = std::max<int64_t>(16, (cols + 15) / 16 * 16);
   const int64_t blocks = (P + cols - 1) / cols;
   T* out = p.y;
+  // Y[O, n] += W[O, C] X[C, n] for a block of n columns. Float weights are packed once for all
+  // blocks (the blocks of late layers are a few dozen columns: packing W per block cost as much
+  // as the product).
+  std::optional<packed::PackedA> w_packed;
+  if constexpr (std::is_same_v<T, float> && packed::kAvailable) w_packed.emplace(p.w, C, 1, O, C);
+  auto product = [&](int64_t c0, int64_t n) {
+    if constexpr (std::is_same_v<T, float> && packed::kAvailable)
+      packed::gemm_serial(*w_packed, n, p.x + c0, P, 1, out + c0, P, true);
+    else
+      gemm_rm(false, false, O, n, C, p.w, C, p.x + c0, P, out + c0, P, true);
+  };
   parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t c0 = b * cols, n = std::min(cols, P - c0);
       // Start from the bias: "= W X" would zero the block first anyway.
       for (int64_t o = 0; o < O; ++o) std::fill(out + o * P + c0, out + o * P + c0 + n, p.bias[o]);
-      gemm_rm(false, false, O, n, C, p.w, C, p.x + c0, P, out + c0, P, true);  // Y[O, n] += W[O, C] X[C, n]
+      product(c0, n);
       for (int64_t o = 0; o < O; ++o) {
         auto row = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(out + o * P + c0, n);
         detail::activate_array<T>(row, p.act);

@@ -121,9 +121,11 @@ inline void pack_b(const float* b, int64_t rs, int64_t cs, int64_t kc, int64_t n
   }
 }
 
-// C[M x N] (ldc) (= or +=) A[M x K] B[K x N] on the calling thread.
-inline void gemm_serial(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
-                        int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, bool accumulate) {
+// C[M x N] (ldc) (= or +=) A B on the calling thread, A's block (ic, pc) (mc x kc, packed) given
+// by a_block(ic, pc, mc, kc, buffer).
+template <typename ABlock>
+void gemm_blocks(int64_t M, int64_t N, int64_t K, ABlock&& a_block, const float* b, int64_t b_rs, int64_t b_cs,
+                 float* c, int64_t ldc, bool accumulate) {
   thread_local Scratch<float> a_buf, b_buf;
   a_buf.resize(size_t(((std::min(kMC, M) + kMR - 1) / kMR * kMR) * kKC));
   b_buf.resize(size_t(kKC * kNC));
@@ -132,17 +134,52 @@ inline void gemm_serial(int64_t M, int64_t N, int64_t K, const float* a, int64_t
     for (int64_t pc = 0; pc < K; pc += kKC) {
       const int64_t kc = std::min(kKC, K - pc);
       const bool add = accumulate || pc > 0;
-      pack_a(a + ic * a_rs + pc * a_cs, a_rs, a_cs, mc, kc, a_buf.data());
+      const float* ap = a_block(ic, pc, mc, kc, a_buf.data());
       for (int64_t jc = 0; jc < N; jc += kNC) {
         const int64_t nc = std::min(kNC, N - jc);
         pack_b(b + pc * b_rs + jc * b_cs, b_rs, b_cs, kc, nc, b_buf.data());
         for (int64_t ir = 0; ir < mc; ir += kMR)
           for (int64_t jr = 0; jr < nc; jr += kNR)
-            micro_kernel(kc, a_buf.data() + ir * kc, b_buf.data() + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, add,
+            micro_kernel(kc, ap + ir * kc, b_buf.data() + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, add,
                          std::min(kMR, mc - ir), std::min(kNR, nc - jr));
       }
     }
   }
+}
+
+// C[M x N] (ldc) (= or +=) A[M x K] B[K x N] on the calling thread.
+inline void gemm_serial(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
+                        int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, bool accumulate) {
+  auto pack = [&](int64_t ic, int64_t pc, int64_t mc, int64_t kc, float* buf) {
+    pack_a(a + ic * a_rs + pc * a_cs, a_rs, a_cs, mc, kc, buf);
+    return static_cast<const float*>(buf);
+  };
+  gemm_blocks(M, N, K, pack, b, b_rs, b_cs, c, ldc, accumulate);
+}
+
+// A packed once, whole, for products that reuse it: a layer's weights across column blocks and
+// images. Each KC block holds every row's micro-panels, so any block of it is a slice.
+class PackedA {
+ public:
+  PackedA(const float* a, int64_t rs, int64_t cs, int64_t M, int64_t K)
+      : M_(M), K_(K), rows_((M + kMR - 1) / kMR * kMR), data_(size_t(rows_ * K)) {
+    for (int64_t pc = 0; pc < K; pc += kKC) pack_a(a + pc * cs, rs, cs, M, std::min(kKC, K - pc), data_.data() + pc * rows_);
+  }
+  int64_t rows() const { return M_; }
+  int64_t depth() const { return K_; }
+  // Block (ic, pc): ic a multiple of MR, pc of KC.
+  const float* block(int64_t ic, int64_t pc, int64_t kc) const { return data_.data() + pc * rows_ + ic * kc; }
+
+ private:
+  int64_t M_, K_, rows_;
+  Scratch<float> data_;
+};
+
+// C[M x N] (ldc) (= or +=) A B with A packed beforehand, on the calling thread.
+inline void gemm_serial(const PackedA& a, int64_t N, const float* b, int64_t b_rs, int64_t b_cs, float* c, int64_t ldc,
+                        bool accumulate) {
+  auto slice = [&](int64_t ic, int64_t pc, int64_t, int64_t kc, float*) { return a.block(ic, pc, kc); };
+  gemm_blocks(a.rows(), N, a.depth(), slice, b, b_rs, b_cs, c, ldc, accumulate);
 }
 
 // The same over the threads (single-threaded inside a parallel region): each thread takes an equal
