@@ -231,13 +231,13 @@ TEST_CASE_TEMPLATE("gemm kernel on cuda: accumulate, bias_row, ldc, vector strid
   }
 }
 
-// The CPU's float GEMM (kernels/cpu/gemm_packed.hpp where the build has AVX2 or AVX-512) against
+// The CPU's float GEMM (kernels/cpu/gemm_packed.hpp where the build has AVX-512) against
 // a double triple loop: sizes one past and one short of its tiles (6 rows, 2 vectors of columns)
 // and blocks (KC 256, MC 768, NC 512), every operand layout, accumulate, bias, a padded ldc; then
 // the same bits on 1 and 2 threads and inside a parallel region (where it runs single-threaded).
 TEST_CASE("gemm kernel on the CPU: float tiles and blocks, layouts, accumulate, bias, threads") {
   namespace packed = kernels::cpu::packed;
-  MESSAGE(std::string(packed::kAvailable ? "float GEMM: packed kernel" : "float GEMM: Eigen (no AVX2 in this build)"));
+  MESSAGE(std::string(packed::kAvailable ? "float GEMM: packed kernel" : "float GEMM: Eigen (no AVX-512 in this build)"));
   Generator gen(11);
   struct Geometry {
     const char* what;

@@ -1,5 +1,5 @@
 // CPU GEMM. Float products of some size run on our packed kernel (gemm_packed.hpp) where the
-// target has AVX2 or AVX-512; the rest (double, tiny or vector-shaped products, other targets) on
+// target has AVX-512; the rest (double, tiny or vector-shaped products, other targets) on
 // Eigen, each operand mapped in place as a row- or column-major matrix (no copy), so transposed
 // views cost nothing. Threads: many small products run one per thread (each single-threaded
 // inside the parallel region); otherwise products run one after another, each spread over the
