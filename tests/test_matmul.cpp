@@ -233,8 +233,9 @@ TEST_CASE_TEMPLATE("gemm kernel on cuda: accumulate, bias_row, ldc, vector strid
 
 // The CPU's float GEMM (kernels/cpu/gemm_packed.hpp where the build has AVX-512) against
 // a double triple loop: sizes one past and one short of its tiles (6 rows, 2 vectors of columns)
-// and blocks (KC 256, MC 768, NC 512), every operand layout, accumulate, bias, a padded ldc; then
-// the same bits on 1 and 2 threads and inside a parallel region (where it runs single-threaded).
+// and blocks (KC 256, MC 768 packed or 3072 for a row-major A read in place, NC 512), every
+// operand layout, accumulate, bias, a padded ldc; then the same bits on 1 and 2 threads and inside
+// a parallel region (where it runs single-threaded).
 TEST_CASE("gemm kernel on the CPU: float tiles and blocks, layouts, accumulate, bias, threads") {
   namespace packed = kernels::cpu::packed;
   MESSAGE(std::string(packed::kAvailable ? "float GEMM: packed kernel" : "float GEMM: Eigen (no AVX-512 in this build)"));
@@ -254,6 +255,8 @@ TEST_CASE("gemm kernel on the CPU: float tiles and blocks, layouts, accumulate, 
       {"B transposed, bias (which replaces C)", 50, 3 * nr, 64, false, true, false, true, 0},
       {"few rows, many columns", 4, 700, 33, false, false, false, false, 0},
       {"A transposed, M past MC, a row tail", 771, 40, 70, true, false, true, false, 0},
+      {"A read in place past its row block (3072), bias, a row tail", 3079, nr + 3, 20, false, false, false, true, 1},
+      {"A in place, B transposed, bias, fewer rows than a tile", 5, 2 * nr + 7, 300, false, true, false, true, 0},
   };
   for (const auto& g : cases) {
     CAPTURE(std::string(g.what));

@@ -43,9 +43,9 @@ void pointwise_conv_fused(const PointwiseConvProblem<T>& p) {
   // blocks (the blocks of late layers are a few dozen columns: packing W per block cost as much
   // as the product).
   std::optional<packed::PackedA> w_packed;
-  if constexpr (std::is_same_v<T, float> && packed::kAvailable) w_packed.emplace(p.w, C, 1, O, C);
+  if constexpr (packed::kUsedFor<T>) w_packed.emplace(p.w, C, 1, O, C);
   auto product = [&](int64_t c0, int64_t n) {
-    if constexpr (std::is_same_v<T, float> && packed::kAvailable)
+    if constexpr (packed::kUsedFor<T>)
       packed::gemm_serial(*w_packed, n, p.x + c0, P, 1, out + c0, P, true);
     else
       gemm_rm(false, false, O, n, C, p.w, C, p.x + c0, P, out + c0, P, true);

@@ -34,18 +34,28 @@ inline bool packed_pays(int64_t M, int64_t N, int64_t K) {
   return M >= 4 && N >= 16 && K >= 8 && M * N * K >= (int64_t(1) << 15);
 }
 
-// One product C (+)= A B with the problem's sizes, at the given operand pointers.
+// One product C (+)= A B (or C = bias + A B) with the problem's sizes, at the given operand
+// pointers.
 template <typename T>
 void gemm_one(const GemmProblem<T>& p, const T* a, const T* b, T* c) {
   const int64_t M = p.M, N = p.N, K = p.K;
   if (M == 0 || N == 0) return;
-  RowMajorMap<T> C(c, M, N, Eigen::OuterStride<>(p.ldc));
-  if (K == 0) {  // empty inner dimension: the product is zero
-    if (!p.accumulate) C.setZero();
-    return;
+  if constexpr (packed::kUsedFor<T>) {  // the bias added as the tiles are stored
+    if (K > 0 && packed_pays(M, N, K))
+      return packed::gemm(M, N, K, a, p.a_rs, p.a_cs, b, p.b_rs, p.b_cs, c, p.ldc, p.accumulate && !p.bias_row,
+                          p.bias_row);
   }
-  if constexpr (std::is_same_v<T, float> && packed::kAvailable) {
-    if (packed_pays(M, N, K)) return packed::gemm(M, N, K, a, p.a_rs, p.a_cs, b, p.b_rs, p.b_cs, c, p.ldc, p.accumulate);
+  RowMajorMap<T> C(c, M, N, Eigen::OuterStride<>(p.ldc));
+  bool accumulate = p.accumulate;
+  if (p.bias_row) {  // C starts from the bias on every row, then the product adds onto it
+    parallel_for(M, std::max<int64_t>(1, 65536 / N), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) std::copy(p.bias_row, p.bias_row + N, c + r * p.ldc);
+    });
+    accumulate = true;
+  }
+  if (K == 0) {  // empty inner dimension: the product is zero
+    if (!accumulate) C.setZero();
+    return;
   }
   int64_t ars = p.a_rs, acs = p.a_cs, brs = p.b_rs, bcs = p.b_cs;
   unit_stride_for_vectors(M, K, ars, acs);
@@ -53,10 +63,10 @@ void gemm_one(const GemmProblem<T>& p, const T* a, const T* b, T* c) {
   auto run = [&](const auto& A) {
     if (bcs == 1) {
       RowMajorMap<T> B(const_cast<T*>(b), K, N, Eigen::OuterStride<>(brs));
-      if (p.accumulate) C.noalias() += A * B; else C.noalias() = A * B;
+      if (accumulate) C.noalias() += A * B; else C.noalias() = A * B;
     } else {
       ColMajorMap<T> B(const_cast<T*>(b), K, N, Eigen::OuterStride<>(bcs));
-      if (p.accumulate) C.noalias() += A * B; else C.noalias() = A * B;
+      if (accumulate) C.noalias() += A * B; else C.noalias() = A * B;
     }
   };
   if (acs == 1) run(RowMajorMap<T>(const_cast<T*>(a), M, K, Eigen::OuterStride<>(ars)));
@@ -77,15 +87,6 @@ inline int64_t batch_offset(int64_t i, const Shape& batch, const Shape& strides)
 
 template <typename T>
 void gemm(const GemmProblem<T>& p) {
-  if (p.bias_row) {  // C starts from the bias on every row, then the product adds onto it
-    const int64_t N = p.N;
-    parallel_for(p.M, std::max<int64_t>(1, 65536 / std::max<int64_t>(N, 1)), [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) std::copy(p.bias_row, p.bias_row + N, p.c + r * p.ldc);
-    });
-    GemmProblem<T> rest = p;
-    rest.bias_row = nullptr, rest.accumulate = true;
-    return cpu::gemm(rest);
-  }
   const int64_t nb = numel_of(p.batch);
   auto one = [&](int64_t i) {
     detail::gemm_one(p, p.a + detail::batch_offset(i, p.batch, p.a_batch_strides),

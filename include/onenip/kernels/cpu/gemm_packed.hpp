@@ -1,7 +1,7 @@
 // The float GEMM of the CPU backend, written for AVX2 and AVX-512 (GotoBLAS / BLIS layout): B is
-// packed in blocks of KC x NC that stay in the core's L2, A in micro-panels of MR rows, and a
-// register-blocked micro-kernel computes each MR x NR tile of C with all its partial sums in
-// registers. Why not Eigen's: on AMD Zen 4 Eigen's AVX-512 kernel (48 x 4 tiles) runs at about 80 %
+// packed in blocks of KC x NC that stay in the core's L2, A in micro-panels of MR rows (or read in
+// place when row-major), and a register-blocked micro-kernel computes each MR x NR tile of C with
+// all its partial sums in registers, adding a bias as it stores them. Why not Eigen's: on AMD Zen 4 Eigen's AVX-512 kernel (48 x 4 tiles) runs at about 80 %
 // of its AVX2 one; this one, on AVX-512, runs at about the rate of Eigen's AVX2 kernel, and the
 // model's training step and inference 9-15 % faster than on Eigen's AVX-512 products.
 //
@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "../../core/parallel.hpp"
 #include "scratch.hpp"
@@ -23,6 +24,9 @@ namespace onenip::kernels::cpu::packed {
 // Eigen's own kernel measured 6-13 % faster on the model's training step and inference than these
 // tiles at 8 lanes, which still compile there but are not chosen.
 inline constexpr bool kAvailable = simd::kLanes >= 16;
+// Whether products of T run here (float ones, where available).
+template <typename T>
+inline constexpr bool kUsedFor = kAvailable && std::is_same_v<T, float>;
 
 // Tile: 6 rows x 2 vectors (6 x 32 on AVX-512, 6 x 16 on AVX2): 12 accumulators, enough to hide
 // the FMA latency on two FMA pipes; larger tiles (12 x 32) measured slower on Zen 4.
@@ -37,10 +41,21 @@ inline constexpr int64_t kKC = 256, kNC = 512, kMC = 128 * kMR;
 
 using simd::VecF;
 
-// C[MR x NR] (= or +=) the product of a packed A micro-panel (k-major, MR per k) and a packed B
-// micro-panel (k-major, NR per k), over kc. Only the first m rows and n columns are written.
-inline void micro_kernel(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, bool add, int64_t m,
-                         int64_t n) {
+// Where a block's A micro-panels are: packed (k-major, MR values per k, panels MR kc apart), or
+// A itself read in place when it is row-major (row i at p + i rs, k contiguous): a row-major A
+// would otherwise be transposed element by element into the panels, at the product's cost per
+// column of C over N columns.
+struct APanels {
+  const float* p;
+  int64_t rs = 0;  // 0: packed
+};
+
+// C[MR x NR] (= or +=) the product of an A micro-panel (packed, or rows in place) and a packed B
+// micro-panel (k-major, NR per k), over kc; when not adding, plus bias[0 : NR] on every row if
+// bias is given. Only the first m rows and n columns are written (A's rows past m are not read).
+template <bool kInPlaceA>
+inline void micro_kernel(int64_t kc, const float* ap, int64_t a_rs, const float* bp, float* c, int64_t ldc, bool add,
+                         const float* bias, int64_t m, int64_t n) {
   VecF acc[kMR][kVectors];
 #pragma GCC unroll 6
   for (int i = 0; i < kMR; ++i)
@@ -49,24 +64,36 @@ inline void micro_kernel(int64_t kc, const float* ap, const float* bp, float* c,
   // C's tile is read at the end: ask for it now, so its misses overlap the products.
   for (int i = 0; i < kMR; ++i)
     for (int v = 0; v < kVectors; ++v) __builtin_prefetch(c + i * ldc + v * simd::kLanes, 1, 3);
-  for (int64_t k = 0; k < kc; ++k, ap += kMR, bp += kNR) {
+  // One k: the tile += A(:, k) B(k, :), A(i, k) given by a_ik(i).
+  auto step = [&](auto&& a_ik, const float* b_k) {
     VecF b[kVectors];
 #pragma GCC unroll 2
-    for (int v = 0; v < kVectors; ++v) b[v] = simd::load(bp + v * simd::kLanes);
+    for (int v = 0; v < kVectors; ++v) b[v] = simd::load(b_k + v * simd::kLanes);
 #pragma GCC unroll 6
     for (int i = 0; i < kMR; ++i) {
-      const VecF a = simd::splat(ap[i]);
+      const VecF a = simd::splat(a_ik(i));
 #pragma GCC unroll 2
       for (int v = 0; v < kVectors; ++v) acc[i][v] = simd::fmadd(a, b[v], acc[i][v]);
     }
+  };
+  if constexpr (kInPlaceA) {
+    // Rows past m repeat the last one (their sums are not stored), so A is never read past m.
+    const float* row[kMR];
+    for (int i = 0; i < kMR; ++i) row[i] = ap + std::min<int64_t>(i, m - 1) * a_rs;
+    for (int64_t k = 0; k < kc; ++k, bp += kNR) step([&](int i) { return row[i][k]; }, bp);
+  } else {
+    for (int64_t k = 0; k < kc; ++k, ap += kMR, bp += kNR) step([&](int i) { return ap[i]; }, bp);
   }
+  const bool with_bias = !add && bias;
   if (m == kMR && n == kNR) {
 #pragma GCC unroll 6
     for (int i = 0; i < kMR; ++i)
 #pragma GCC unroll 2
       for (int v = 0; v < kVectors; ++v) {
         float* p = c + i * ldc + v * simd::kLanes;
-        simd::store(p, add ? simd::load(p) + acc[i][v] : acc[i][v]);
+        simd::store(p, add         ? simd::load(p) + acc[i][v]
+                       : with_bias ? acc[i][v] + simd::load(bias + v * simd::kLanes)
+                                   : acc[i][v]);
       }
     return;
   }
@@ -74,7 +101,8 @@ inline void micro_kernel(int64_t kc, const float* ap, const float* bp, float* c,
   for (int i = 0; i < kMR; ++i)
     for (int v = 0; v < kVectors; ++v) simd::store(&tile[i][v * simd::kLanes], acc[i][v]);
   for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = add ? c[i * ldc + j] + tile[i][j] : tile[i][j];
+    for (int64_t j = 0; j < n; ++j)
+      c[i * ldc + j] = add ? c[i * ldc + j] + tile[i][j] : with_bias ? tile[i][j] + bias[j] : tile[i][j];
 }
 
 // A[m x kc] (element (i, k) at a[i rs + k cs]) into micro-panels of MR rows, k-major, zero-padded.
@@ -124,40 +152,60 @@ inline void pack_b(const float* b, int64_t rs, int64_t cs, int64_t kc, int64_t n
   }
 }
 
-// C[M x N] (ldc) (= or +=) A B on the calling thread, A's block (ic, pc) (mc x kc, packed) given
-// by a_block(ic, pc, mc, kc, buffer).
+// C[M x N] (ldc) (= or +=) A B (+ bias[0 : N] on every row, given when not accumulating) on the
+// calling thread, in blocks of at most mc_max rows; a_block(ic, pc, mc, kc) gives A's block
+// (ic, pc) (packed into a buffer, or in place).
 template <typename ABlock>
-void gemm_blocks(int64_t M, int64_t N, int64_t K, ABlock&& a_block, const float* b, int64_t b_rs, int64_t b_cs,
-                 float* c, int64_t ldc, bool accumulate) {
-  thread_local Scratch<float> a_buf, b_buf;
-  a_buf.resize(size_t(((std::min(kMC, M) + kMR - 1) / kMR * kMR) * kKC));
+void gemm_blocks(int64_t M, int64_t N, int64_t K, int64_t mc_max, ABlock&& a_block, const float* b, int64_t b_rs,
+                 int64_t b_cs, float* c, int64_t ldc, bool accumulate, const float* bias) {
+  thread_local Scratch<float> b_buf;
   b_buf.resize(size_t(kKC * kNC));
-  for (int64_t ic = 0; ic < M; ic += kMC) {
-    const int64_t mc = std::min(kMC, M - ic);
+  // Blocks of equal size: a short last one would repack all of B for a few rows.
+  const int64_t row_blocks = (M + mc_max - 1) / mc_max;
+  const int64_t mc_even = ((M + row_blocks - 1) / row_blocks + kMR - 1) / kMR * kMR;
+  for (int64_t ic = 0; ic < M; ic += mc_even) {
+    const int64_t mc = std::min(mc_even, M - ic);
     for (int64_t pc = 0; pc < K; pc += kKC) {
       const int64_t kc = std::min(kKC, K - pc);
       const bool add = accumulate || pc > 0;
-      const float* ap = a_block(ic, pc, mc, kc, a_buf.data());
+      const APanels a = a_block(ic, pc, mc, kc);
       for (int64_t jc = 0; jc < N; jc += kNC) {
         const int64_t nc = std::min(kNC, N - jc);
         pack_b(b + pc * b_rs + jc * b_cs, b_rs, b_cs, kc, nc, b_buf.data());
         for (int64_t ir = 0; ir < mc; ir += kMR)
-          for (int64_t jr = 0; jr < nc; jr += kNR)
-            micro_kernel(kc, ap + ir * kc, b_buf.data() + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, add,
-                         std::min(kMR, mc - ir), std::min(kNR, nc - jr));
+          for (int64_t jr = 0; jr < nc; jr += kNR) {
+            float* tile = c + (ic + ir) * ldc + jc + jr;
+            const float* bp = b_buf.data() + jr * kc;
+            const float* bias_j = bias ? bias + jc + jr : nullptr;
+            const int64_t m = std::min(kMR, mc - ir), n = std::min(kNR, nc - jr);
+            if (a.rs != 0) micro_kernel<true>(kc, a.p + ir * a.rs, a.rs, bp, tile, ldc, add, bias_j, m, n);
+            else micro_kernel<false>(kc, a.p + ir * kc, 0, bp, tile, ldc, add, bias_j, m, n);
+          }
       }
     }
   }
 }
 
-// C[M x N] (ldc) (= or +=) A[M x K] B[K x N] on the calling thread.
+// Rows per block when A is read in place: nothing of A is copied, so blocks can be larger (fewer
+// packings of B), up to what stays in a share of L3 (3072 rows of 256 k: 3 MB).
+inline constexpr int64_t kMCInPlace = 4 * kMC;
+
+// C[M x N] (ldc) (= or +=) A[M x K] B[K x N] (+ bias) on the calling thread: A read in place
+// when row-major, packed block by block otherwise.
 inline void gemm_serial(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
-                        int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, bool accumulate) {
-  auto pack = [&](int64_t ic, int64_t pc, int64_t mc, int64_t kc, float* buf) {
-    pack_a(a + ic * a_rs + pc * a_cs, a_rs, a_cs, mc, kc, buf);
-    return static_cast<const float*>(buf);
+                        int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, bool accumulate,
+                        const float* bias = nullptr) {
+  if (a_cs == 1 && a_rs != 0) {
+    auto in_place = [&](int64_t ic, int64_t pc, int64_t, int64_t) { return APanels{a + ic * a_rs + pc, a_rs}; };
+    return gemm_blocks(M, N, K, kMCInPlace, in_place, b, b_rs, b_cs, c, ldc, accumulate, bias);
+  }
+  thread_local Scratch<float> a_buf;
+  a_buf.resize(size_t(((std::min(kMC, M) + kMR - 1) / kMR * kMR) * kKC));
+  auto pack = [&](int64_t ic, int64_t pc, int64_t mc, int64_t kc) {
+    pack_a(a + ic * a_rs + pc * a_cs, a_rs, a_cs, mc, kc, a_buf.data());
+    return APanels{a_buf.data()};
   };
-  gemm_blocks(M, N, K, pack, b, b_rs, b_cs, c, ldc, accumulate);
+  gemm_blocks(M, N, K, kMC, pack, b, b_rs, b_cs, c, ldc, accumulate, bias);
 }
 
 // A packed once, whole, for products that reuse it: a layer's weights across column blocks and
@@ -181,30 +229,30 @@ class PackedA {
 // C[M x N] (ldc) (= or +=) A B with A packed beforehand, on the calling thread.
 inline void gemm_serial(const PackedA& a, int64_t N, const float* b, int64_t b_rs, int64_t b_cs, float* c, int64_t ldc,
                         bool accumulate) {
-  auto slice = [&](int64_t ic, int64_t pc, int64_t, int64_t kc, float*) { return a.block(ic, pc, kc); };
-  gemm_blocks(a.rows(), N, a.depth(), slice, b, b_rs, b_cs, c, ldc, accumulate);
+  auto slice = [&](int64_t ic, int64_t pc, int64_t, int64_t kc) { return APanels{a.block(ic, pc, kc)}; };
+  gemm_blocks(a.rows(), N, a.depth(), kMC, slice, b, b_rs, b_cs, c, ldc, accumulate, nullptr);
 }
 
 // The same over the threads (single-threaded inside a parallel region): each thread takes an equal
 // share of whole tiles of rows, or of columns when there are too few rows, and runs its share on
 // its own, packing into its own buffers (its L2), with no barrier.
 inline void gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
-                 int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, bool accumulate) {
+                 int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, bool accumulate, const float* bias = nullptr) {
   const int64_t row_tiles = (M + kMR - 1) / kMR, col_tiles = (N + kNR - 1) / kNR;
   const bool worth_threads = M * N * K >= (int64_t(1) << 18);
   const int64_t threads = worth_threads ? num_threads() : 1;
   const bool split_rows = row_tiles >= 4 * threads || row_tiles >= col_tiles;
-  const int64_t tiles = split_rows ? row_tiles : col_tiles;
-  parallel_for(std::min(threads, tiles), 1, [&](int64_t t0, int64_t t1) {
-    const int64_t parts = std::min(threads, tiles);
+  const int64_t tiles = split_rows ? row_tiles : col_tiles, parts = std::min(threads, tiles);
+  parallel_for(parts, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t first = tiles * t / parts, last = tiles * (t + 1) / parts;
       if (split_rows) {
         const int64_t r0 = first * kMR, r1 = std::min(M, last * kMR);
-        gemm_serial(r1 - r0, N, K, a + r0 * a_rs, a_rs, a_cs, b, b_rs, b_cs, c + r0 * ldc, ldc, accumulate);
+        gemm_serial(r1 - r0, N, K, a + r0 * a_rs, a_rs, a_cs, b, b_rs, b_cs, c + r0 * ldc, ldc, accumulate, bias);
       } else {
         const int64_t c0 = first * kNR, c1 = std::min(N, last * kNR);
-        gemm_serial(M, c1 - c0, K, a, a_rs, a_cs, b + c0 * b_cs, b_rs, b_cs, c + c0, ldc, accumulate);
+        gemm_serial(M, c1 - c0, K, a, a_rs, a_cs, b + c0 * b_cs, b_rs, b_cs, c + c0, ldc, accumulate,
+                    bias ? bias + c0 : nullptr);
       }
     }
   });
