@@ -128,3 +128,29 @@ TEST_CASE("cast between float and double") {
   auto f = cast<float>(d);
   CHECK(f.at({1}) == -2.25f);
 }
+
+// Long rows are cut into pieces that run on different threads (a contiguous tensor is one row):
+// every element is written once, with its own operands, for rows of one piece, several pieces
+// of unequal count, and pieces of a strided row.
+TEST_CASE("pointwise ops over long rows, in pieces on 2 threads") {
+  const int saved = num_threads();
+  set_num_threads(2);
+  for (int64_t n : {int64_t(32768), int64_t(32769), int64_t(3 * 32768 + 17)}) {
+    CAPTURE(n);
+    auto a = arange<float>(0, float(2 * n)).reshape({2, n});
+    auto b = arange<float>(0, float(n)) * 0.5f;
+    auto sum = a + b;                           // one row of 2 n elements after coalescing
+    auto strided_sum = a.transpose(0, 1) + 1.f;  // [n, 2]: rows of 2, strided
+    auto wide = a.transpose(0, 1).contiguous().transpose(0, 1) * 2.f;  // rows of n, stride 2
+    bool ok = true;
+    for (int64_t r = 0; r < 2; ++r)
+      for (int64_t j = 0; j < n; ++j) {
+        const float x = float(r * n + j);
+        ok &= sum.at({r, j}) == x + 0.5f * float(j);
+        ok &= strided_sum.at({j, r}) == x + 1.f;
+        ok &= wide.at({r, j}) == 2.f * x;
+      }
+    CHECK(ok);
+  }
+  set_num_threads(saved);
+}
