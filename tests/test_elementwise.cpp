@@ -129,13 +129,13 @@ TEST_CASE("cast between float and double") {
   CHECK(f.at({1}) == -2.25f);
 }
 
-// Long rows are cut into pieces that run on different threads (a contiguous tensor is one row):
-// every element is written once, with its own operands, for rows of one piece, several pieces
-// of unequal count, and pieces of a strided row.
+// Rows longer than 2^17 elements are cut into pieces that run on different threads (a
+// contiguous tensor is one row): every element is written once, with its own operands, for rows
+// of one piece and of several, contiguous or strided.
 TEST_CASE("pointwise ops over long rows, in pieces on 2 threads") {
   const int saved = num_threads();
   set_num_threads(2);
-  for (int64_t n : {int64_t(32768), int64_t(32769), int64_t(3 * 32768 + 17)}) {
+  for (int64_t n : {int64_t(1) << 17, (int64_t(1) << 17) + 1, 3 * (int64_t(1) << 17) + 17}) {
     CAPTURE(n);
     auto a = arange<float>(0, float(2 * n)).reshape({2, n});
     auto b = arange<float>(0, float(n)) * 0.5f;

@@ -13,8 +13,9 @@ namespace onenip::kernels::cpu {
 // Visit every index of `shape` with N operands, each given by a base pointer and strides (in
 // elements). `row(ptrs, n, inner_strides)` processes a run of the innermost dim. Runs are
 // processed in parallel, so `row` must only write through operand pointers that differ per
-// index. Long rows are cut into pieces of equal length: a contiguous tensor coalesces to a single
-// row, which would otherwise run on one thread.
+// index. Long rows are cut into pieces of about equal length: a contiguous tensor coalesces to a
+// single row, which would otherwise run on one thread. Only rows long enough to pay for waking the
+// other threads are cut (at 2^15 elements a piece, batch-1 inference measured 8 % slower).
 template <typename T, size_t N, typename Row>
 void for_each_row(Shape shape, std::array<Shape, N> strides, std::array<T*, N> base, Row&& row) {
   if (numel_of(shape) == 0) return;
@@ -22,13 +23,14 @@ void for_each_row(Shape shape, std::array<Shape, N> strides, std::array<T*, N> b
   const int64_t rank = int64_t(shape.size());
   const int64_t inner = shape.back();
   const int64_t rows = numel_of(shape) / inner;
-  constexpr int64_t kPiece = 32768;  // elements per piece at most
+  constexpr int64_t kPiece = int64_t(1) << 17;  // elements per piece at most
   const int64_t pieces = (inner + kPiece - 1) / kPiece;
   // Piece q starts at a multiple of 16 elements (vector-aligned where the row is).
   auto start = [&, units = (inner + 15) / 16](int64_t q) { return std::min(inner, units * q / pieces * 16); };
   std::array<int64_t, N> inner_st;
   for (size_t k = 0; k < N; ++k) inner_st[k] = strides[k].back();
-  parallel_for(rows * pieces, std::max<int64_t>(1, kPiece / inner), [&](int64_t w0, int64_t w1) {
+  const int64_t grain = pieces > 1 ? 1 : std::max<int64_t>(1, 32768 / inner);  // in rows, as before pieces
+  parallel_for(rows * pieces, grain, [&](int64_t w0, int64_t w1) {
     for (int64_t w = w0; w < w1; ++w) {
       const int64_t r = w / pieces, q = w % pieces, first = start(q);
       std::array<T*, N> p = base;
