@@ -158,6 +158,7 @@ inline void pack_b(const float* b, int64_t rs, int64_t cs, int64_t kc, int64_t n
 template <typename ABlock>
 void gemm_blocks(int64_t M, int64_t N, int64_t K, int64_t mc_max, ABlock&& a_block, const float* b, int64_t b_rs,
                  int64_t b_cs, float* c, int64_t ldc, bool accumulate, const float* bias) {
+  if (M <= 0 || N <= 0) return;  // (and no row blocks to size)
   thread_local Scratch<float> b_buf;
   b_buf.resize(size_t(kKC * kNC));
   // Blocks of equal size: a short last one would repack all of B for a few rows.
