@@ -1,9 +1,10 @@
 // The float GEMM of the CPU backend, written for AVX2 and AVX-512 (GotoBLAS / BLIS layout): B is
 // packed in blocks of KC x NC that stay in the core's L2, A in micro-panels of MR rows (or read in
 // place when row-major), and a register-blocked micro-kernel computes each MR x NR tile of C with
-// all its partial sums in registers, adding a bias as it stores them. Why not Eigen's: on AMD Zen 4 Eigen's AVX-512 kernel (48 x 4 tiles) runs at about 80 %
-// of its AVX2 one; this one, on AVX-512, runs at about the rate of Eigen's AVX2 kernel, and the
-// model's training step and inference 9-15 % faster than on Eigen's AVX-512 products.
+// all its partial sums in registers, adding a bias as it stores them. Why not Eigen's: on AMD Zen 4
+// Eigen's AVX-512 kernel (48 x 4 tiles) runs at about 80 % of its AVX2 one; this one, on AVX-512,
+// runs at about the rate of Eigen's AVX2 kernel, and the model's training step and inference 9-15 %
+// faster than on Eigen's AVX-512 products.
 //
 // Determinism: each element of C is summed over k in the same order (KC blocks in turn, k in order
 // within a block) whatever the thread count or tile position, so results never depend on threads.
@@ -49,6 +50,9 @@ struct APanels {
   const float* p;
   int64_t rs = 0;  // 0: packed
 };
+
+// Whether A (element (i, k) at a[i rs + k cs]) is read in place: row-major, rows apart.
+inline bool reads_a_in_place(int64_t rs, int64_t cs) { return cs == 1 && rs != 0; }
 
 // C[MR x NR] (= or +=) the product of an A micro-panel (packed, or rows in place) and a packed B
 // micro-panel (k-major, NR per k), over kc; when not adding, plus bias[0 : NR] on every row if
@@ -196,7 +200,7 @@ inline constexpr int64_t kMCInPlace = 4 * kMC;
 inline void gemm_serial(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
                         int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, bool accumulate,
                         const float* bias = nullptr) {
-  if (a_cs == 1 && a_rs != 0) {
+  if (reads_a_in_place(a_rs, a_cs)) {
     auto in_place = [&](int64_t ic, int64_t pc, int64_t, int64_t) { return APanels{a + ic * a_rs + pc, a_rs}; };
     return gemm_blocks(M, N, K, kMCInPlace, in_place, b, b_rs, b_cs, c, ldc, accumulate, bias);
   }
@@ -244,7 +248,7 @@ inline void gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, 
   const int64_t threads = worth_threads ? num_threads() : 1;
   // A few rows of an A read in place (one image's tokens): split the columns, so that each thread
   // packs only its share of B instead of all of it for its few rows (batch-1 inference 1-3 % faster).
-  const bool few_rows_in_place = a_cs == 1 && a_rs != 0 && M <= 256 && col_tiles >= 2 * threads;
+  const bool few_rows_in_place = reads_a_in_place(a_rs, a_cs) && M <= 256 && col_tiles >= 2 * threads;
   const bool split_rows = !few_rows_in_place && (row_tiles >= 4 * threads || row_tiles >= col_tiles);
   const int64_t tiles = split_rows ? row_tiles : col_tiles, parts = std::min(threads, tiles);
   parallel_for(parts, 1, [&](int64_t t0, int64_t t1) {
