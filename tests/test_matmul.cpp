@@ -258,6 +258,7 @@ TEST_CASE("gemm kernel on the CPU: float tiles and blocks, layouts, accumulate, 
       {"A read in place past its row block (3072), bias, a row tail", 3079, nr + 3, 20, false, false, false, true, 1},
       {"A in place, B transposed, bias, fewer rows than a tile", 5, 2 * nr + 7, 300, false, true, false, true, 0},
       {"a few rows read in place, threads split the columns", 200, 4 * nr + 5, 40, false, true, false, true, 0},
+      {"B transposed: a panel of whole and partial vectors, a k tail", 37, nr + 20, 47, false, true, true, false, 3},
   };
   for (const auto& g : cases) {
     CAPTURE(std::string(g.what));

@@ -145,12 +145,17 @@ inline void pack_b(const float* b, int64_t rs, int64_t cs, int64_t kc, int64_t n
         std::fill(dst + cols, dst + kNR, 0.f);
       }
     } else {
-      // Transposed B: runs of 64 k per column, so the panel's lines being written stay in L1.
+      // Transposed B (a layer's W^T): square blocks of kLanes columns by kLanes k transposed in
+      // registers, so every load and store is a whole vector; the edges element by element, in
+      // runs of 64 k per column so that the panel's lines being written stay in L1.
       if (cols < kNR) std::fill(out, out + kNR * kc, 0.f);
+      const int64_t L = simd::kLanes, vec_cols = rs == 1 ? cols / L * L : 0, vec_k = rs == 1 ? kc / L * L : 0;
+      for (int64_t j = 0; j < vec_cols; j += L)
+        for (int64_t k = 0; k < vec_k; k += L) simd::transpose_block(b + (j0 + j) * cs + k, cs, out + k * kNR + j, kNR);
       for (int64_t k0 = 0; k0 < kc; k0 += 64)
         for (int64_t j = 0; j < cols; ++j) {
           const float* src = b + (j0 + j) * cs;
-          for (int64_t k = k0; k < std::min(kc, k0 + 64); ++k) out[k * kNR + j] = src[k * rs];
+          for (int64_t k = std::max(k0, j < vec_cols ? vec_k : 0); k < std::min(kc, k0 + 64); ++k) out[k * kNR + j] = src[k * rs];
         }
     }
   }

@@ -54,6 +54,31 @@ inline VecF fmadd(VecF a, VecF b, VecF c) {
 #endif
 }
 
+// dst[c ldd + r] = src[r lds + c] for r, c < kLanes: one square block transposed (the packing
+// of a transposed GEMM operand). AVX-512: sixteen row loads, four rounds of shuffles (pairs of
+// floats, of 64-bit halves, then of 128-bit quarters twice) and sixteen row stores.
+inline void transpose_block(const float* src, int64_t lds, float* dst, int64_t ldd) {
+#if defined(__AVX512F__)
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * lds);
+  for (int i = 0; i < 16; i += 2) t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]), t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44), r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44), r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 16; i += 8)
+    for (int j = 0; j < 4; ++j)
+      t[i + j] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0x88),
+      t[i + j + 4] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0xDD);
+  for (int j = 0; j < 8; ++j)
+    r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88), r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xDD);
+  for (int i = 0; i < 16; ++i) _mm512_storeu_ps(dst + i * ldd, r[i]);
+#else
+  for (int r = 0; r < kLanes; ++r)
+    for (int c = 0; c < kLanes; ++c) dst[c * ldd + r] = src[r * lds + c];
+#endif
+}
+
 // exp(x) for x <= 0 (weights relative to their row's max), within 2 ulp; exactly 0 for x = -inf
 // and below -87.3, where float exp leaves the normal range. Cephes' expf: x = n ln2 + r with
 // |r| <= ln2 / 2, a degree-7 polynomial for exp(r), 2^n built in the exponent bits.
