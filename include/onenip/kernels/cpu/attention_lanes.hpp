@@ -100,10 +100,34 @@ inline void product_head(int64_t X, const float* a, int64_t ar, int64_t ak, cons
 
 // dst[d][l] = scale src[l, d] for l < rows (row pitch ld), 0 for rows <= l < kQueries; d < cols.
 inline void pack_transposed(const float* src, int64_t ld, int64_t rows, int64_t cols, float scale, float* dst) {
+  if (rows == kQueries && cols % kLanes == 0) {  // whole blocks: transposed in registers, then scaled
+    for (int64_t l = 0; l < rows; l += kLanes)
+      for (int64_t d = 0; d < cols; d += kLanes) simd::transpose_block(src + l * ld + d, ld, dst + d * kQueries + l, kQueries);
+    if (scale != 1.f)
+      for (int64_t e = 0; e < cols * kQueries; e += kLanes) simd::store(dst + e, simd::load(dst + e) * scale);
+    return;
+  }
   for (int64_t l = 0; l < rows; ++l)
     for (int64_t d = 0; d < cols; ++d) dst[d * kQueries + l] = scale * src[l * ld + d];
   if (rows < kQueries)
     for (int64_t d = 0; d < cols; ++d) std::fill(dst + d * kQueries + rows, dst + (d + 1) * kQueries, 0.f);
+}
+
+// The inverse: dst[l ld + d] = row_scale(l) src[d kQueries + l] for l < rows, d < cols.
+template <typename RowScale>
+inline void unpack_transposed(const float* src, int64_t rows, int64_t cols, float* dst, int64_t ld, RowScale row_scale) {
+  const bool whole = rows == kQueries && cols % kLanes == 0;  // transposed in registers, then scaled
+  if (whole)
+    for (int64_t l = 0; l < rows; l += kLanes)
+      for (int64_t d = 0; d < cols; d += kLanes) simd::transpose_block(src + d * kQueries + l, kQueries, dst + l * ld + d, ld);
+  for (int64_t l = 0; l < rows; ++l) {
+    float* o = dst + l * ld;
+    const float f = row_scale(l);
+    if (whole)
+      for (int64_t d = 0; d < cols; d += kLanes) simd::store(o + d, simd::load(o + d) * f);
+    else
+      for (int64_t d = 0; d < cols; ++d) o[d] = f * src[d * kQueries + l];
+  }
 }
 
 // The mask as the tiles read it: element (query i0 + l, key j0 + jj) at p[jj pitch + l].
@@ -226,12 +250,9 @@ inline void forward_block(const AttentionProblem<float>& P, const TransposedMask
   }
   float ms[kQueries], ls[kQueries];
   for (int c = 0; c < kQueryVecs; ++c) simd::store(ms + c * kLanes, m[c]), simd::store(ls + c * kLanes, l[c]);
-  for (int64_t r = 0; r < rows; ++r) {
-    float* o = P.out + (bh * P.Tq + i0 + r) * P.Dv;
-    const float lr = ls[r], inv = lr > 0.f ? 1.f / lr : 0.f;  // lr = 0: every key masked
-    for (int64_t x = 0; x < P.Dv; ++x) o[x] = s.ot[size_t(x * kQueries + r)] * inv;
-    P.lse[bh * P.Tq + i0 + r] = lr > 0.f ? ms[r] + std::log(lr) : inf;
-  }
+  unpack_transposed(s.ot.data(), rows, P.Dv, P.out + (bh * P.Tq + i0) * P.Dv, P.Dv,
+                    [&](int64_t r) { return ls[r] > 0.f ? 1.f / ls[r] : 0.f; });  // ls = 0: every key masked
+  for (int64_t r = 0; r < rows; ++r) P.lse[bh * P.Tq + i0 + r] = ls[r] > 0.f ? ms[r] + std::log(ls[r]) : inf;
 }
 
 inline void attention(const AttentionProblem<float>& P) {
@@ -340,10 +361,9 @@ inline void backward_keys(const AttentionProblem<float>& P, const TransposedMask
   std::fill(s.dqt.begin(), s.dqt.end(), 0.f);
   for (int64_t j0 = j_begin; j0 < j_end; j0 += kKeysBackward)
     backward_key_block(P, mask, bh, j0, std::min(kKeysBackward, j_end - j0), s);
-  for (int64_t i = 0; i < P.Tq; ++i) {
-    const float* t = s.dqt.data() + (i / kQueries) * kQueries * P.D + i % kQueries;
-    for (int64_t d = 0; d < P.D; ++d) dq[i * P.D + d] = P.scale * t[d * kQueries];
-  }
+  for (int64_t i0 = 0; i0 < P.Tq; i0 += kQueries)
+    unpack_transposed(s.dqt.data() + i0 * P.D, std::min<int64_t>(kQueries, P.Tq - i0), P.D, dq + i0 * P.D, P.D,
+                      [&](int64_t) { return P.scale; });
 }
 
 // Work items (b, h, key group g of G): keys of blocks [nk g / G, nk (g + 1) / G); dq_of(w) is
