@@ -5,6 +5,11 @@
 // argument errors. The shapes the CUDA kernels specialise or pad (head dims 32, 64, 128 and
 // others, tails, broadcast masks, dead rows, dropout) and their TF32 / BF16 tensor-core path
 // with stated tolerances (the op harness runs every case on cuda when it is linked).
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <onenip/kernels/cpu/simd.hpp>
+
 #include "nn_fixtures.hpp"
 #include "op_harness.hpp"
 
@@ -385,4 +390,34 @@ TEST_CASE("the tensor-core path rounds: TF32 and BF16 results differ from FP32 o
     CHECK(diff > 0.f);
     CHECK(diff < attention_tol(p, 64).atol);
   }
+}
+
+// The CPU attention's softmax weights come from simd::exp_nonpositive: within 2 ulp of std::exp
+// on [-87.3, 0], exactly 1 at 0, exactly 0 below -87.3 (float exp leaves the normal range) and at
+// -inf (a masked key).
+TEST_CASE("the CPU attention's vector exp: 2 ulp on [-87.3, 0], exact at 0, 0 below and at -inf") {
+  namespace simd = kernels::cpu::simd;
+  std::vector<float> xs = {0.f, -0.f, -1e-30f, -1e-8f, -0.5f, -87.29f, -87.3f, -87.31f, -100.f, -1e30f,
+                           -std::numeric_limits<float>::infinity()};
+  for (float x = -1e-4f; x > -88.f; x *= 1.0009f) xs.push_back(x);
+  while (xs.size() % simd::kLanes) xs.push_back(-1.f);
+  int worst = 0;
+  for (size_t i = 0; i < xs.size(); i += simd::kLanes) {
+    float got[simd::kLanes];
+    simd::store(got, simd::exp_nonpositive(simd::load(xs.data() + i)));
+    for (int l = 0; l < simd::kLanes; ++l) {
+      const float x = xs[i + size_t(l)];
+      CAPTURE(x);
+      if (x < -87.3f) {
+        CHECK(got[l] == 0.f);
+        continue;
+      }
+      const float want = std::exp(x);
+      int32_t a, b;
+      std::memcpy(&a, &got[l], 4), std::memcpy(&b, &want, 4);
+      CHECK(std::abs(a - b) <= 2);
+      worst = std::max(worst, std::abs(a - b));
+    }
+  }
+  MESSAGE("vector exp: worst " << worst << " ulp over " << xs.size() << " arguments");
 }

@@ -84,8 +84,14 @@ inline void transpose_block(const float* src, int64_t lds, float* dst, int64_t l
 // |r| <= ln2 / 2, a degree-7 polynomial for exp(r), 2^n built in the exponent bits.
 inline VecF exp_nonpositive(VecF x) {
   const VecF lo = splat(-87.3f);
+#if defined(__AVX512F__)
+  // The same steps, with 2^n applied by one scalef that also zeroes the lanes below lo (which
+  // may hold -inf and so NaN on the way): 14 instructions instead of 19, the same bits.
+  const __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ);
+#else
   const VecI keep = x >= lo;
   x = max(x, lo);
+#endif
   // Round to nearest by adding and removing 1.5 * 2^23 (|x log2 e| < 2^22 here).
   const VecF round = splat(12582912.f);
   const VecF n = (x * 1.44269504088896341f + round) - round;
@@ -97,8 +103,12 @@ inline VecF exp_nonpositive(VecF x) {
   p = fmadd(p, r, splat(1.6666665459e-1f));
   p = fmadd(p, r, splat(5.0000001201e-1f));
   p = fmadd(p * r, r, r) + 1.f;
+#if defined(__AVX512F__)
+  return _mm512_maskz_scalef_ps(keep, p, n);
+#else
   const VecI bits = (__builtin_convertvector(n, VecI) + 127) << 23;  // 2^n, n in [-126, 0]
   return (VecF)((VecI)(p * (VecF)bits) & keep);
+#endif
 }
 
 }  // namespace onenip::kernels::cpu::simd
