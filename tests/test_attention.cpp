@@ -331,6 +331,8 @@ TEST_CASE("fused attention, head dims 32, 64, 128 and others: tails, Tq != Tk, d
   attn_op("D 24, Dv 40, mask [Tq, Tk]", 1, 2, 21, 50, 24, 40, {21, 50}).check();
   attn_op("D 5, Dv 3, odd T, no mask", 1, 3, 7, 9, 5, 3).check();
   attn_op("D 64, Dv 32, one key", 1, 2, 5, 1, 64, 32).check();
+  // one head and 300 keys: the float backward's key blocks of 80 (the last 60) in two key groups
+  attn_op("D 64, one head, 300 keys", 1, 1, 40, 300, 64, 64, {40, 300}).check();
   // broadcast: one mask row for every query (stride 0 along queries), one value per query row
   // (stride 0 along keys: a -inf row masks every key), per-head masks of batch 0 only
   attn_op("D 32, mask [1, Tk] (rows broadcast)", 2, 2, 19, 33, 32, 32, {1, 33}).check();

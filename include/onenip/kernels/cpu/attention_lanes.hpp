@@ -274,21 +274,30 @@ inline void attention(const AttentionProblem<float>& P) {
   });
 }
 
+// The backward's key blocks: as many as whole blocks of kKeysBackward keys fit (at least one),
+// of equal size rounded up to 8 keys (the products' row blocks), so that no block is a sliver:
+// T = 196 gives 72, 72, 52 rather than 64, 64, 64, 4. Sizes are at most 2 kKeysBackward.
+struct KeyBlocks {
+  int64_t count, size;
+  explicit KeyBlocks(int64_t Tk) {
+    const int64_t n = std::max<int64_t>(1, Tk / kKeysBackward);
+    size = std::max<int64_t>(8, ((Tk + n - 1) / n + 7) / 8 * 8);
+    count = (Tk + size - 1) / size;
+  }
+};
+
 // Per-thread scratch of the backward: Q^T, dO^T and dQ^T of all of (b, h)'s queries, lse and
 // rowsum(dO O) padded to whole query blocks, and the tiles.
 struct BackwardScratch {
   int64_t nq;
+  size_t tile;  // floats of one tile: a key block's keys x kQueries
   Scratch<float> qt, dot, dqt, lse, drow, st, dpt, pdt, mask, ft, factors;
   explicit BackwardScratch(const AttentionProblem<float>& P)
-      : nq((P.Tq + kQueries - 1) / kQueries), qt(size_t(nq * kQueries * P.D)), dot(size_t(nq * kQueries * P.Dv)),
-        dqt(size_t(nq * kQueries * P.D)), lse(size_t(nq * kQueries)), drow(size_t(nq * kQueries)),
-        st(size_t(kKeysBackward * kQueries)), dpt(size_t(kKeysBackward * kQueries)),
-        pdt(P.drop ? size_t(kKeysBackward * kQueries) : 0), mask(size_t(kKeysBackward * kQueries)),
-        ft(P.drop ? size_t(kKeysBackward * kQueries) : 0),
-        factors(P.drop ? size_t(kKeysBackward * kQueries) : 0) {}
+      : nq((P.Tq + kQueries - 1) / kQueries), tile(size_t(KeyBlocks(P.Tk).size * kQueries)),
+        qt(size_t(nq * kQueries * P.D)), dot(size_t(nq * kQueries * P.Dv)), dqt(size_t(nq * kQueries * P.D)),
+        lse(size_t(nq * kQueries)), drow(size_t(nq * kQueries)), st(tile), dpt(tile), pdt(P.drop ? tile : 0),
+        mask(tile), ft(P.drop ? tile : 0), factors(P.drop ? tile : 0) {}
 };
-
-inline int64_t backward_key_blocks(int64_t Tk) { return (Tk + kKeysBackward - 1) / kKeysBackward; }
 
 // Keys [j0, j0 + cols) of (b, h) against queries [i0, i0 + rows): dk, dv rows j0.. and the
 // block's dQ^T accumulated; the first NV vectors of lanes (half of them in a last block of at most
@@ -367,8 +376,8 @@ inline void backward_keys(const AttentionProblem<float>& P, const TransposedMask
   std::copy(drow + bh * P.Tq, drow + (bh + 1) * P.Tq, s.drow.begin());
   std::fill(s.drow.begin() + P.Tq, s.drow.begin() + Tqp, 0.f);
   std::fill(s.dqt.begin(), s.dqt.end(), 0.f);
-  for (int64_t j0 = j_begin; j0 < j_end; j0 += kKeysBackward)
-    backward_key_block(P, mask, bh, j0, std::min(kKeysBackward, j_end - j0), s);
+  const int64_t size = KeyBlocks(P.Tk).size;
+  for (int64_t j0 = j_begin; j0 < j_end; j0 += size) backward_key_block(P, mask, bh, j0, std::min(size, j_end - j0), s);
   for (int64_t i0 = 0; i0 < P.Tq; i0 += kQueries)
     unpack_transposed(s.dqt.data() + i0 * P.D, std::min<int64_t>(kQueries, P.Tq - i0), P.D, dq + i0 * P.D, P.D,
                       [&](int64_t) { return P.scale; });
@@ -378,14 +387,15 @@ inline void backward_keys(const AttentionProblem<float>& P, const TransposedMask
 // where item w's dq goes.
 template <typename DqOf>
 void attention_backward(const AttentionProblem<float>& P, const float* drow, int64_t G, DqOf&& dq_of) {
-  const int64_t nk = backward_key_blocks(P.Tk), nq = (P.Tq + kQueries - 1) / kQueries;
+  const KeyBlocks blocks(P.Tk);
+  const int64_t nk = blocks.count, nq = (P.Tq + kQueries - 1) / kQueries;
   const TransposedMask mask(P, nq * kQueries);
   const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(P.Tq * P.Tk / G * (P.D + P.Dv), 1));
   parallel_for(P.B * P.H * G, grain, [&](int64_t w0, int64_t w1) {
     BackwardScratch s(P);
     for (int64_t w = w0; w < w1; ++w) {
-      const int64_t g = w % G, j_begin = nk * g / G * kKeysBackward;
-      const int64_t j_end = std::min(P.Tk, nk * (g + 1) / G * kKeysBackward);
+      const int64_t g = w % G, j_begin = nk * g / G * blocks.size;
+      const int64_t j_end = std::min(P.Tk, nk * (g + 1) / G * blocks.size);
       backward_keys(P, mask, drow, w / G, j_begin, j_end, dq_of(w), s);
     }
   });
