@@ -259,6 +259,8 @@ TEST_CASE("gemm kernel on the CPU: float tiles and blocks, layouts, accumulate, 
       {"A in place, B transposed, bias, fewer rows than a tile", 5, 2 * nr + 7, 300, false, true, false, true, 0},
       {"a few rows read in place, threads split the columns", 200, 4 * nr + 5, 40, false, true, false, true, 0},
       {"B transposed: a panel of whole and partial vectors, a k tail", 37, nr + 20, 47, false, true, true, false, 3},
+      {"rows in two or more shares, a K blocked by Eigen", 2 * 96 + 13, 50, 600, false, false, false, false, 0},
+      {"few rows, columns in shares, both transposed, bias", 40, 2 * 96 + 7, 300, true, true, false, true, 0},
   };
   for (const auto& g : cases) {
     CAPTURE(std::string(g.what));
@@ -306,6 +308,31 @@ TEST_CASE("gemm kernel on the CPU: float tiles and blocks, layouts, accumulate, 
     float c[2] = {7, 8};
     packed::gemm_serial(packed::PackedA(b, 2, 1, 0, 2), 2, b, 2, 1, c, 2, false);
     CHECK((c[0] == 7 && c[1] == 8));
+  }
+}
+
+// Double products (and every float product on targets without AVX-512) run on Eigen, which the
+// GEMM splits over the threads itself: the bits must not depend on the thread count either.
+TEST_CASE("gemm kernel on the CPU: Eigen's products give the same bits on 1 and 2 threads") {
+  Generator gen(12);
+  struct Geometry {
+    int64_t M, N, K;
+  };
+  for (const auto& g : {Geometry{31, 45, 300}, Geometry{2 * 96 + 13, 50, 600}, Geometry{40, 2 * 96 + 7, 300}}) {
+    CAPTURE(g.M);
+    CAPTURE(g.N);
+    CAPTURE(g.K);
+    TensorD a = randn<double>({g.M, g.K}, 0.0, 1.0, gen), b = randn<double>({g.N, g.K}, 0.0, 1.0, gen);
+    TensorD c = zeros<double>({g.M, g.N});
+    kernels::GemmProblem<double> p;
+    p.M = g.M, p.N = g.N, p.K = g.K, p.a_rs = g.K, p.a_cs = 1, p.b_rs = 1, p.b_cs = g.K, p.ldc = g.N;
+    const int saved = num_threads();
+    set_num_threads(1);
+    TensorD one = run_gemm(p, a, b, c, TensorD(), Device::CPU);
+    set_num_threads(2);
+    TensorD two = run_gemm(p, a, b, c, TensorD(), Device::CPU);
+    set_num_threads(saved);
+    check_close(two, one, 0.0, 0.0);
   }
 }
 

@@ -1,7 +1,7 @@
 /// \file
 /// CPU threading: one level of OpenMP. Kernels parallelise their outer loop with
-/// parallel_for; Eigen, called inside such a region, sees omp_get_num_threads() > 1 and
-/// runs single-threaded, so threads never nest.
+/// parallel_for; Eigen's products always run single-threaded (the CPU GEMM spreads them over
+/// the threads itself), so threads never nest.
 #pragma once
 
 #include <algorithm>
@@ -23,13 +23,15 @@ inline int num_threads() {
 #endif
 }
 
-/// Threads for kernels and for Eigen's own GEMM parallelism. Default: the machine's cores.
+/// Threads for kernels. Default: the machine's cores. (Eigen's own GEMM parallelism stays off:
+/// the CPU GEMM splits Eigen's products over the threads itself, in a way that keeps the bits
+/// independent of the thread count; see kernels/cpu/gemm.hpp.)
 inline void set_num_threads(int n) {
   n = std::max(1, n);
 #ifdef _OPENMP
   omp_set_num_threads(n);
 #endif
-  Eigen::setNbThreads(n);
+  Eigen::setNbThreads(1);
 }
 
 /// Run f(begin, end) over [0, n) in chunks, in parallel when the work is worth it.

@@ -3,7 +3,7 @@
 // Eigen, each operand mapped in place as a row- or column-major matrix (no copy), so transposed
 // views cost nothing. Threads: many small products run one per thread (each single-threaded
 // inside the parallel region); otherwise products run one after another, each spread over the
-// threads.
+// threads (Eigen's in shares of whole row or column blocks: see kEigenSplit).
 #pragma once
 
 #include <Eigen/Core>
@@ -34,6 +34,18 @@ inline bool packed_pays(int64_t M, int64_t N, int64_t K) {
   return M >= 4 && N >= 16 && K >= 8 && M * N * K >= (int64_t(1) << 15);
 }
 
+// Eigen's products run on one thread each (Eigen::setNbThreads(1)): Eigen's own split chooses
+// its K blocking from the thread count, so the bits of a product would depend on it. A large
+// product is split here instead, into threads' shares of whole blocks of kEigenSplit rows (or
+// columns): a multiple of every register tile of Eigen's, so each row and column sits in the same
+// place of Eigen's tiles however the shares fall, and is summed in the same order.
+inline constexpr int64_t kEigenSplit = 96;
+
+inline void eigen_on_one_thread() {
+  static const bool once = (Eigen::setNbThreads(1), true);
+  (void)once;
+}
+
 // One product C (+)= A B (or C = bias + A B) with the problem's sizes, at the given operand
 // pointers.
 template <typename T>
@@ -45,6 +57,7 @@ void gemm_one(const GemmProblem<T>& p, const T* a, const T* b, T* c) {
       return packed::gemm(M, N, K, a, p.a_rs, p.a_cs, b, p.b_rs, p.b_cs, c, p.ldc, p.accumulate && !p.bias_row,
                           p.bias_row);
   }
+  eigen_on_one_thread();
   RowMajorMap<T> C(c, M, N, Eigen::OuterStride<>(p.ldc));
   bool accumulate = p.accumulate;
   if (p.bias_row) {  // C starts from the bias on every row, then the product adds onto it
@@ -60,17 +73,29 @@ void gemm_one(const GemmProblem<T>& p, const T* a, const T* b, T* c) {
   int64_t ars = p.a_rs, acs = p.a_cs, brs = p.b_rs, bcs = p.b_cs;
   unit_stride_for_vectors(M, K, ars, acs);
   unit_stride_for_vectors(K, N, brs, bcs);
-  auto run = [&](const auto& A) {
-    if (bcs == 1) {
-      RowMajorMap<T> B(const_cast<T*>(b), K, N, Eigen::OuterStride<>(brs));
-      if (accumulate) C.noalias() += A * B; else C.noalias() = A * B;
-    } else {
-      ColMajorMap<T> B(const_cast<T*>(b), K, N, Eigen::OuterStride<>(bcs));
-      if (accumulate) C.noalias() += A * B; else C.noalias() = A * B;
-    }
+  // C[r0:r1, c0:c1] (+)= A[r0:r1, :] B[:, c0:c1], one single-threaded Eigen product.
+  auto block = [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+    RowMajorMap<T> Cb(c + r0 * p.ldc + c0, r1 - r0, c1 - c0, Eigen::OuterStride<>(p.ldc));
+    auto run = [&](const auto& A) {
+      if (bcs == 1) {
+        RowMajorMap<T> B(const_cast<T*>(b + c0 * bcs), K, c1 - c0, Eigen::OuterStride<>(brs));
+        if (accumulate) Cb.noalias() += A * B; else Cb.noalias() = A * B;
+      } else {
+        ColMajorMap<T> B(const_cast<T*>(b + c0 * bcs), K, c1 - c0, Eigen::OuterStride<>(bcs));
+        if (accumulate) Cb.noalias() += A * B; else Cb.noalias() = A * B;
+      }
+    };
+    if (acs == 1) run(RowMajorMap<T>(const_cast<T*>(a + r0 * ars), r1 - r0, K, Eigen::OuterStride<>(ars)));
+    else run(ColMajorMap<T>(const_cast<T*>(a + r0 * ars), r1 - r0, K, Eigen::OuterStride<>(acs)));
   };
-  if (acs == 1) run(RowMajorMap<T>(const_cast<T*>(a), M, K, Eigen::OuterStride<>(ars)));
-  else run(ColMajorMap<T>(const_cast<T*>(a), M, K, Eigen::OuterStride<>(acs)));
+  // Threads take whole shares of kEigenSplit rows (or columns, for few rows), one product each.
+  const int64_t split = kEigenSplit;
+  if (M * N * K < (int64_t(1) << 18)) block(0, M, 0, N);  // too small to be worth a second thread
+  else if (M >= 2 * split)
+    parallel_for((M + split - 1) / split, 1, [&](int64_t t0, int64_t t1) { block(t0 * split, std::min(M, t1 * split), 0, N); });
+  else if (N >= 2 * split)
+    parallel_for((N + split - 1) / split, 1, [&](int64_t t0, int64_t t1) { block(0, M, t0 * split, std::min(N, t1 * split)); });
+  else block(0, M, 0, N);
 }
 
 // Element offset of batch item i for batch dims `batch` with `strides`.
