@@ -11,6 +11,8 @@
 #                              tests labelled "mpi" (2 ranks on this machine); with nvcc, NCCL compiled
 #   bash tests/run.sh api      the API reference: doxygen (installed if missing) over include/onenip/
 #                              into build/api/html; any doxygen warning fails it
+#   bash tests/run.sh avx2     the op tests built for x86-64-v3 (AVX2, no AVX-512: what a distribution
+#                              package ships) in build-avx2/: Eigen's float products, 8-lane kernels
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -110,6 +112,25 @@ mpi() {
   cmake --build build-mpi -j "$jobs" --target "${targets[@]}"
   OMP_NUM_THREADS=1 ctest --test-dir build-mpi -L mpi --output-on-failure --no-tests=error
 }
+# The CPU kernels as a distribution package would build them (-march=x86-64-v3 instead of
+# -march=native): float products on Eigen instead of the AVX-512 GEMM, attention tiles and the
+# vector exp on 8 lanes, Philox 8 at a time, the scalar 8x8 transposes. The op tests (values,
+# gradients, bits equal across thread counts) and the convolution tests on those paths;
+# skipped on a CPU without AVX2.
+avx2() {
+  if ! grep -qw avx2 /proc/cpuinfo || ! grep -qw fma /proc/cpuinfo; then
+    echo "tests/run.sh avx2: this CPU has no AVX2 + FMA: skipped"
+    return 0
+  fi
+  local tests=(test_ops_basic test_ops_nn test_ops_conv)
+  cmake -S . -B build-avx2 -G Ninja -DCMAKE_BUILD_TYPE=Release -DONENIP_BUILD_TESTS=ON -DONENIP_BUILD_EXAMPLES=OFF \
+    -DONENIP_NATIVE=OFF -DCMAKE_CXX_FLAGS=-march=x86-64-v3
+  cmake --build build-avx2 -j "$jobs" --target "${tests[@]}"
+  for t in "${tests[@]}"; do
+    echo "== $t (x86-64-v3)"
+    OMP_NUM_THREADS=1 "build-avx2/tests/$t" --no-version
+  done
+}
 # The API reference from the headers' comments (docs/api/Doxyfile, front page docs/api/mainpage.md).
 # Doxygen fails on any warning itself (WARN_AS_ERROR = FAIL_ON_WARNINGS), after printing them all.
 api() {
@@ -130,6 +151,7 @@ case "${1:-all}" in
   tsan) tsan ;;
   mpi) mpi ;;
   api) api ;;
+  avx2) avx2 ;;
   all) deps && build && run_tests ;;
-  *) echo "usage: bash tests/run.sh [deps|build|test|cuda|sanitize|tsan|mpi|api]" >&2; exit 2 ;;
+  *) echo "usage: bash tests/run.sh [deps|build|test|cuda|sanitize|tsan|mpi|api|avx2]" >&2; exit 2 ;;
 esac
