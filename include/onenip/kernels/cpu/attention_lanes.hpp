@@ -289,11 +289,11 @@ struct KeyBlocks {
 // Per-thread scratch of the backward: Q^T, dO^T and dQ^T of all of (b, h)'s queries, lse and
 // rowsum(dO O) padded to whole query blocks, and the tiles.
 struct BackwardScratch {
-  int64_t nq;
-  size_t tile;  // floats of one tile: a key block's keys x kQueries
+  int64_t nq, key_block;  // query blocks; keys per key block (KeyBlocks)
+  size_t tile;            // floats of one tile: key_block x kQueries
   Scratch<float> qt, dot, dqt, lse, drow, st, dpt, pdt, mask, ft, factors;
   explicit BackwardScratch(const AttentionProblem<float>& P)
-      : nq((P.Tq + kQueries - 1) / kQueries), tile(size_t(KeyBlocks(P.Tk).size * kQueries)),
+      : nq((P.Tq + kQueries - 1) / kQueries), key_block(KeyBlocks(P.Tk).size), tile(size_t(key_block * kQueries)),
         qt(size_t(nq * kQueries * P.D)), dot(size_t(nq * kQueries * P.Dv)), dqt(size_t(nq * kQueries * P.D)),
         lse(size_t(nq * kQueries)), drow(size_t(nq * kQueries)), st(tile), dpt(tile), pdt(P.drop ? tile : 0),
         mask(tile), ft(P.drop ? tile : 0), factors(P.drop ? tile : 0) {}
@@ -376,8 +376,8 @@ inline void backward_keys(const AttentionProblem<float>& P, const TransposedMask
   std::copy(drow + bh * P.Tq, drow + (bh + 1) * P.Tq, s.drow.begin());
   std::fill(s.drow.begin() + P.Tq, s.drow.begin() + Tqp, 0.f);
   std::fill(s.dqt.begin(), s.dqt.end(), 0.f);
-  const int64_t size = KeyBlocks(P.Tk).size;
-  for (int64_t j0 = j_begin; j0 < j_end; j0 += size) backward_key_block(P, mask, bh, j0, std::min(size, j_end - j0), s);
+  for (int64_t j0 = j_begin; j0 < j_end; j0 += s.key_block)
+    backward_key_block(P, mask, bh, j0, std::min(s.key_block, j_end - j0), s);
   for (int64_t i0 = 0; i0 < P.Tq; i0 += kQueries)
     unpack_transposed(s.dqt.data() + i0 * P.D, std::min<int64_t>(kQueries, P.Tq - i0), P.D, dq + i0 * P.D, P.D,
                       [&](int64_t) { return P.scale; });
