@@ -232,7 +232,7 @@ TEST_CASE_TEMPLATE("gemm kernel on cuda: accumulate, bias_row, ldc, vector strid
 }
 
 // The CPU's float GEMM (kernels/cpu/gemm_packed.hpp where the build has AVX-512) against
-// a double triple loop: sizes one past and one short of its tiles (6 rows, 2 vectors of columns)
+// a double triple loop: sizes one past and one short of its tiles (6 rows, 4 vectors of columns)
 // and blocks (KC 256, MC 768 packed or 3072 for a row-major A read in place, NC 512), every
 // operand layout, accumulate, bias, a padded ldc; then the same bits on 1 and 2 threads and inside
 // a parallel region (where it runs single-threaded).

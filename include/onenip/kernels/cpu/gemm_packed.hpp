@@ -29,9 +29,12 @@ inline constexpr bool kAvailable = simd::kLanes >= 16;
 template <typename T>
 inline constexpr bool kUsedFor = kAvailable && std::is_same_v<T, float>;
 
-// Tile: 6 rows x 2 vectors (6 x 32 on AVX-512, 6 x 16 on AVX2): 12 accumulators, enough to hide
-// the FMA latency on two FMA pipes; larger tiles (12 x 32) measured slower on Zen 4.
-inline constexpr int kVectors = 2;
+// Tile: 6 rows x 4 vectors (6 x 64 on AVX-512): 24 accumulators, 4 B vectors and A's broadcast
+// in 29 of the 32 registers. Per k it loads 10 values for 24 FMAs, where the earlier 6 x 32 tile
+// loaded 8 for 12: on a Xeon with two 512-bit FMA units that tile was bound by its loads (large
+// products 25-30 % faster at 6 x 64, the training step 10 %). Six rows keep six row pointers for
+// an A read in place; twelve (12 x 32) ran out of general registers and measured slower on Zen 4.
+inline constexpr int kVectors = 4;
 inline constexpr int64_t kNR = kVectors * simd::kLanes;
 inline constexpr int64_t kMR = 6;
 // Blocks (GotoBLAS's order with A and B's roles swapped, as C is row-major): an MC x KC block of
@@ -63,7 +66,7 @@ inline void micro_kernel(int64_t kc, const float* ap, int64_t a_rs, const float*
   VecF acc[kMR][kVectors];
 #pragma GCC unroll 6
   for (int i = 0; i < kMR; ++i)
-#pragma GCC unroll 2
+#pragma GCC unroll 4
     for (int v = 0; v < kVectors; ++v) acc[i][v] = simd::splat(0.f);
   // C's tile is read at the end: ask for it now, so its misses overlap the products.
   for (int i = 0; i < kMR; ++i)
@@ -71,12 +74,12 @@ inline void micro_kernel(int64_t kc, const float* ap, int64_t a_rs, const float*
   // One k: the tile += A(:, k) B(k, :), A(i, k) given by a_ik(i).
   auto step = [&](auto&& a_ik, const float* b_k) {
     VecF b[kVectors];
-#pragma GCC unroll 2
+#pragma GCC unroll 4
     for (int v = 0; v < kVectors; ++v) b[v] = simd::load(b_k + v * simd::kLanes);
 #pragma GCC unroll 6
     for (int i = 0; i < kMR; ++i) {
       const VecF a = simd::splat(a_ik(i));
-#pragma GCC unroll 2
+#pragma GCC unroll 4
       for (int v = 0; v < kVectors; ++v) acc[i][v] = simd::fmadd(a, b[v], acc[i][v]);
     }
   };
@@ -92,7 +95,7 @@ inline void micro_kernel(int64_t kc, const float* ap, int64_t a_rs, const float*
   if (m == kMR && n == kNR) {
 #pragma GCC unroll 6
     for (int i = 0; i < kMR; ++i)
-#pragma GCC unroll 2
+#pragma GCC unroll 4
       for (int v = 0; v < kVectors; ++v) {
         float* p = c + i * ldc + v * simd::kLanes;
         simd::store(p, add         ? simd::load(p) + acc[i][v]
