@@ -42,6 +42,8 @@ inline constexpr int64_t kMR = 6;
 // and stays in L2; each MR x KC micro-panel of A (6 KB) stays in L1 while the B micro-panels
 // stream past it.
 inline constexpr int64_t kKC = 256, kNC = 512, kMC = 128 * kMR;
+// B's block buffer holds KC x NC floats: NC must be whole micro-panels (a 48-wide tile overran it).
+static_assert(kNC % kNR == 0);
 
 using simd::VecF;
 
