@@ -32,8 +32,9 @@ inline constexpr bool kUsedFor = kAvailable && std::is_same_v<T, float>;
 // Tile: 6 rows x 4 vectors (6 x 64 on AVX-512): 24 accumulators, 4 B vectors and A's broadcast
 // in 29 of the 32 registers. Per k it loads 10 values for 24 FMAs, where the earlier 6 x 32 tile
 // loaded 8 for 12: on a Xeon with two 512-bit FMA units that tile was bound by its loads (large
-// products 25-30 % faster at 6 x 64, the training step 10 %). Six rows keep six row pointers for
-// an A read in place; twelve (12 x 32) ran out of general registers and measured slower on Zen 4.
+// products 25-30 % faster at 6 x 64, the training step 10 %; our reading, without hardware
+// counters). Six rows keep six row pointers for an A read in place; twelve rows (12 x 32) need
+// twelve, and measured slower on Zen 4. 6 x 64 is not yet timed on Zen 4.
 inline constexpr int kVectors = 4;
 inline constexpr int64_t kNR = kVectors * simd::kLanes;
 inline constexpr int64_t kMR = 6;
