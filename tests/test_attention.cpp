@@ -322,11 +322,15 @@ const auto composite_dropout = [](const In<double>& x) {
 }  // namespace
 
 TEST_CASE("fused attention, head dims 32, 64, 128 and others: tails, Tq != Tk, dead rows, masks that broadcast") {
-  // 37 queries and 45 keys: two tiles each with a tail at 32-row tiles, one tail at 16.
+  // 37 queries and 45 keys: a query tail in two 32-query blocks or one 64-query block, a key tail.
   for (int64_t D : {32, 64, 128}) {
     const std::string d = "D " + std::to_string(D);
     attn_op("head dim " + d + ", mask [B, 1, Tq, Tk]", 2, 2, 37, 45, D, D, {2, 1, 37, 45}).check();
   }
+  // Query blocks of 64 (AVX-512) or 32 lanes whose last block takes a quarter of the lanes (133:
+  // 5 left) or a half (150 with 64-query blocks: 22 left).
+  attn_op("D 32, 133 queries, mask [Tq, Tk]", 1, 1, 133, 45, 32, 32, {133, 45}).check();
+  attn_op("D 64, 150 queries, no mask", 1, 1, 150, 45, 64, 64).check();
   // run-time dims: D != Dv, dims that are no multiple of 16 (padded for tensor cores)
   attn_op("D 24, Dv 40, mask [Tq, Tk]", 1, 2, 21, 50, 24, 40, {21, 50}).check();
   attn_op("D 5, Dv 3, odd T, no mask", 1, 3, 7, 9, 5, 3).check();

@@ -1,11 +1,11 @@
 // The float fused attention at head dims 32, 64 and 128, with the queries in the vector lanes.
 //
-// Every tile is kept transposed, [keys][32 queries], so that the softmax's row statistics (max,
-// sum) are plain element-wise vector operations, and every product is one register-blocked
+// Every tile is kept transposed, [keys][kQueries queries], so that the softmax's row statistics
+// (max, sum) are plain element-wise vector operations, and every product is one register-blocked
 // micro-kernel (`product`) that broadcasts one operand and reads the other as vectors. K, V, Q
 // and dO are read in place; only Q^T and dO^T are packed, once per work item (not per tile),
 // and O^T / dQ^T transposed back once at its end.
-//   forward, per (b, h, block of 32 queries), over key blocks:
+//   forward, per (b, h, block of kQueries queries), over key blocks:
 //     S^T = K (scale Q)^T + mask^T, m = max(m, colmax S^T), P^T = exp(S^T - m) (one pass, sum
 //     accumulated), l = l corr + sum, O^T = O^T corr + V^T P^T
 //   backward, per (b, h, key group), over key blocks, then query blocks:
@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "../../core/parallel.hpp"
 #include "random.hpp"
@@ -29,8 +30,21 @@ namespace onenip::kernels::cpu::lanes {
 using simd::kLanes;
 using simd::VecF;
 
-inline constexpr int kQueries = 32;                     // queries per block: the tiles' row width
+// Queries per block, the tiles' row width: 4 vectors with 32 registers (AVX-512: 64 queries,
+// the 6 x 64 register tile that loads 10 values per 24 FMAs), else 32 queries.
+inline constexpr int kQueries = simd::kRegisters >= 32 ? 4 * kLanes : 32;
 inline constexpr int kQueryVecs = kQueries / kLanes;    // vectors per tile row
+static_assert(kQueryVecs % 4 == 0);
+
+// Calls f(std::integral_constant<int, NV>{}) with the fewest vectors of lanes, a quarter, half
+// or all of a block, that hold `rows` queries: a short last block (T = 196 ends with 4 queries)
+// does not pay for a whole one.
+template <typename F>
+inline void with_query_vecs(int64_t rows, F&& f) {
+  if (rows <= kQueries / 4) f(std::integral_constant<int, kQueryVecs / 4>{});
+  else if (rows <= kQueries / 2) f(std::integral_constant<int, kQueryVecs / 2>{});
+  else f(std::integral_constant<int, kQueryVecs>{});
+}
 inline constexpr int64_t kKeys = 128, kKeysBackward = 64;  // keys per tile (the tiles stay in L1)
 
 inline bool supported(const AttentionProblem<float>& P) {
@@ -203,8 +217,8 @@ struct ForwardScratch {
 };
 
 // One (batch, head, query block): out rows i0.. and their lse, on the first NV vectors of lanes
-// (half of them in a last block of at most half a block: at T = 196 the last block holds 4
-// queries, and the forward ran 9 % faster than with all 32 lanes).
+// (with_query_vecs: at T = 196 the last block holds 4 queries, and the forward ran 9 % faster on
+// 16 lanes than on 32).
 template <int NV>
 void forward_block(const AttentionProblem<float>& P, const TransposedMask& mask, int64_t bh, int64_t i0,
                           ForwardScratch& s) {
@@ -268,8 +282,7 @@ inline void attention(const AttentionProblem<float>& P) {
     ForwardScratch s(P);
     for (int64_t w = w0; w < w1; ++w) {
       const int64_t i0 = (w % nq) * kQueries;
-      if (P.Tq - i0 > kQueries / 2) forward_block<kQueryVecs>(P, mask, w / nq, i0, s);
-      else forward_block<kQueryVecs / 2>(P, mask, w / nq, i0, s);
+      with_query_vecs(P.Tq - i0, [&](auto nv) { forward_block<nv()>(P, mask, w / nq, i0, s); });
     }
   });
 }
@@ -300,8 +313,7 @@ struct BackwardScratch {
 };
 
 // Keys [j0, j0 + cols) of (b, h) against queries [i0, i0 + rows): dk, dv rows j0.. and the
-// block's dQ^T accumulated; the first NV vectors of lanes (half of them in a last block of at most
-// half a block, as in the forward).
+// block's dQ^T accumulated; the first NV vectors of lanes (with_query_vecs, as in the forward).
 template <int NV>
 void backward_tile(const AttentionProblem<float>& P, const TransposedMask& mask, int64_t bh, int64_t i0, int64_t rows,
                    int64_t j0, int64_t cols, float* dk, float* dv, BackwardScratch& s) {
@@ -354,8 +366,7 @@ inline void backward_key_block(const AttentionProblem<float>& P, const Transpose
   std::fill(dv, dv + cols * P.Dv, 0.f);
   for (int64_t i0 = 0; i0 < P.Tq; i0 += kQueries) {
     const int64_t rows = std::min<int64_t>(kQueries, P.Tq - i0);
-    if (rows > kQueries / 2) backward_tile<kQueryVecs>(P, mask, bh, i0, rows, j0, cols, dk, dv, s);
-    else backward_tile<kQueryVecs / 2>(P, mask, bh, i0, rows, j0, cols, dk, dv, s);
+    with_query_vecs(rows, [&](auto nv) { backward_tile<nv()>(P, mask, bh, i0, rows, j0, cols, dk, dv, s); });
   }
   for (int64_t e = 0; e < cols * P.D; ++e) dk[e] *= P.scale;
 }
