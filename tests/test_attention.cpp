@@ -351,6 +351,9 @@ TEST_CASE("fused attention with dropout at each head dim: the composite's decisi
     op.in({1, 2, 35, D}).in({1, 2, 41, D}).in({1, 2, 41, Dv}).constant({35, 41}, holey_mask())
         .ref(composite_dropout, true).ftol(2e-5, 2e-5).dtol(1e-11, 1e-11).directions(4).check();
   }
+  // several query blocks, the last one short: the factors of whole and partial tiles
+  Op(std::string("dropout 0.25, D 32, 133 queries"), sdpa_dropout).in({1, 1, 133, 32}).in({1, 1, 45, 32})
+      .in({1, 1, 45, 32}).ref(composite_dropout, true).ftol(2e-5, 2e-5).dtol(1e-11, 1e-11).directions(4).check();
 }
 
 namespace {

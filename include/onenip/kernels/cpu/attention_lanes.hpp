@@ -113,18 +113,18 @@ inline void product_head(int64_t X, const float* a, int64_t ar, int64_t ak, cons
 }
 
 // dst[d][l] = scale src[l, d] for l < rows (row pitch ld), 0 for rows <= l < kQueries; d < cols.
+// Whole kLanes x kLanes blocks are transposed in registers, the edges element by element.
 inline void pack_transposed(const float* src, int64_t ld, int64_t rows, int64_t cols, float scale, float* dst) {
-  if (rows == kQueries && cols % kLanes == 0) {  // whole blocks: transposed in registers, then scaled
-    for (int64_t l = 0; l < rows; l += kLanes)
-      for (int64_t d = 0; d < cols; d += kLanes) simd::transpose_block(src + l * ld + d, ld, dst + d * kQueries + l, kQueries);
-    if (scale != 1.f)
-      for (int64_t e = 0; e < cols * kQueries; e += kLanes) simd::store(dst + e, simd::load(dst + e) * scale);
-    return;
+  const int64_t vec_rows = rows / kLanes * kLanes, vec_cols = cols / kLanes * kLanes;
+  for (int64_t l = 0; l < vec_rows; l += kLanes)
+    for (int64_t d = 0; d < vec_cols; d += kLanes) simd::transpose_block(src + l * ld + d, ld, dst + d * kQueries + l, kQueries);
+  for (int64_t d = 0; d < cols; ++d) {
+    float* o = dst + d * kQueries;
+    for (int64_t l = d < vec_cols ? vec_rows : 0; l < rows; ++l) o[l] = src[l * ld + d];
+    std::fill(o + rows, o + kQueries, 0.f);
   }
-  for (int64_t l = 0; l < rows; ++l)
-    for (int64_t d = 0; d < cols; ++d) dst[d * kQueries + l] = scale * src[l * ld + d];
-  if (rows < kQueries)
-    for (int64_t d = 0; d < cols; ++d) std::fill(dst + d * kQueries + rows, dst + (d + 1) * kQueries, 0.f);
+  if (scale != 1.f)
+    for (int64_t e = 0; e < cols * kQueries; e += kLanes) simd::store(dst + e, simd::load(dst + e) * scale);
 }
 
 // The inverse: dst[l ld + d] = row_scale(l) src[d kQueries + l] for l < rows, d < cols.
@@ -189,10 +189,8 @@ class TransposedMask {
 // (0 past rows); factors: rows x cols floats of scratch (the tile's rows share the Philox vectors).
 inline void dropout_tile(const AttentionProblem<float>& P, int64_t bh, int64_t i0, int64_t rows, int64_t j0,
                          int64_t cols, float* factors, float* ft) {
-  std::fill(ft, ft + cols * kQueries, 0.f);
   dropout_factor_rows(*P.drop, (bh * P.Tq + i0) * P.Tk + j0, P.Tk, rows, cols, P.drop_scale, factors);
-  for (int64_t l = 0; l < rows; ++l)
-    for (int64_t jj = 0; jj < cols; ++jj) ft[jj * kQueries + l] = factors[l * cols + jj];
+  pack_transposed(factors, cols, rows, cols, 1.f, ft);
 }
 
 // S^T [cols][kQueries] = K rows j0.. times the packed (scaled) Q^T, plus the mask tile, each
