@@ -19,7 +19,8 @@ BENCHMARK(BM_matmul)->Args({1024, 1024, 1024})->Args({2048, 2048, 2048})->Args({
 
 // The training step's three products at one layer's shape (tokens 16 x 196, 256 channels), each
 // with its operands' layouts: forward X W^T (B transposed), input gradient dY W (both row-major),
-// weight gradient dY^T X (A transposed); then forward products of one or two images' tokens (196,
+// weight gradient dY^T X (A transposed); the weight gradients of the feed-forward layers (24 x 196
+// tokens, 256 <-> 1024 channels); then forward products of one or two images' tokens (196,
 // 392) at the model's widths, as batch-1 inference runs them.
 static void BM_matmul_layout(benchmark::State& state) {
   const int64_t M = state.range(0), K = state.range(1), N = state.range(2);
@@ -35,5 +36,6 @@ static void BM_matmul_layout(benchmark::State& state) {
 }
 BENCHMARK(BM_matmul_layout)->ArgNames({"M", "K", "N", "a_t", "b_t"})->Args({3136, 256, 256, 0, 1})
     ->Args({3136, 256, 256, 0, 0})->Args({256, 3136, 256, 1, 0})->Args({4704, 256, 1024, 0, 1})
+    ->Args({256, 4704, 1024, 1, 0})->Args({1024, 4704, 256, 1, 0})
     ->Args({196, 168, 168, 0, 1})->Args({196, 168, 672, 0, 1})->Args({196, 672, 168, 0, 1})->Args({392, 168, 504, 0, 1})
     ->Unit(benchmark::kMillisecond)->UseRealTime();

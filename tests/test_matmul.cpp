@@ -261,6 +261,8 @@ TEST_CASE("gemm kernel on the CPU: float tiles and blocks, layouts, accumulate, 
       {"B transposed: a panel of whole and partial vectors, a k tail", 37, nr + 20, 47, false, true, true, false, 3},
       {"rows in two or more shares, a K blocked by Eigen", 2 * 96 + 13, 50, 600, false, false, false, false, 0},
       {"few rows, columns in shares, both transposed, bias", 40, 2 * 96 + 7, 300, true, true, false, true, 0},
+      {"A transposed, read in place: whole row panels, three K blocks, columns in shares", 24, 4 * nr + 5, 600, true,
+       false, true, false, 0},
   };
   for (const auto& g : cases) {
     CAPTURE(std::string(g.what));

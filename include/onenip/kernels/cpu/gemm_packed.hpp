@@ -51,18 +51,31 @@ using simd::VecF;
 // Where a block's A micro-panels are: packed (k-major, MR values per k, panels MR kc apart), or
 // A itself read in place when it is row-major (row i at p + i rs, k contiguous): a row-major A
 // would otherwise be transposed element by element into the panels, at the product's cost per
-// column of C over N columns.
+// column of C over N columns. A transposed A (a weight gradient's dY^T) holds each k's rows side
+// by side, the packed layout at a k pitch of ks: read in place when it has few rows (below).
 struct APanels {
   const float* p;
-  int64_t rs = 0;  // 0: packed
+  int64_t rs = 0;  // rows in place, rs apart
+  int64_t ks = 0;  // transposed in place: panel ir at p + ir, k pitch ks (neither: packed)
 };
 
-// Whether A (element (i, k) at a[i rs + k cs]) is read in place: row-major, rows apart.
-inline bool reads_a_in_place(int64_t rs, int64_t cs) { return cs == 1 && rs != 0; }
+// How A (element (i, k) at a[i rs + k cs], M rows) is read. A transposed A is read in place up to
+// kTransposedInPlaceRows rows, where the threads split C's columns (gemm) and would each pack all
+// of A: the weight gradient dY^T X at 256 x 4704 x 256 and 256 x 4704 x 1024 ran 4-9 % faster
+// on Zen 4. With more rows the threads split them and pack their own; reading in place there, a
+// 4 KiB k pitch (1024 rows) ran 5 % slower than packing.
+enum class AReading { kPacked, kRows, kTransposed };
+inline constexpr int64_t kTransposedInPlaceRows = 256;
+inline AReading a_reading(int64_t M, int64_t rs, int64_t cs) {
+  if (cs == 1 && rs != 0) return AReading::kRows;
+  if (rs == 1 && cs != 0 && M <= kTransposedInPlaceRows) return AReading::kTransposed;
+  return AReading::kPacked;
+}
 
-// C[MR x NR] (= or +=) the product of an A micro-panel (packed, or rows in place) and a packed B
-// micro-panel (k-major, NR per k), over kc; when not adding, plus bias[0 : NR] on every row if
-// bias is given. Only the first m rows and n columns are written (A's rows past m are not read).
+// C[MR x NR] (= or +=) the product of an A micro-panel (rows in place, a_rs apart; else k-major,
+// MR values per k, a_rs apart) and a packed B micro-panel (k-major, NR per k), over kc; when not
+// adding, plus bias[0 : NR] on every row if bias is given. Only the first m rows and n columns
+// are written (A's rows past m are not read in place).
 template <bool kInPlaceA>
 inline void micro_kernel(int64_t kc, const float* ap, int64_t a_rs, const float* bp, float* c, int64_t ldc, bool add,
                          const float* bias, int64_t m, int64_t n) {
@@ -92,7 +105,7 @@ inline void micro_kernel(int64_t kc, const float* ap, int64_t a_rs, const float*
     for (int i = 0; i < kMR; ++i) row[i] = ap + std::min<int64_t>(i, m - 1) * a_rs;
     for (int64_t k = 0; k < kc; ++k, bp += kNR) step([&](int i) { return row[i][k]; }, bp);
   } else {
-    for (int64_t k = 0; k < kc; ++k, ap += kMR, bp += kNR) step([&](int i) { return ap[i]; }, bp);
+    for (int64_t k = 0; k < kc; ++k, ap += a_rs, bp += kNR) step([&](int i) { return ap[i]; }, bp);
   }
   const bool with_bias = !add && bias;
   if (m == kMR && n == kNR) {
@@ -174,7 +187,7 @@ template <typename ABlock>
 void gemm_blocks(int64_t M, int64_t N, int64_t K, int64_t mc_max, ABlock&& a_block, const float* b, int64_t b_rs,
                  int64_t b_cs, float* c, int64_t ldc, bool accumulate, const float* bias) {
   if (M <= 0 || N <= 0) return;  // (and no row blocks to size)
-  thread_local Scratch<float> b_buf;
+  thread_local Scratch<float> b_buf, edge_buf;
   b_buf.resize(size_t(kKC * kNC));
   // Blocks of equal size: a short last one would repack all of B for a few rows.
   const int64_t row_blocks = (M + mc_max - 1) / mc_max;
@@ -194,8 +207,17 @@ void gemm_blocks(int64_t M, int64_t N, int64_t K, int64_t mc_max, ABlock&& a_blo
             const float* bp = b_buf.data() + jr * kc;
             const float* bias_j = bias ? bias + jc + jr : nullptr;
             const int64_t m = std::min(kMR, mc - ir), n = std::min(kNR, nc - jr);
-            if (a.rs != 0) micro_kernel<true>(kc, a.p + ir * a.rs, a.rs, bp, tile, ldc, add, bias_j, m, n);
-            else micro_kernel<false>(kc, a.p + ir * kc, 0, bp, tile, ldc, add, bias_j, m, n);
+            if (a.rs != 0) {
+              micro_kernel<true>(kc, a.p + ir * a.rs, a.rs, bp, tile, ldc, add, bias_j, m, n);
+            } else if (a.ks == 0) {
+              micro_kernel<false>(kc, a.p + ir * kc, kMR, bp, tile, ldc, add, bias_j, m, n);
+            } else if (m == kMR) {
+              micro_kernel<false>(kc, a.p + ir, a.ks, bp, tile, ldc, add, bias_j, m, n);
+            } else {  // a transposed A's last rows: packed, so that nothing past them is read
+              edge_buf.resize(size_t(kMR * kKC));
+              pack_a(a.p + ir, 1, a.ks, m, kc, edge_buf.data());
+              micro_kernel<false>(kc, edge_buf.data(), kMR, bp, tile, ldc, add, bias_j, m, n);
+            }
           }
       }
     }
@@ -206,13 +228,17 @@ void gemm_blocks(int64_t M, int64_t N, int64_t K, int64_t mc_max, ABlock&& a_blo
 // packings of B), up to what stays in a share of L3 (3072 rows of 256 k: 3 MB).
 inline constexpr int64_t kMCInPlace = 4 * kMC;
 
-// C[M x N] (ldc) (= or +=) A[M x K] B[K x N] (+ bias) on the calling thread: A read in place
-// when row-major, packed block by block otherwise.
+// C[M x N] (ldc) (= or +=) A[M x K] B[K x N] (+ bias) on the calling thread, A read as `reading`
+// says (a_reading of the whole product's A), packed block by block when not in place.
 inline void gemm_serial(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
-                        int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, bool accumulate,
-                        const float* bias = nullptr) {
-  if (reads_a_in_place(a_rs, a_cs)) {
+                        int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, bool accumulate, const float* bias,
+                        AReading reading) {
+  if (reading == AReading::kRows) {
     auto in_place = [&](int64_t ic, int64_t pc, int64_t, int64_t) { return APanels{a + ic * a_rs + pc, a_rs}; };
+    return gemm_blocks(M, N, K, kMCInPlace, in_place, b, b_rs, b_cs, c, ldc, accumulate, bias);
+  }
+  if (reading == AReading::kTransposed) {
+    auto in_place = [&](int64_t ic, int64_t pc, int64_t, int64_t) { return APanels{a + ic + pc * a_cs, 0, a_cs}; };
     return gemm_blocks(M, N, K, kMCInPlace, in_place, b, b_rs, b_cs, c, ldc, accumulate, bias);
   }
   thread_local Scratch<float> a_buf;
@@ -259,7 +285,8 @@ inline void gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, 
   const int64_t threads = worth_threads ? num_threads() : 1;
   // A few rows of an A read in place (one image's tokens): split the columns, so that each thread
   // packs only its share of B instead of all of it for its few rows (batch-1 inference 1-3 % faster).
-  const bool few_rows_in_place = reads_a_in_place(a_rs, a_cs) && M <= 256 && col_tiles >= 2 * threads;
+  const AReading reading = a_reading(M, a_rs, a_cs);
+  const bool few_rows_in_place = reading != AReading::kPacked && M <= 256 && col_tiles >= 2 * threads;
   const bool split_rows = !few_rows_in_place && (row_tiles >= 4 * threads || row_tiles >= col_tiles);
   const int64_t tiles = split_rows ? row_tiles : col_tiles, parts = std::min(threads, tiles);
   parallel_for(parts, 1, [&](int64_t t0, int64_t t1) {
@@ -267,11 +294,12 @@ inline void gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, 
       const int64_t first = tiles * t / parts, last = tiles * (t + 1) / parts;
       if (split_rows) {
         const int64_t r0 = first * kMR, r1 = std::min(M, last * kMR);
-        gemm_serial(r1 - r0, N, K, a + r0 * a_rs, a_rs, a_cs, b, b_rs, b_cs, c + r0 * ldc, ldc, accumulate, bias);
+        gemm_serial(r1 - r0, N, K, a + r0 * a_rs, a_rs, a_cs, b, b_rs, b_cs, c + r0 * ldc, ldc, accumulate, bias,
+                    reading);
       } else {
         const int64_t c0 = first * kNR, c1 = std::min(N, last * kNR);
         gemm_serial(M, c1 - c0, K, a, a_rs, a_cs, b + c0 * b_cs, b_rs, b_cs, c + c0, ldc, accumulate,
-                    bias ? bias + c0 : nullptr);
+                    bias ? bias + c0 : nullptr, reading);
       }
     }
   });
