@@ -1,7 +1,9 @@
 // Attention: the fused op (flash-style tiles, hand-written backward) against the composite
 // (matmul + softmax + dropout + matmul, materialising the T x T weights), forward and
 // forward+backward, without a mask, with the neighbour mask, and with the mask + dropout 0.1
-// (the model's training setting).
+// (the model's training setting). BM_attention_strided times the model's own layout: Q, K and V
+// are heads of [B, T, H * D] projections, views whose rows are H * D apart, as the decoder passes
+// them, rather than packed [B, H, T, D] tensors.
 //
 // Counters: GFLOP/s with forward = 4 B H T^2 D and backward = 2.5x forward; %peak against the
 // in-run large-GEMM rate (bench_common.hpp).
@@ -15,13 +17,18 @@ namespace {
 
 enum Mask { kNone = 0, kNeighbour = 1, kNeighbourDropout = 2 };
 
+template <bool kModelLayout>
 void BM_attention(benchmark::State& state) {
   const bool composite = state.range(0) != 0, backward = state.range(1) != 0;
   const auto mask_kind = Mask(state.range(2));
   const int64_t B = state.range(3), H = state.range(4), T = state.range(5), D = state.range(6);
   Generator g(0);
-  auto q = randn<float>({B, H, T, D}, 0.f, 1.f, g), k = randn<float>({B, H, T, D}, 0.f, 1.f, g);
-  auto v = randn<float>({B, H, T, D}, 0.f, 1.f, g), w = randn<float>({B, H, T, D}, 0.f, 1.f, g);
+  // [B, H, T, D]: packed, or the heads of a [B, T, H * D] tensor (kModelLayout).
+  auto operand = [&] {
+    if (!kModelLayout) return randn<float>({B, H, T, D}, 0.f, 1.f, g);
+    return randn<float>({B, T, H * D}, 0.f, 1.f, g).view({B, T, H, D}).transpose(1, 2);
+  };
+  auto q = operand(), k = operand(), v = operand(), w = randn<float>({B, H, T, D}, 0.f, 1.f, g);
   TensorF mask;
   if (mask_kind != kNone) {
     // T = side^2 tokens, neighbour size side/2 as OneNIP's (docs/onenip.md, section 2)
@@ -76,9 +83,18 @@ void long_shapes(benchmark::internal::Benchmark* b) {
       }
 }
 
+// The model's shape in the model's layout, with the neighbour mask (and dropout).
+void strided_shapes(benchmark::internal::Benchmark* b) {
+  for (int64_t bwd : {0, 1}) b->Args({0, bwd, kNeighbour, 16, 8, 196, 32});
+  b->Args({0, 1, kNeighbourDropout, 16, 8, 196, 32});
+}
+
 }  // namespace
 
-BENCHMARK(BM_attention)->ArgNames({"composite", "bwd", "mask", "B", "H", "T", "D"})->Apply(model_shapes)
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_attention)->Name("BM_attention_long")->ArgNames({"composite", "bwd", "mask", "B", "H", "T", "D"})
+BENCHMARK_TEMPLATE(BM_attention, false)->Name("BM_attention")->ArgNames({"composite", "bwd", "mask", "B", "H", "T", "D"})
+    ->Apply(model_shapes)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_attention, true)->Name("BM_attention_strided")
+    ->ArgNames({"composite", "bwd", "mask", "B", "H", "T", "D"})->Apply(strided_shapes)->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_TEMPLATE(BM_attention, false)->Name("BM_attention_long")->ArgNames({"composite", "bwd", "mask", "B", "H", "T", "D"})
     ->Apply(long_shapes)->Iterations(2)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -9,7 +9,8 @@ PyTorch runs the parity model that the C++ model is tested against (OneNIP with 
 taps, C = 168; imported from ../shared) at batch 8 and 224 x 224; we run bench/bench_onenip.cpp,
 which does the same work (its header lists the workloads). Attention: our fused kernel
 (bench/bench_attention.cpp) against F.scaled_dot_product_attention with the same shapes, additive
-neighbour mask and dropout. Both sides get the same thread count (--threads, default 2:
+neighbour mask and dropout, on packed [B, H, T, D] tensors and, at the model's shape, on the heads
+of [B, T, H D] projections as the model passes them ("heads of"). Both sides get the same thread count (--threads, default 2:
 torch.set_num_threads and OMP_NUM_THREADS) and OMP_WAIT_POLICY=PASSIVE unless it is set, which
 is PyTorch at its best on a 2-core machine. Every workload runs in a fresh process per side, so
 the peak resident memory (from wait4) is that workload's own; the PyTorch figure includes the
@@ -49,6 +50,9 @@ WORKLOADS = [
     ("bench_attention", ATTN.format("", 0, 1, 16, 8, 196, 32), "attention fwd, B16 T196 D32, mask"),
     ("bench_attention", ATTN.format("", 1, 1, 16, 8, 196, 32), "attention fwd+bwd, B16 T196 D32, mask"),
     ("bench_attention", ATTN.format("", 1, 2, 16, 8, 196, 32), "  same + dropout 0.1 (training)"),
+    ("bench_attention", ATTN.format("_strided", 0, 1, 16, 8, 196, 32), "  fwd, heads of [B, T, H D]"),
+    ("bench_attention", ATTN.format("_strided", 1, 1, 16, 8, 196, 32), "  fwd+bwd, heads of [B, T, H D]"),
+    ("bench_attention", ATTN.format("_strided", 1, 2, 16, 8, 196, 32), "  fwd+bwd+drop, heads of [B, T, H D]"),
     ("bench_attention", ATTN.format("", 1, 0, 32, 8, 400, 32), "attention fwd+bwd, B32 T400 D32"),
     ("bench_attention", ATTN.format("_long", 0, 0, 1, 8, 1024, 64), "attention fwd, B1 H8 T1024 D64"),
     ("bench_attention", ATTN.format("_long", 1, 0, 1, 8, 1024, 64), "attention fwd+bwd, B1 H8 T1024 D64"),
@@ -188,7 +192,11 @@ def time_attention(torch, ref, name, seconds):
     import torch.nn.functional as F
     a = dict(kv.split(":") for kv in name.split("/")[1:])
     B, H, T, D, bwd, mask_kind = (int(a[k]) for k in ("B", "H", "T", "D", "bwd", "mask"))
-    q, k, v, w = (torch.randn(B, H, T, D) for _ in range(4))
+    if name.startswith("BM_attention_strided"):  # the heads of [B, T, H D] projections, as the model's
+        q, k, v = (torch.randn(B, T, H * D).view(B, T, H, D).transpose(1, 2) for _ in range(3))
+    else:
+        q, k, v = (torch.randn(B, H, T, D) for _ in range(3))
+    w = torch.randn(B, H, T, D)
     side = round(T ** 0.5)
     mask = ref.neighbour_mask(side, side, side // 2) if mask_kind else None
     p = 0.1 if mask_kind == 2 else 0.0
