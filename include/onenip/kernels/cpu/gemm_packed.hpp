@@ -62,9 +62,9 @@ struct APanels {
 
 // How A (element (i, k) at a[i rs + k cs], M rows) is read. A transposed A is read in place up to
 // kTransposedInPlaceRows rows, where the threads split C's columns (gemm) and would each pack all
-// of A: the weight gradient dY^T X at 256 x 4704 x 256 and 256 x 4704 x 1024 ran 4-9 % faster
-// on Zen 4. With more rows the threads split them and pack their own; reading in place there, a
-// 4 KiB k pitch (1024 rows) ran 5 % slower than packing.
+// of A: the weight gradient dY^T X at M x K x N = 256 x 3136 x 256 and 256 x 4704 x 1024 ran
+// 3-9 % faster on Zen 4. With more rows the threads split them and pack their own; reading in
+// place there, a 4 KiB k pitch (1024 rows) ran 5 % slower than packing.
 enum class AReading { kPacked, kRows, kTransposed };
 inline constexpr int64_t kTransposedInPlaceRows = 256;
 inline AReading a_reading(int64_t M, int64_t rs, int64_t cs) {
@@ -74,9 +74,9 @@ inline AReading a_reading(int64_t M, int64_t rs, int64_t cs) {
 }
 
 // C[MR x NR] (= or +=) the product of an A micro-panel (rows in place, a_rs apart; else k-major,
-// MR values per k, a_rs apart) and a packed B micro-panel (k-major, NR per k), over kc; when not
-// adding, plus bias[0 : NR] on every row if bias is given. Only the first m rows and n columns
-// are written (A's rows past m are not read in place).
+// MR values per k at a k pitch of a_rs) and a packed B micro-panel (k-major, NR per k), over kc;
+// when not adding, plus bias[0 : NR] on every row if bias is given. Only the first m rows and n
+// columns are written (A's rows past m are not read in place).
 template <bool kInPlaceA>
 inline void micro_kernel(int64_t kc, const float* ap, int64_t a_rs, const float* bp, float* c, int64_t ldc, bool add,
                          const float* bias, int64_t m, int64_t n) {
