@@ -199,6 +199,13 @@ void gemm_blocks(int64_t M, int64_t N, int64_t K, int64_t mc_max, ABlock&& a_blo
       const int64_t kc = std::min(kKC, K - pc);
       const bool add = accumulate || pc > 0;
       const APanels a = a_block(ic, pc, mc, kc);
+      // A transposed A's last rows (fewer than MR): packed, once per block, so that nothing past
+      // them is read.
+      const int64_t full_rows = mc / kMR * kMR;
+      if (a.ks != 0 && full_rows < mc) {
+        edge_buf.resize(size_t(kMR * kKC));
+        pack_a(a.p + full_rows, 1, a.ks, mc - full_rows, kc, edge_buf.data());
+      }
       for (int64_t jc = 0; jc < N; jc += kNC) {
         const int64_t nc = std::min(kNC, N - jc);
         pack_b(b + pc * b_rs + jc * b_cs, b_rs, b_cs, kc, nc, b_buf.data());
@@ -214,9 +221,7 @@ void gemm_blocks(int64_t M, int64_t N, int64_t K, int64_t mc_max, ABlock&& a_blo
               micro_kernel<false>(kc, a.p + ir * kc, kMR, bp, tile, ldc, add, bias_j, m, n);
             } else if (m == kMR) {
               micro_kernel<false>(kc, a.p + ir, a.ks, bp, tile, ldc, add, bias_j, m, n);
-            } else {  // a transposed A's last rows: packed, so that nothing past them is read
-              edge_buf.resize(size_t(kMR * kKC));
-              pack_a(a.p + ir, 1, a.ks, m, kc, edge_buf.data());
+            } else {
               micro_kernel<false>(kc, edge_buf.data(), kMR, bp, tile, ldc, add, bias_j, m, n);
             }
           }
@@ -234,12 +239,11 @@ inline constexpr int64_t kMCInPlace = 4 * kMC;
 inline void gemm_serial(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
                         int64_t b_rs, int64_t b_cs, float* c, int64_t ldc, bool accumulate, const float* bias,
                         AReading reading) {
-  if (reading == AReading::kRows) {
-    auto in_place = [&](int64_t ic, int64_t pc, int64_t, int64_t) { return APanels{a + ic * a_rs + pc, a_rs}; };
-    return gemm_blocks(M, N, K, kMCInPlace, in_place, b, b_rs, b_cs, c, ldc, accumulate, bias);
-  }
-  if (reading == AReading::kTransposed) {
-    auto in_place = [&](int64_t ic, int64_t pc, int64_t, int64_t) { return APanels{a + ic + pc * a_cs, 0, a_cs}; };
+  if (reading != AReading::kPacked) {
+    const bool rows = reading == AReading::kRows;  // else transposed: a k pitch of a_cs
+    auto in_place = [&](int64_t ic, int64_t pc, int64_t, int64_t) {
+      return APanels{a + ic * a_rs + pc * a_cs, rows ? a_rs : 0, rows ? 0 : a_cs};
+    };
     return gemm_blocks(M, N, K, kMCInPlace, in_place, b, b_rs, b_cs, c, ldc, accumulate, bias);
   }
   thread_local Scratch<float> a_buf;
