@@ -222,7 +222,7 @@ void attention_backward(const AttentionProblem<T>& P) {
   const int64_t BH = P.B * P.H, G = backward_key_groups(P);
   const Scratch<T> drow = output_grad_dots(P);
   // dq of group g of (b, h): dq itself when G == 1, else a [Tq, D] buffer.
-  Scratch<T> dq_groups(G > 1 ? static_cast<size_t>(BH * G * P.Tq * P.D) : 0);
+  PooledScratch<T> dq_groups(G > 1 ? static_cast<size_t>(BH * G * P.Tq * P.D) : 0);
   auto dq_of = [&](int64_t w) { return G > 1 ? dq_groups.data() + w * P.Tq * P.D : P.dq + w * P.Tq * P.D; };
   bool done = false;
   if constexpr (std::is_same_v<T, float>)

@@ -3,8 +3,9 @@
 // Every tile is kept transposed, [keys][kQueries queries], so that the softmax's row statistics
 // (max, sum) are plain element-wise vector operations, and every product is one register-blocked
 // micro-kernel (`product`) that broadcasts one operand and reads the other as vectors. K, V, Q
-// and dO are read in place; only Q^T and dO^T are packed, once per work item (not per tile),
-// and O^T / dQ^T transposed back once at its end.
+// and dO are read in place; only Q^T and dO^T are packed, once per work item (not per tile; in
+// the backward, once per thread for all the key groups of a (b, h) it takes), and O^T / dQ^T
+// transposed back once at the item's end.
 //   forward, per (b, h, block of kQueries queries), over key blocks:
 //     S^T = K (scale Q)^T + mask^T, m = max(m, colmax S^T), P^T = exp(S^T - m) (one pass, sum
 //     accumulated), l = l corr + sum, O^T = O^T corr + V^T P^T
@@ -305,7 +306,9 @@ struct KeyBlocks {
 struct BackwardScratch {
   int64_t nq, key_block;  // query blocks; keys per key block (KeyBlocks)
   size_t tile;            // floats of one tile: key_block x kQueries
-  Scratch<float> qt, dot, dqt, lse, drow, st, dpt, pdt, mask, ft, factors;
+  int64_t packed_bh = -1;  // whose Q^T, dO^T, lse and drow are in qt, dot, lse, drow
+  PooledScratch<float> qt, dot, dqt;
+  Scratch<float> lse, drow, st, dpt, pdt, mask, ft, factors;
   explicit BackwardScratch(const AttentionProblem<float>& P)
       : nq((P.Tq + kQueries - 1) / kQueries), key_block(KeyBlocks(P.Tk).size), tile(size_t(key_block * kQueries)),
         qt(size_t(nq * kQueries * P.D)), dot(size_t(nq * kQueries * P.Dv)), dqt(size_t(nq * kQueries * P.D)),
@@ -378,15 +381,18 @@ inline void backward_keys(const AttentionProblem<float>& P, const TransposedMask
                           int64_t j_begin, int64_t j_end, float* dq, BackwardScratch& s) {
   const int64_t b = bh / P.H, h = bh % P.H, Tqp = s.nq * kQueries;
   const float inf = std::numeric_limits<float>::infinity();
-  for (int64_t qb = 0; qb < s.nq; ++qb) {
-    const int64_t i0 = qb * kQueries, rows = std::min<int64_t>(kQueries, P.Tq - i0);
-    pack_transposed(P.q.at(b, h, i0), P.q.st, rows, P.D, P.scale, s.qt.data() + i0 * P.D);
-    pack_transposed(P.grad_out + (bh * P.Tq + i0) * P.Dv, P.Dv, rows, P.Dv, 1.f, s.dot.data() + i0 * P.Dv);
+  if (s.packed_bh != bh) {  // once per thread for the key groups of one (b, h)
+    for (int64_t qb = 0; qb < s.nq; ++qb) {
+      const int64_t i0 = qb * kQueries, rows = std::min<int64_t>(kQueries, P.Tq - i0);
+      pack_transposed(P.q.at(b, h, i0), P.q.st, rows, P.D, P.scale, s.qt.data() + i0 * P.D);
+      pack_transposed(P.grad_out + (bh * P.Tq + i0) * P.Dv, P.Dv, rows, P.Dv, 1.f, s.dot.data() + i0 * P.Dv);
+    }
+    std::copy(P.lse + bh * P.Tq, P.lse + (bh + 1) * P.Tq, s.lse.begin());
+    std::fill(s.lse.begin() + P.Tq, s.lse.begin() + Tqp, inf);
+    std::copy(drow + bh * P.Tq, drow + (bh + 1) * P.Tq, s.drow.begin());
+    std::fill(s.drow.begin() + P.Tq, s.drow.begin() + Tqp, 0.f);
+    s.packed_bh = bh;
   }
-  std::copy(P.lse + bh * P.Tq, P.lse + (bh + 1) * P.Tq, s.lse.begin());
-  std::fill(s.lse.begin() + P.Tq, s.lse.begin() + Tqp, inf);
-  std::copy(drow + bh * P.Tq, drow + (bh + 1) * P.Tq, s.drow.begin());
-  std::fill(s.drow.begin() + P.Tq, s.drow.begin() + Tqp, 0.f);
   std::fill(s.dqt.begin(), s.dqt.end(), 0.f);
   for (int64_t j0 = j_begin; j0 < j_end; j0 += s.key_block)
     backward_key_block(P, mask, bh, j0, std::min(s.key_block, j_end - j0), s);
