@@ -4,6 +4,7 @@
 #include "helpers.hpp"
 
 #include <onenip/core/caching_allocator.hpp>
+#include <onenip/kernels/cpu/scratch.hpp>
 
 using namespace onenip;
 using testing::check_values;
@@ -178,6 +179,36 @@ TEST_CASE("release_cached_memory gives the cpu's cache back and starts its peak 
   set_allocator(Device::CPU, &plain);
   CHECK(release_cached_memory() == 0);
   set_allocator(Device::CPU, &cache);
+}
+
+TEST_CASE("a kernel's PooledScratch comes from the tensors' allocator: a second call reuses the first one's block") {
+  auto& cache = dynamic_cast<CachingAllocator&>(allocator_for(Device::CPU));
+  release_cached_memory();
+  const size_t in_use = cache.bytes_in_use();
+  const size_t bytes = size_t(1) << 22;  // 4 MiB, a long sequence's per-group dq
+  {
+    kernels::cpu::PooledScratch<float> first(bytes / sizeof(float));
+    CHECK(cache.bytes_in_use() == in_use + bytes);
+    first.data()[0] = 1.f;
+  }
+  CHECK(cache.bytes_cached() == bytes);
+  const uint64_t upstream = cache.upstream_allocations();
+  {
+    kernels::cpu::PooledScratch<float> second(bytes / sizeof(float));
+    CHECK(cache.bytes_cached() == 0);
+    CHECK(second.size() == bytes / sizeof(float));
+  }
+  CHECK(cache.upstream_allocations() == upstream);
+  CHECK(cache.bytes_in_use() == in_use);
+  // it goes back to the allocator it came from, even if another is installed meanwhile
+  BudgetAllocator other(size_t(1) << 20);
+  {
+    kernels::cpu::PooledScratch<float> third(16);
+    set_allocator(Device::CPU, &other);
+  }
+  set_allocator(Device::CPU, &cache);
+  CHECK(other.used == 0);
+  CHECK(cache.bytes_in_use() == in_use);
 }
 
 TEST_CASE("caching allocator: reuses blocks, and gives its cache back when upstream runs out") {
