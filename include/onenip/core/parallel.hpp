@@ -23,15 +23,24 @@ inline int num_threads() {
 #endif
 }
 
-/// Threads for kernels. Default: the machine's cores. (Eigen's own GEMM parallelism stays off:
-/// the CPU GEMM splits Eigen's products over the threads itself, in a way that keeps the bits
-/// independent of the thread count; see kernels/cpu/gemm.hpp.)
+/// Eigen's products never split themselves over threads: Eigen chooses its K blocking from its
+/// thread count, so a product's bits would follow it. The CPU GEMM splits large products over
+/// the threads itself, in whole blocks (kernels/cpu/gemm.hpp); every other Eigen product runs on
+/// the thread that calls it. Set before main in every program that includes this header, and
+/// again by set_num_threads.
+inline void keep_eigen_on_one_thread() { Eigen::setNbThreads(1); }
+
+namespace detail {
+inline const bool eigen_on_one_thread_at_start = (keep_eigen_on_one_thread(), true);
+}
+
+/// Threads for kernels. Default: the machine's cores.
 inline void set_num_threads(int n) {
   n = std::max(1, n);
 #ifdef _OPENMP
   omp_set_num_threads(n);
 #endif
-  Eigen::setNbThreads(1);
+  keep_eigen_on_one_thread();
 }
 
 /// Run f(begin, end) over [0, n) in chunks, in parallel when the work is worth it.

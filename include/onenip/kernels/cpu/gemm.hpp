@@ -34,17 +34,13 @@ inline bool packed_pays(int64_t M, int64_t N, int64_t K) {
   return M >= 4 && N >= 16 && K >= 8 && M * N * K >= (int64_t(1) << 15);
 }
 
-// Eigen's products run on one thread each (Eigen::setNbThreads(1)): Eigen's own split chooses
-// its K blocking from the thread count, so the bits of a product would depend on it. A large
-// product is split here instead, into threads' shares of whole blocks of kEigenSplit rows (or
-// columns): a multiple of every register tile of Eigen's, so each row and column sits in the same
-// place of Eigen's tiles however the shares fall, and is summed in the same order.
+// Eigen's products run on one thread each (keep_eigen_on_one_thread, core/parallel.hpp): Eigen's
+// own split chooses its K blocking from the thread count, so the bits of a product would depend
+// on it. A large product is split here instead, into threads' shares of whole blocks of
+// kEigenSplit rows (or columns): a multiple of every register tile of Eigen's, so each row and
+// column sits in the same place of Eigen's tiles however the shares fall, and is summed in the
+// same order.
 inline constexpr int64_t kEigenSplit = 96;
-
-inline void eigen_on_one_thread() {
-  static const bool once = (Eigen::setNbThreads(1), true);
-  (void)once;
-}
 
 // One product C (+)= A B (or C = bias + A B) with the problem's sizes, at the given operand
 // pointers.
@@ -57,7 +53,6 @@ void gemm_one(const GemmProblem<T>& p, const T* a, const T* b, T* c) {
       return packed::gemm(M, N, K, a, p.a_rs, p.a_cs, b, p.b_rs, p.b_cs, c, p.ldc, p.accumulate && !p.bias_row,
                           p.bias_row);
   }
-  eigen_on_one_thread();
   RowMajorMap<T> C(c, M, N, Eigen::OuterStride<>(p.ldc));
   bool accumulate = p.accumulate;
   if (p.bias_row) {  // C starts from the bias on every row, then the product adds onto it
