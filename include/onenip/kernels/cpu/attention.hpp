@@ -203,6 +203,15 @@ void attention_backward_tiles(const AttentionProblem<T>& P, const T* drow, int64
   });
 }
 
+// The backward's work items: on the float kernels with the queries in the lanes where they
+// apply, else on Eigen tiles.
+template <typename T, typename DqOf>
+void attention_backward_items(const AttentionProblem<T>& P, const T* drow, int64_t G, DqOf&& dq_of) {
+  if constexpr (std::is_same_v<T, float>)
+    if (lanes::supported(P)) return lanes::attention_backward(P, drow, G, dq_of);
+  attention_backward_tiles(P, drow, G, dq_of);
+}
+
 // rowsum(dO * O) = rowsum(dP * P) (dropout included): the softmax backward's correction.
 template <typename T>
 Scratch<T> output_grad_dots(const AttentionProblem<T>& P) {
@@ -224,10 +233,7 @@ void attention_backward(const AttentionProblem<T>& P) {
   // dq of group g of (b, h): dq itself when G == 1, else a [Tq, D] buffer.
   PooledScratch<T> dq_groups(G > 1 ? static_cast<size_t>(BH * G * P.Tq * P.D) : 0);
   auto dq_of = [&](int64_t w) { return G > 1 ? dq_groups.data() + w * P.Tq * P.D : P.dq + w * P.Tq * P.D; };
-  bool done = false;
-  if constexpr (std::is_same_v<T, float>)
-    if ((done = lanes::supported(P))) lanes::attention_backward(P, drow.data(), G, dq_of);
-  if (!done) attention_backward_tiles(P, drow.data(), G, dq_of);
+  attention_backward_items(P, drow.data(), G, dq_of);
   if (G == 1) return;
   parallel_for(BH * P.Tq, std::max<int64_t>(1, 16384 / std::max<int64_t>(P.D * G, 1)), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
