@@ -12,11 +12,11 @@ which does the same work (its header lists the workloads). Attention: our fused 
 neighbour mask and dropout, on packed [B, H, T, D] tensors and, at the model's shape, on the heads
 of [B, T, H D] projections as the model passes them ("heads of"). Both sides get the same thread
 count (--threads, default 2: torch.set_num_threads and OMP_NUM_THREADS) and
-OMP_WAIT_POLICY=PASSIVE unless it is set, which is PyTorch at its best on a 2-core machine. Every workload runs in a fresh process per side, so
-the peak resident memory (from wait4) is that workload's own; the PyTorch figure includes the
-interpreter and torch itself (~0.3 GB), as a user of it pays. Rounds alternate between the two
-sides and the best of each is kept, so other work on the machine disturbs both alike; read the
-ratios, not the absolute times.
+OMP_WAIT_POLICY=PASSIVE unless it is set, which is PyTorch at its best on a 2-core machine. Every
+workload runs in a fresh process per side, so the peak resident memory (from wait4) is that
+workload's own; the PyTorch figure includes the interpreter and torch itself (~0.3 GB), as a user
+of it pays. Rounds alternate between the two sides and the best of each is kept, so other work on
+the machine disturbs both alike; read the ratios, not the absolute times.
 
 On a GPU (--device cuda, run by bench/gpu_check.sh when torch has CUDA): our bench_cuda_onenip
 (the same source built for the GPU, in build-gpu/bench/cuda) against PyTorch eager on the same GPU,
