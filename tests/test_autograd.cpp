@@ -145,3 +145,37 @@ TEST_CASE("a leaf destroyed before backward() is skipped, the others still get g
   y.backward();
   check_values(x.grad(), {3, 4});
 }
+
+TEST_CASE("a leaf's first gradient is taken as computed when nothing else refers to it, else copied") {
+  auto x = tensor<double>({1, 2}).set_requires_grad();
+  // An op whose backward returns a fresh tensor (taken), or one it also keeps (copied).
+  const double* returned = nullptr;
+  auto op = [&](const TensorD& in, TensorD kept) {
+    TensorD out = in.detach() * 3.0;
+    return record<double>(out, "Times3", {in}, [&returned, kept](const TensorD& g) {
+      TensorD r = kept.defined() ? kept : g * 3.0;
+      returned = r.data();
+      return std::vector<TensorD>{r};
+    });
+  };
+  op(x, {}).backward(tensor<double>({1, 1}));
+  CHECK(x.grad().data() == returned);  // no copy
+  check_values(x.grad(), {3, 3});
+
+  x.zero_grad();
+  auto kept = tensor<double>({7, 8});
+  op(x, kept).backward(tensor<double>({1, 1}), /*retain_graph=*/true);
+  CHECK(x.grad().data() != returned);
+  x.grad().add_(tensor<double>({1, 1}));  // the kept tensor does not change with the gradient
+  check_values(kept, {7, 8});
+  check_values(x.grad(), {8, 9});
+
+  // One gradient sent to two leaves (add's backward) and the caller's grad_output: no aliasing.
+  auto a = tensor<double>({1, 2}).set_requires_grad(), b = tensor<double>({3, 4}).set_requires_grad();
+  auto seed = tensor<double>({1, 1});
+  add(a, b).backward(seed);
+  a.grad().add_(tensor<double>({10, 10}));
+  check_values(b.grad(), {1, 1});
+  check_values(seed, {1, 1});
+  check_values(a.grad(), {11, 11});
+}

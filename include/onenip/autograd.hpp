@@ -160,15 +160,29 @@ template <typename T> Tensor<T> add(const Tensor<T>& a, const Tensor<T>& b);
 template <typename T> Tensor<T> ones_like(const Tensor<T>& a);
 
 namespace detail {
+// Whether g can become a .grad as it is: nothing else refers to it or its memory (no other
+// handle, view or saved tensor, so a later add_ into it changes nothing else), the memory is
+// the library's own, and it is one dense block. PyTorch's AccumulateGrad takes such a gradient
+// the same way; copying it costs a read and a write of every parameter's gradient per step.
 template <typename T>
-void accumulate_into(const std::shared_ptr<TensorImpl<T>>& impl, const Tensor<T>& g) {
+bool can_take(const Tensor<T>& g) {
+  const auto& impl = g.impl_ptr();
+  return impl.use_count() == 1 && impl->storage.use_count() == 1 && impl->storage->allocator != nullptr &&
+         impl->offset == 0 && impl->storage->size == g.numel() && g.is_contiguous() &&
+         !(impl->autograd && (impl->autograd->requires_grad || impl->autograd->grad_fn));
+}
+
+// g into .grad: added to an existing one, else taken (can_take) or copied (it may alias
+// another buffer).
+template <typename T>
+void accumulate_into(const std::shared_ptr<TensorImpl<T>>& impl, Tensor<T> g) {
   auto& m = impl->meta();
   ONENIP_CHECK(g.shape() == impl->shape, "gradient of shape ", shape_str(g.shape()),
                " for a tensor of shape ", shape_str(impl->shape));
   if (m.grad) {
     m.grad->add_(g);  // accumulate: grads from earlier backward() calls are kept
   } else {
-    m.grad = std::make_shared<Tensor<T>>(g.clone());  // own copy: g may alias another buffer
+    m.grad = std::make_shared<Tensor<T>>(can_take(g) ? std::move(g) : g.clone());
   }
 }
 }  // namespace detail
@@ -213,7 +227,7 @@ void run_backward(const Tensor<T>& root, Tensor<T> grad_output, bool retain_grap
     Tensor<T> g = std::move(grads[n]);
     grads.erase(n);
     if (n->accumulates) {  // a leaf destroyed before backward() simply gets nothing
-      if (auto leaf = n->leaf.lock(); leaf && g.defined()) detail::accumulate_into(leaf, g);
+      if (auto leaf = n->leaf.lock(); leaf && g.defined()) detail::accumulate_into(leaf, std::move(g));
       continue;
     }
     if (auto kept = n->retained.lock(); kept && g.defined()) detail::accumulate_into(kept, g);
