@@ -105,12 +105,18 @@ void product(const float* a, int64_t ar, int64_t ak, const float* b, int64_t ldb
   }
 }
 
-// `product` with X = the head dim (32, 64 or 128), accumulating.
-inline void product_head(int64_t X, const float* a, int64_t ar, int64_t ak, const float* b, int64_t ldb, int64_t n,
-                         float* out, int64_t ldo, int64_t rows) {
-  if (X == 32) product<32, true>(a, ar, ak, b, ldb, n, out, ldo, rows);
-  else if (X == 64) product<64, true>(a, ar, ak, b, ldb, n, out, ldo, rows);
-  else product<128, true>(a, ar, ak, b, ldb, n, out, ldo, rows);
+// `product` with X = the head dim (32, 64 or 128), a runtime choice of X and of Accumulate.
+template <int X>
+inline void product_acc(bool accumulate, const float* a, int64_t ar, int64_t ak, const float* b, int64_t ldb, int64_t n,
+                        float* out, int64_t ldo, int64_t rows) {
+  if (accumulate) product<X, true>(a, ar, ak, b, ldb, n, out, ldo, rows);
+  else product<X, false>(a, ar, ak, b, ldb, n, out, ldo, rows);
+}
+inline void product_head(int64_t X, bool accumulate, const float* a, int64_t ar, int64_t ak, const float* b,
+                         int64_t ldb, int64_t n, float* out, int64_t ldo, int64_t rows) {
+  if (X == 32) product_acc<32>(accumulate, a, ar, ak, b, ldb, n, out, ldo, rows);
+  else if (X == 64) product_acc<64>(accumulate, a, ar, ak, b, ldb, n, out, ldo, rows);
+  else product_acc<128>(accumulate, a, ar, ak, b, ldb, n, out, ldo, rows);
 }
 
 // dst[d][l] = scale src[l, d] for l < rows (row pitch ld), 0 for rows <= l < kQueries; d < cols.
@@ -317,10 +323,12 @@ struct BackwardScratch {
 };
 
 // Keys [j0, j0 + cols) of (b, h) against queries [i0, i0 + rows): dk, dv rows j0.. and the
-// block's dQ^T accumulated; the first NV vectors of lanes (with_query_vecs, as in the forward).
+// block's dQ^T accumulated, or stored by the first query block (dk, dv) and the first key block
+// (dQ^T) instead of zeroing them beforehand; the first NV vectors of lanes (with_query_vecs, as
+// in the forward).
 template <int NV>
 void backward_tile(const AttentionProblem<float>& P, const TransposedMask& mask, int64_t bh, int64_t i0, int64_t rows,
-                   int64_t j0, int64_t cols, float* dk, float* dv, BackwardScratch& s) {
+                   int64_t j0, int64_t cols, bool first_keys, float* dk, float* dv, BackwardScratch& s) {
   const int64_t b = bh / P.H, h = bh % P.H;
   const float* k = P.k.at(b, h, j0);
   const float* v = P.v.at(b, h, j0);
@@ -354,23 +362,23 @@ void backward_tile(const AttentionProblem<float>& P, const TransposedMask& mask,
   if (P.drop) product<NV * kLanes, false>(v, P.v.st, 1, dot, kQueries, P.Dv, dpt, kQueries, cols, ds_dropped);
   else product<NV * kLanes, false>(v, P.v.st, 1, dot, kQueries, P.Dv, dpt, kQueries, cols, ds);
   const float* go = P.grad_out + (bh * P.Tq + i0) * P.Dv;
-  product_head(P.Dv, pd, kQueries, 1, go, P.Dv, rows, dv, P.Dv, cols);  // dV += Pd^T dO
+  const bool first_queries = i0 == 0;
+  product_head(P.Dv, !first_queries, pd, kQueries, 1, go, P.Dv, rows, dv, P.Dv, cols);  // dV += Pd^T dO
   // dQ^T [D][kQueries] += K^T dS^T (K read transposed in place); dK += dS^T Q.
-  product<NV * kLanes, true>(k, 1, P.k.st, dpt, kQueries, cols, s.dqt.data() + i0 * P.D, kQueries, P.D);
-  product_head(P.D, dpt, kQueries, 1, P.q.at(b, h, i0), P.q.st, rows, dk, P.D, cols);
+  product_acc<NV * kLanes>(!first_keys, k, 1, P.k.st, dpt, kQueries, cols, s.dqt.data() + i0 * P.D, kQueries, P.D);
+  product_head(P.D, !first_queries, dpt, kQueries, 1, P.q.at(b, h, i0), P.q.st, rows, dk, P.D, cols);
 }
 
 // Keys [j0, j0 + cols) of (b, h) against every query block: dk, dv rows j0.. written, dQ^T
-// accumulated in s.dqt.
+// accumulated in s.dqt (stored when first_keys).
 inline void backward_key_block(const AttentionProblem<float>& P, const TransposedMask& mask, int64_t bh, int64_t j0,
-                               int64_t cols, BackwardScratch& s) {
+                               int64_t cols, bool first_keys, BackwardScratch& s) {
   float* dk = P.dk + (bh * P.Tk + j0) * P.D;
   float* dv = P.dv + (bh * P.Tk + j0) * P.Dv;
-  std::fill(dk, dk + cols * P.D, 0.f);
-  std::fill(dv, dv + cols * P.Dv, 0.f);
+  if (P.Tq == 0) std::fill(dk, dk + cols * P.D, 0.f), std::fill(dv, dv + cols * P.Dv, 0.f);
   for (int64_t i0 = 0; i0 < P.Tq; i0 += kQueries) {
     const int64_t rows = std::min<int64_t>(kQueries, P.Tq - i0);
-    with_query_vecs(rows, [&](auto nv) { backward_tile<nv()>(P, mask, bh, i0, rows, j0, cols, dk, dv, s); });
+    with_query_vecs(rows, [&](auto nv) { backward_tile<nv()>(P, mask, bh, i0, rows, j0, cols, first_keys, dk, dv, s); });
   }
   for (int64_t e = 0; e < cols * P.D; ++e) dk[e] *= P.scale;
 }
@@ -393,9 +401,9 @@ inline void backward_keys(const AttentionProblem<float>& P, const TransposedMask
     std::fill(s.drow.begin() + P.Tq, s.drow.begin() + Tqp, 0.f);
     s.packed_bh = bh;
   }
-  std::fill(s.dqt.begin(), s.dqt.end(), 0.f);
+  if (j_begin == j_end) std::fill(s.dqt.begin(), s.dqt.end(), 0.f);  // an empty group's dq is 0
   for (int64_t j0 = j_begin; j0 < j_end; j0 += s.key_block)
-    backward_key_block(P, mask, bh, j0, std::min(s.key_block, j_end - j0), s);
+    backward_key_block(P, mask, bh, j0, std::min(s.key_block, j_end - j0), j0 == j_begin, s);
   for (int64_t i0 = 0; i0 < P.Tq; i0 += kQueries)
     unpack_transposed(s.dqt.data() + i0 * P.D, std::min<int64_t>(kQueries, P.Tq - i0), P.D, dq + i0 * P.D, P.D,
                       [&](int64_t) { return P.scale; });
