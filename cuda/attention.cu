@@ -95,13 +95,11 @@ struct Args {
   SampleMap map;  // counter of block i: base + map.block(i, 8)
   uint32_t threshold = 0;
   T drop_scale = 1;
-  T* out = nullptr;
+  AttnResult<T> out;
   T* lse = nullptr;
-  const T* grad_out = nullptr;
+  AttnOperand<T> grad_out;
   const T* drow = nullptr;  // rowsum(dO * O) [B H Tq]
-  T* dq = nullptr;
-  T* dk = nullptr;
-  T* dv = nullptr;
+  AttnResult<T> dq, dk, dv;
 };
 
 __host__ __device__ __forceinline__ int round_up(int x, int m) { return (x + m - 1) / m * m; }
@@ -154,10 +152,13 @@ template <typename T>
 __device__ __forceinline__ void add_tile(Tile<T> acc, Tile<T> c, T factor, int rows, int cols) {
   for (int e = int(threadIdx.x); e < rows * cols; e += int(blockDim.x)) acc(e / cols, e % cols) += factor * c(e / cols, e % cols);
 }
-// The first `rows` rows of t to dst [rows, cols] (contiguous).
+// The first `rows` rows of t to x[b, h, t0 + r, :cols].
 template <typename T>
-__device__ __forceinline__ void write_tile(T* dst, Tile<T> t, int rows, int cols) {
-  for (int e = int(threadIdx.x); e < rows * cols; e += int(blockDim.x)) dst[e] = t(e / cols, e % cols);
+__device__ __forceinline__ void write_tile(const AttnResult<T>& x, int64_t bh, int64_t H, int64_t t0, Tile<T> t,
+                                           int rows, int cols) {
+  T* base = x.p + (bh / H) * x.sb + (bh % H) * x.sh + t0 * x.st;
+  for (int e = int(threadIdx.x); e < rows * cols; e += int(blockDim.x))
+    base[(e / cols) * x.st + e % cols] = t(e / cols, e % cols);
 }
 
 // x[b, h, t0 + r, c] into dst (r, c) (or (c, r) when Transposed) for r < rows, c < cols, as
@@ -281,10 +282,10 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(Args<T> a) 
       // The next writes of pv and corr come after two barriers: no barrier needed here.
     }
     __syncthreads();
-    T* out = a.out + (bh * a.Tq + i0) * d.Dv;
+    T* out = a.out.p + b * a.out.sb + h * a.out.sh + i0 * a.out.st;
     for (int e = tid; e < rq * d.Dv; e += kThreads) {
-      const int r = e / d.Dv;
-      out[e] = sm.l[r] > T(0) ? sm.o(r, e % d.Dv) / sm.l[r] : T(0);
+      const int r = e / d.Dv, c = e % d.Dv;
+      out[r * a.out.st + c] = sm.l[r] > T(0) ? sm.o(r, c) / sm.l[r] : T(0);
     }
     for (int r = tid; r < rq; r += kThreads)
       a.lse[bh * a.Tq + i0 + r] = sm.l[r] > T(0) ? sm.m[r] + std::log(sm.l[r]) : inf;
@@ -295,11 +296,15 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(Args<T> a) 
 // ---------------------------------------------------------------- backward
 // Drow [B H Tq] = rowsum(dO * O): the softmax backward's correction (dropout included).
 template <typename T>
-__global__ void attention_drow_kernel(const T* grad_out, const T* out, T* drow, int64_t rows, int Dv) {
+__global__ void attention_drow_kernel(AttnOperand<T> grad_out, AttnResult<T> out, T* drow, int64_t H, int64_t Tq,
+                                      int64_t rows, int Dv) {
   const int64_t step = int64_t(gridDim.x) * blockDim.x;
   for (int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < rows; r += step) {
+    const int64_t bh = r / Tq, b = bh / H, h = bh % H, i = r % Tq;
+    const T* go = grad_out.p + b * grad_out.sb + h * grad_out.sh + i * grad_out.st;
+    const T* o = out.p + b * out.sb + h * out.sh + i * out.st;
     T s = T(0);
-    for (int c = 0; c < Dv; ++c) s += grad_out[r * Dv + c] * out[r * Dv + c];
+    for (int c = 0; c < Dv; ++c) s += go[c] * o[c];
     drow[r] = s;
   }
 }
@@ -321,8 +326,7 @@ struct BackwardTile {
   __device__ void stage_queries(const Args<T>& a, const Dm& d, int64_t bh, int64_t i0, int rq) const {
     const int64_t b = bh / a.H, h = bh % a.H;
     stage<false, M>(q, a.q, b, h, i0, rq, d.bq, d.D, d.Dp);
-    const AttnOperand<T> g{a.grad_out, a.H * a.Tq * d.Dv, a.Tq * d.Dv, d.Dv};
-    stage<false, M>(go, g, b, h, i0, rq, d.bq, d.Dv, d.Dvp);
+    stage<false, M>(go, a.grad_out, b, h, i0, rq, d.bq, d.Dv, d.Dvp);
     for (int r = int(threadIdx.x); r < d.bq; r += int(blockDim.x)) {
       lse[r] = r < rq ? a.lse[bh * a.Tq + i0 + r] : std::numeric_limits<T>::infinity();
       drow[r] = r < rq ? a.drow[bh * a.Tq + i0 + r] : T(0);
@@ -400,8 +404,8 @@ __global__ void __launch_bounds__(kThreads) attention_key_grad_kernel(Args<T> a)
       add_tile(sm.dk, sm.c, a.scale, d.bk, d.D);
       __syncthreads();
     }
-    write_tile(a.dk + (bh * a.Tk + j0) * d.D, sm.dk, rk, d.D);
-    write_tile(a.dv + (bh * a.Tk + j0) * d.Dv, sm.dv, rk, d.Dv);
+    write_tile(a.dk, bh, a.H, j0, sm.dk, rk, d.D);
+    write_tile(a.dv, bh, a.H, j0, sm.dv, rk, d.Dv);
     __syncthreads();
   }
 }
@@ -445,7 +449,7 @@ __global__ void __launch_bounds__(kThreads) attention_query_grad_kernel(Args<T> 
       // The next writes of c come after two barriers: no barrier needed here.
     }
     __syncthreads();
-    write_tile(a.dq + (bh * a.Tq + i0) * d.D, sm.dq, rq, d.D);
+    write_tile(a.dq, bh, a.H, i0, sm.dq, rq, d.D);
     __syncthreads();
   }
 }
@@ -548,7 +552,7 @@ void CudaKernels::attention_backward(const AttentionProblem<T>& p) {
   cfg.problem = std::to_string(rows) + " rows of " + std::to_string(p.Dv);
   cfg.grid = dim3(unsigned(simt::min_of<int64_t>(simt::ceil_div(rows, 256), 65535)));
   cfg.block = dim3(256);
-  simt::launch(cfg, cuda_attention::attention_drow_kernel<T>, p.grad_out, p.out, drow, rows, int(p.Dv));
+  simt::launch(cfg, cuda_attention::attention_drow_kernel<T>, p.grad_out, p.out, drow, p.H, p.Tq, rows, int(p.Dv));
   cuda_attention::with_math_and_dims(p, [&]<typename M, int kD>() { cuda_attention::backward_with<M, kD>(p, drow); });
   cuda::caching_allocator().deallocate(drow, drow_bytes);
 }

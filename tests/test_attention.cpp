@@ -163,6 +163,15 @@ TEST_CASE("fused attention through the op harness: [B, T, H, D] views, a row pit
   Op("[B, T, H, D] views", sdpa_masked).ref(composite_masked, true).ftol(2e-5, 2e-5).dtol(1e-11, 1e-11).directions(4)
       .in({2, 3, 70, 16}, normal(), transposed(1, 2)).in({2, 3, 90, 16}, normal(), transposed(1, 2))
       .in({2, 3, 90, 16}, normal(), transposed(1, 2)).check();
+  // The model's path: the output joined into [B, T, H D] (a view when it is laid out as q), so the
+  // backward's grad_out is [B, T, H, D] permuted and every kernel reads it with its strides.
+  Op("[B, T, H, D] views joined again", []<class T>(const In<T>& x) {
+    return scaled_dot_product_attention(x[0], x[1], x[2]).transpose(1, 2).reshape({2, 70, 48});
+  }).ref([](const In<double>& x) {
+      return attention_composite(x[0], x[1], x[2]).transpose(1, 2).reshape({2, 70, 48});
+    }, true).ftol(2e-5, 2e-5).dtol(1e-11, 1e-11).directions(4)
+      .in({2, 3, 70, 16}, normal(), transposed(1, 2)).in({2, 3, 90, 16}, normal(), transposed(1, 2))
+      .in({2, 3, 90, 16}, normal(), transposed(1, 2)).check();
   Op("q, k, v with a row pitch", sdpa_masked).ref(composite_masked, true).ftol(2e-5, 2e-5).dtol(1e-11, 1e-11).directions(4)
       .in({2, 3, 70, 16}, normal(), testing::padded(3, 4)).in({2, 3, 90, 16}, normal(), testing::padded(3, 4))
       .in({2, 3, 90, 16}, normal(), testing::padded(3, 4)).check();
@@ -186,6 +195,39 @@ TEST_CASE("fused attention through the op harness: [B, T, H, D] views, a row pit
     });
     op_drop.check();
   }
+}
+
+TEST_CASE("fused attention lays out its output and gradients as q, k, v are: the heads of [B, T, H D] join as views") {
+  Generator g(31);
+  const int64_t B = 2, T = 70, H = 3, D = 32;
+  auto heads_of = [&](const TensorF& x) { return x.view({B, T, H, D}).transpose(1, 2); };
+  auto x = randn<float>({B, T, H * D}, 0, 1, g).set_requires_grad(), w = randn<float>({B, T, H * D}, 0, 1, g);
+  // the output: [B, H, T, D] laid out as [B, T, H, D], so joining the heads is a view
+  auto y = scaled_dot_product_attention(heads_of(x), heads_of(x * 0.5f), heads_of(x * 2.f));
+  CHECK(!y.is_contiguous());
+  CHECK(y.transpose(1, 2).is_contiguous());
+  // packed q keeps a packed output (Dv != D too); a q with a row pitch gets a contiguous one
+  auto q = randn<float>({B, H, T, D}, 0, 1, g), v = randn<float>({B, H, T, 16}, 0, 1, g);
+  CHECK(scaled_dot_product_attention(q, q, v).is_contiguous());
+  auto padded = randn<float>({B, H, T, D + 4}, 0, 1, g).narrow(3, 0, D);
+  CHECK(scaled_dot_product_attention(padded, padded, padded).is_contiguous());
+  auto yv = scaled_dot_product_attention(heads_of(x), heads_of(x), v);
+  CHECK(yv.transpose(1, 2).is_contiguous());
+  CHECK(yv.size(3) == 16);
+  // dq, dk, dv in q, k, v's layouts: the gradient reaches x through the permutes and views as
+  // the composite's does
+  auto fused_x = [&](auto attend) {
+    auto xl = x.detach().set_requires_grad();
+    auto out = attend(heads_of(xl), heads_of(xl * 0.5f), heads_of(xl * 2.f));
+    out.transpose(1, 2).reshape({B, T, H * D}).backward(w);
+    return std::pair{out.detach(), xl.grad()};
+  };
+  auto [yf, gf] = fused_x([](const auto& a, const auto& b, const auto& c) {
+    return scaled_dot_product_attention(a, b, c);
+  });
+  auto [yc, gc] = fused_x([](const auto& a, const auto& b, const auto& c) { return attention_composite(a, b, c); });
+  check_close(yf, yc, 2e-5, 2e-5);
+  check_close(gf, gc, 2e-4, 2e-5);
 }
 
 TEST_CASE("fused attention with dropout: it acts, and leaves the generator where the composite does") {

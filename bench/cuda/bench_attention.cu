@@ -103,7 +103,8 @@ void bench(const Case& c) {
     p.mask = mask, p.mi = c.T, p.mj = 1;
     p.drop = &drop, p.drop_scale = drop.scale<float>();
   }
-  p.out = out, p.lse = lse, p.grad_out = go, p.dq = dq, p.dk = dk, p.dv = dv;
+  p.out = {out, sb, sh, st}, p.lse = lse, p.grad_out = {go, sb, sh, st};
+  p.dq = {dq, sb, sh, st}, p.dk = {dk, sb, sh, st}, p.dv = {dv, sb, sh, st};
 
   const double fwd_flop = 4.0 * double(c.B * c.H) * double(c.T) * double(c.T) * double(c.D);
   const std::string shape = "B " + std::to_string(c.B) + " H " + std::to_string(c.H) + " T " + std::to_string(c.T) +

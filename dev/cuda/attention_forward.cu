@@ -93,7 +93,7 @@ void forward_library(const Size& z, MathPrecision prec, const float* q, const fl
   p.B = z.B, p.H = z.H, p.Tq = p.Tk = z.T, p.D = p.Dv = z.D, p.scale = float(1.0 / std::sqrt(double(z.D)));
   const int64_t sb = z.H * z.T * z.D, sh = z.T * z.D, st = z.D;
   p.q = {q, sb, sh, st}, p.k = {k, sb, sh, st}, p.v = {v, sb, sh, st};
-  p.out = out, p.lse = lse, p.precision = prec;
+  p.out = {out, sb, sh, st}, p.lse = lse, p.precision = prec;
   CudaKernels::attention(p);
 }
 

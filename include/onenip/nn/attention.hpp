@@ -48,7 +48,7 @@ public:
     Tensor<T> v = heads(linear(key_value, in_proj_weight.narrow(0, 2 * E, E), in_proj_bias.narrow(0, 2 * E, E)));
     bool drop = this->is_training() && dropout_p > 0;
     Tensor<T> o = scaled_dot_product_attention(q, k, v, mask, drop ? dropout_p : 0.0, drop ? gen_.get() : nullptr);
-    // [N, H, Lq, Dh] -> [N, Lq, E]
+    // [N, H, Lq, Dh] -> [N, Lq, E]: a view, the output being laid out as q, the heads of [N, Lq, E]
     o = o.permute({0, 2, 1, 3}).reshape({query.size(0), query.size(1), E});
     return out_proj->forward(o);
   }

@@ -2,6 +2,8 @@
 /// Scaled dot-product attention: softmax(scale Q K^T + mask) V, with attention-weight dropout.
 ///
 ///   q [B, H, Tq, D], k [B, H, Tk, D], v [B, H, Tk, Dv] -> [B, H, Tq, Dv]
+///   the output laid out as q is (the heads of [B, Tq, H D] give [B, Tq, H, Dv] in memory), the
+///   gradients as q, k, v are, when those are dense in some order of their dims; else contiguous
 ///   mask: additive, broadcastable to [B, H, Tq, Tk] (typically [Tq, Tk]; -inf blocks a key), or undefined
 ///   dropout on the attention weights with probability dropout_p when gen != nullptr
 ///   scale: 1/sqrt(D) when negative (the default)
@@ -60,6 +62,29 @@ Tensor<T> unit_last_stride(const Tensor<T>& t) {
 template <typename T>
 kernels::AttnOperand<T> attn_operand(const Tensor<T>& t) {
   return {t.data_ptr(), t.stride(0), t.stride(1), t.stride(2)};
+}
+template <typename T>
+kernels::AttnResult<T> attn_result(const Tensor<T>& t) {
+  return {t.data_ptr(), t.stride(0), t.stride(1), t.stride(2)};
+}
+
+// An uninitialised [B, H, T, d] tensor laid out as x ([B, H, T, D]) is when x is dense in some
+// order of its dims (the model's q, k, v are heads of [B, T, H D]: [B, T, H, D] permuted), else
+// contiguous. The attention's output and gradients take their inputs' layouts, as PyTorch's do:
+// the permute and view that split the heads then join them again without a copy, both ways.
+template <typename T>
+Tensor<T> empty_in_layout_of(const Tensor<T>& x, int64_t d, Device device) {
+  Shape order{0, 1, 2};  // the outer dims, outermost (largest stride) first; d stays innermost
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return x.stride(a) > x.stride(b); });
+  bool dense = x.stride(3) == 1 || x.size(3) == 1;
+  for (int64_t i = 2, expect = x.size(3); dense && i >= 0; expect *= x.size(order[size_t(i)]), --i)
+    dense = x.size(order[size_t(i)]) == 1 || x.stride(order[size_t(i)]) == expect;
+  if (!dense) order = {0, 1, 2};
+  Tensor<T> laid = Tensor<T>::empty({x.size(order[0]), x.size(order[1]), x.size(order[2]), d}, device);
+  Shape back(4);  // the permute back to [B, H, T, d]: dim order[i] of the result is dim i of laid
+  for (int64_t i = 0; i < 3; ++i) back[size_t(order[size_t(i)])] = i;
+  back[3] = 3;
+  return laid.permute(back);
 }
 
 }  // namespace detail
@@ -128,14 +153,14 @@ Tensor<T> scaled_dot_product_attention(const Tensor<T>& q, const Tensor<T>& k, c
     return p;
   };
 
-  Tensor<T> out = Tensor<T>::empty({P.B, P.H, P.Tq, P.Dv}, device);
+  Tensor<T> out = detail::empty_in_layout_of(qd, P.Dv, device);
   Tensor<T> lse = Tensor<T>::empty({P.B, P.H, P.Tq}, device);
   if (out.numel() > 0) {
     if (P.Tk == 0) {
       out.zero_(), lse.fill_(std::numeric_limits<T>::infinity());
     } else {
       kernels::AttentionProblem<T> p = bind(qd, kd, vd, md);
-      p.out = out.data_ptr(), p.lse = lse.data_ptr();
+      p.out = detail::attn_result(out), p.lse = lse.data_ptr();
       kernels::attention(p);
     }
   }
@@ -144,13 +169,14 @@ Tensor<T> scaled_dot_product_attention(const Tensor<T>& q, const Tensor<T>& k, c
   const char* name = "ScaledDotProductAttention";
   SavedTensor<T> sq(qd, name), sk(kd, name), sv(vd, name), sm(md, name), so(out.detach(), name);
   return record<T>(out, name, {q, k, v}, [sq, sk, sv, sm, so, lse, bind](const Tensor<T>& g) {
-    Tensor<T> qd = sq.get(), kd = sk.get(), vd = sv.get(), od = so.get(), gc = g.contiguous();
-    Tensor<T> dq = Tensor<T>::empty(qd.shape(), qd.device()), dk = Tensor<T>::empty(kd.shape(), kd.device()),
-              dv = Tensor<T>::empty(vd.shape(), vd.device());
+    Tensor<T> qd = sq.get(), kd = sk.get(), vd = sv.get(), od = so.get(), gu = detail::unit_last_stride(g);
+    Tensor<T> dq = detail::empty_in_layout_of(qd, qd.size(3), qd.device()),
+              dk = detail::empty_in_layout_of(kd, kd.size(3), kd.device()),
+              dv = detail::empty_in_layout_of(vd, vd.size(3), vd.device());
     if (g.numel() > 0 && kd.size(2) > 0) {
       kernels::AttentionProblem<T> p = bind(qd, kd, vd, sm.get());
-      p.out = od.data_ptr(), p.lse = lse.data_ptr(), p.grad_out = gc.data_ptr();
-      p.dq = dq.data_ptr(), p.dk = dk.data_ptr(), p.dv = dv.data_ptr();
+      p.out = detail::attn_result(od), p.lse = lse.data_ptr(), p.grad_out = detail::attn_operand(gu);
+      p.dq = detail::attn_result(dq), p.dk = detail::attn_result(dk), p.dv = detail::attn_result(dv);
       kernels::attention_backward(p);
     } else {
       dq.zero_(), dk.zero_(), dv.zero_();

@@ -62,10 +62,19 @@ inline void drop_row(const AttentionProblem<T>& P, M& X, int64_t r, int64_t bh, 
 template <typename T> using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 template <typename T> using RowMap = Eigen::Map<RowMat<T>>;
 template <typename T> using StridedRows = Eigen::Map<const RowMat<T>, 0, Eigen::OuterStride<>>;
+template <typename T> using MutableRows = Eigen::Map<RowMat<T>, 0, Eigen::OuterStride<>>;
 
-template <typename T>
-StridedRows<T> operand_rows(const AttnOperand<T>& x, int64_t b, int64_t h, int64_t t0, int64_t rows, int64_t cols) {
-  return StridedRows<T>(x.at(b, h, t0), rows, cols, Eigen::OuterStride<>(x.st));
+// Rows t0 .. t0 + rows of x's (b, h) as an Eigen matrix of `cols` columns (read-only for an
+// operand, writable for a result).
+template <typename Ptr>
+auto rows_of(const AttnRows<Ptr>& x, int64_t t0, int64_t rows, int64_t cols) {
+  using T = std::remove_const_t<std::remove_pointer_t<Ptr>>;
+  using Map = std::conditional_t<std::is_const_v<std::remove_pointer_t<Ptr>>, StridedRows<T>, MutableRows<T>>;
+  return Map(x.row(t0), rows, cols, Eigen::OuterStride<>(x.ld));
+}
+template <typename Ptr>
+auto rows_of(const AttnStrided<Ptr>& x, int64_t b, int64_t h, int64_t t0, int64_t rows, int64_t cols) {
+  return rows_of(x.head(b, h), t0, rows, cols);
 }
 
 template <typename T>
@@ -74,7 +83,6 @@ void attention(const AttentionProblem<T>& P) {
     if (lanes::supported(P)) return lanes::attention(P);
   const AttnTiles tiles(P.Tq, P.Tk);
   const int64_t nq = tiles.nq, nk = tiles.nk, BQ = tiles.bq, BK = tiles.bk;
-  T* out = P.out;
   T* lse = P.lse;
   const T inf = std::numeric_limits<T>::infinity();
   // Work items: (batch, head, query block); tiny problems stay on one thread.
@@ -84,15 +92,15 @@ void attention(const AttentionProblem<T>& P) {
     std::vector<T> m(static_cast<size_t>(BQ)), l(static_cast<size_t>(BQ));
     for (int64_t w = w0; w < w1; ++w) {
       const int64_t bh = w / nq, b = bh / P.H, h = bh % P.H, i0 = (w % nq) * BQ, bq = std::min(BQ, P.Tq - i0);
-      auto Q = operand_rows(P.q, b, h, i0, bq, P.D);
-      RowMap<T> O(out + (bh * P.Tq + i0) * P.Dv, bq, P.Dv);
+      auto Q = rows_of(P.q, b, h, i0, bq, P.D);
+      auto O = rows_of(P.out, b, h, i0, bq, P.Dv);
       O.setZero();
       std::fill(m.begin(), m.end(), -inf);
       std::fill(l.begin(), l.end(), T(0));
       for (int64_t kb = 0; kb < nk; ++kb) {
         const int64_t j0 = kb * BK, bk = std::min(BK, P.Tk - j0);
-        auto K = operand_rows(P.k, b, h, j0, bk, P.D);
-        auto V = operand_rows(P.v, b, h, j0, bk, P.Dv);
+        auto K = rows_of(P.k, b, h, j0, bk, P.D);
+        auto V = rows_of(P.v, b, h, j0, bk, P.Dv);
         RowMap<T> S(s_buf.data(), bq, bk), W(p_buf.data(), bq, bk);
         S.noalias() = P.scale * (Q * K.transpose());
         add_mask(P, S, b, h, i0, j0);
@@ -146,10 +154,7 @@ template <typename T, typename DqOf>
 void attention_backward_tiles(const AttentionProblem<T>& P, const T* drow, int64_t G, DqOf&& dq_of) {
   const AttnTiles tiles(P.Tq, P.Tk);
   const int64_t nq = tiles.nq, nk = tiles.nk, BQ = tiles.bq, BK = tiles.bk;
-  const T* go = P.grad_out;
   const T* lse = P.lse;
-  T* dk = P.dk;
-  T* dv = P.dv;
   // Work items: (batch, head, key group), each owning its slices of dk, dv and its dq.
   const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(P.Tq * P.Tk / G * (P.D + P.Dv), 1));
   parallel_for(P.B * P.H * G, grain, [&](int64_t w0, int64_t w1) {
@@ -158,20 +163,20 @@ void attention_backward_tiles(const AttentionProblem<T>& P, const T* drow, int64
     for (int64_t w = w0; w < w1; ++w) {
       const int64_t bh = w / G, g = w % G, b = bh / P.H, h = bh % P.H;
       const int64_t kb0 = nk * g / G, kb1 = nk * (g + 1) / G;
-      const T* gob = go + bh * P.Tq * P.Dv;
-      T* dqg = dq_of(w);
-      RowMap<T>(dqg, P.Tq, P.D).setZero();
+      const AttnRows<T*> dqg = dq_of(w);
+      rows_of(dqg, 0, P.Tq, P.D).setZero();
       for (int64_t kb = kb0; kb < kb1; ++kb) {
         const int64_t j0 = kb * BK, bk = std::min(BK, P.Tk - j0);
-        auto K = operand_rows(P.k, b, h, j0, bk, P.D);
-        auto V = operand_rows(P.v, b, h, j0, bk, P.Dv);
-        RowMap<T> dK(dk + (bh * P.Tk + j0) * P.D, bk, P.D), dV(dv + (bh * P.Tk + j0) * P.Dv, bk, P.Dv);
+        auto K = rows_of(P.k, b, h, j0, bk, P.D);
+        auto V = rows_of(P.v, b, h, j0, bk, P.Dv);
+        auto dK = rows_of(P.dk, b, h, j0, bk, P.D);
+        auto dV = rows_of(P.dv, b, h, j0, bk, P.Dv);
         dK.setZero(), dV.setZero();
         for (int64_t qb = 0; qb < nq; ++qb) {
           const int64_t i0 = qb * BQ, bq = std::min(BQ, P.Tq - i0);
-          auto Q = operand_rows(P.q, b, h, i0, bq, P.D);
-          Eigen::Map<const RowMat<T>> dO(gob + i0 * P.Dv, bq, P.Dv);
-          RowMap<T> dQ(dqg + i0 * P.D, bq, P.D);
+          auto Q = rows_of(P.q, b, h, i0, bq, P.D);
+          auto dO = rows_of(P.grad_out, b, h, i0, bq, P.Dv);
+          auto dQ = rows_of(dqg, i0, bq, P.D);
           RowMap<T> S(s_buf.data(), bq, bk), Pm(p_buf.data(), bq, bk), dP(dp_buf.data(), bq, bk);
           S.noalias() = P.scale * (Q * K.transpose());
           add_mask(P, S, b, h, i0, j0);
@@ -218,8 +223,11 @@ Scratch<T> output_grad_dots(const AttentionProblem<T>& P) {
   Scratch<T> drow(static_cast<size_t>(P.B * P.H * P.Tq));
   parallel_for(P.B * P.H * P.Tq, std::max<int64_t>(1, 16384 / std::max<int64_t>(P.Dv, 1)), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
+      const int64_t bh = r / P.Tq, b = bh / P.H, h = bh % P.H, i = r % P.Tq;
+      const T* go = P.grad_out.at(b, h, i);
+      const T* o = P.out.at(b, h, i);
       T acc = 0;
-      for (int64_t d = 0; d < P.Dv; ++d) acc += P.grad_out[r * P.Dv + d] * P.out[r * P.Dv + d];
+      for (int64_t d = 0; d < P.Dv; ++d) acc += go[d] * o[d];
       drow[size_t(r)] = acc;
     }
   });
@@ -230,15 +238,17 @@ template <typename T>
 void attention_backward(const AttentionProblem<T>& P) {
   const int64_t BH = P.B * P.H, G = backward_key_groups(P);
   const Scratch<T> drow = output_grad_dots(P);
-  // dq of group g of (b, h): dq itself when G == 1, else a [Tq, D] buffer.
+  // dq of group g of (b, h): dq's rows when G == 1, else a [Tq, D] buffer.
   PooledScratch<T> dq_groups(G > 1 ? static_cast<size_t>(BH * G * P.Tq * P.D) : 0);
-  auto dq_of = [&](int64_t w) { return G > 1 ? dq_groups.data() + w * P.Tq * P.D : P.dq + w * P.Tq * P.D; };
+  auto dq_of = [&](int64_t w) {
+    return G > 1 ? AttnRows<T*>{dq_groups.data() + w * P.Tq * P.D, P.D} : P.dq.head(w / P.H, w % P.H);
+  };
   attention_backward_items(P, drow.data(), G, dq_of);
   if (G == 1) return;
   parallel_for(BH * P.Tq, std::max<int64_t>(1, 16384 / std::max<int64_t>(P.D * G, 1)), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t bh = r / P.Tq, i = r % P.Tq;
-      T* out = P.dq + r * P.D;
+      T* out = P.dq.at(bh / P.H, bh % P.H, i);
       std::fill(out, out + P.D, T(0));
       for (int64_t g = 0; g < G; ++g) {
         const T* part = dq_groups.data() + ((bh * G + g) * P.Tq + i) * P.D;

@@ -277,7 +277,7 @@ void forward_block(const AttentionProblem<float>& P, const TransposedMask& mask,
   }
   float ms[kQueries], ls[kQueries];
   for (int c = 0; c < NV; ++c) simd::store(ms + c * kLanes, m[c]), simd::store(ls + c * kLanes, l[c]);
-  unpack_transposed(s.ot.data(), rows, P.Dv, P.out + (bh * P.Tq + i0) * P.Dv, P.Dv,
+  unpack_transposed(s.ot.data(), rows, P.Dv, P.out.at(b, h, i0), P.out.st,
                     [&](int64_t r) { return ls[r] > 0.f ? 1.f / ls[r] : 0.f; });  // ls = 0: every key masked
   for (int64_t r = 0; r < rows; ++r) P.lse[bh * P.Tq + i0 + r] = ls[r] > 0.f ? ms[r] + std::log(ls[r]) : inf;
 }
@@ -361,39 +361,43 @@ void backward_tile(const AttentionProblem<float>& P, const TransposedMask& mask,
   const float* dot = s.dot.data() + i0 * P.Dv;
   if (P.drop) product<NV * kLanes, false>(v, P.v.st, 1, dot, kQueries, P.Dv, dpt, kQueries, cols, ds_dropped);
   else product<NV * kLanes, false>(v, P.v.st, 1, dot, kQueries, P.Dv, dpt, kQueries, cols, ds);
-  const float* go = P.grad_out + (bh * P.Tq + i0) * P.Dv;
   const bool first_queries = i0 == 0;
-  product_head(P.Dv, !first_queries, pd, kQueries, 1, go, P.Dv, rows, dv, P.Dv, cols);  // dV += Pd^T dO
+  product_head(P.Dv, !first_queries, pd, kQueries, 1, P.grad_out.at(b, h, i0), P.grad_out.st, rows, dv, P.dv.st,
+               cols);  // dV += Pd^T dO
   // dQ^T [D][kQueries] += K^T dS^T (K read transposed in place); dK += dS^T Q.
   product_acc<NV * kLanes>(!first_keys, k, 1, P.k.st, dpt, kQueries, cols, s.dqt.data() + i0 * P.D, kQueries, P.D);
-  product_head(P.D, !first_queries, dpt, kQueries, 1, P.q.at(b, h, i0), P.q.st, rows, dk, P.D, cols);
+  product_head(P.D, !first_queries, dpt, kQueries, 1, P.q.at(b, h, i0), P.q.st, rows, dk, P.dk.st, cols);
 }
 
 // Keys [j0, j0 + cols) of (b, h) against every query block: dk, dv rows j0.. written, dQ^T
 // accumulated in s.dqt (stored when first_keys).
 inline void backward_key_block(const AttentionProblem<float>& P, const TransposedMask& mask, int64_t bh, int64_t j0,
                                int64_t cols, bool first_keys, BackwardScratch& s) {
-  float* dk = P.dk + (bh * P.Tk + j0) * P.D;
-  float* dv = P.dv + (bh * P.Tk + j0) * P.Dv;
-  if (P.Tq == 0) std::fill(dk, dk + cols * P.D, 0.f), std::fill(dv, dv + cols * P.Dv, 0.f);
+  const int64_t b = bh / P.H, h = bh % P.H;
+  float* dk = P.dk.at(b, h, j0);
+  float* dv = P.dv.at(b, h, j0);
+  if (P.Tq == 0)
+    for (int64_t jj = 0; jj < cols; ++jj)
+      std::fill_n(dk + jj * P.dk.st, P.D, 0.f), std::fill_n(dv + jj * P.dv.st, P.Dv, 0.f);
   for (int64_t i0 = 0; i0 < P.Tq; i0 += kQueries) {
     const int64_t rows = std::min<int64_t>(kQueries, P.Tq - i0);
     with_query_vecs(rows, [&](auto nv) { backward_tile<nv()>(P, mask, bh, i0, rows, j0, cols, first_keys, dk, dv, s); });
   }
-  for (int64_t e = 0; e < cols * P.D; ++e) dk[e] *= P.scale;
+  for (int64_t jj = 0; jj < cols; ++jj)
+    for (int64_t d = 0; d < P.D; ++d) dk[jj * P.dk.st + d] *= P.scale;
 }
 
 // Backward over keys [j_begin, j_end) of (b, h) (a key group): dk, dv of those keys, and that
-// group's dq (scale included) into dq [Tq, D]. drow: rowsum(dO O) of every (b, h, query).
+// group's dq (scale included) into dq's rows. drow: rowsum(dO O) of every (b, h, query).
 inline void backward_keys(const AttentionProblem<float>& P, const TransposedMask& mask, const float* drow, int64_t bh,
-                          int64_t j_begin, int64_t j_end, float* dq, BackwardScratch& s) {
+                          int64_t j_begin, int64_t j_end, AttnRows<float*> dq, BackwardScratch& s) {
   const int64_t b = bh / P.H, h = bh % P.H, Tqp = s.nq * kQueries;
   const float inf = std::numeric_limits<float>::infinity();
   if (s.packed_bh != bh) {  // once per thread for the key groups of one (b, h)
     for (int64_t qb = 0; qb < s.nq; ++qb) {
       const int64_t i0 = qb * kQueries, rows = std::min<int64_t>(kQueries, P.Tq - i0);
       pack_transposed(P.q.at(b, h, i0), P.q.st, rows, P.D, P.scale, s.qt.data() + i0 * P.D);
-      pack_transposed(P.grad_out + (bh * P.Tq + i0) * P.Dv, P.Dv, rows, P.Dv, 1.f, s.dot.data() + i0 * P.Dv);
+      pack_transposed(P.grad_out.at(b, h, i0), P.grad_out.st, rows, P.Dv, 1.f, s.dot.data() + i0 * P.Dv);
     }
     std::copy(P.lse + bh * P.Tq, P.lse + (bh + 1) * P.Tq, s.lse.begin());
     std::fill(s.lse.begin() + P.Tq, s.lse.begin() + Tqp, inf);
@@ -405,12 +409,12 @@ inline void backward_keys(const AttentionProblem<float>& P, const TransposedMask
   for (int64_t j0 = j_begin; j0 < j_end; j0 += s.key_block)
     backward_key_block(P, mask, bh, j0, std::min(s.key_block, j_end - j0), j0 == j_begin, s);
   for (int64_t i0 = 0; i0 < P.Tq; i0 += kQueries)
-    unpack_transposed(s.dqt.data() + i0 * P.D, std::min<int64_t>(kQueries, P.Tq - i0), P.D, dq + i0 * P.D, P.D,
+    unpack_transposed(s.dqt.data() + i0 * P.D, std::min<int64_t>(kQueries, P.Tq - i0), P.D, dq.row(i0), dq.ld,
                       [&](int64_t) { return P.scale; });
 }
 
 // Work items (b, h, key group g of G): keys of blocks [nk g / G, nk (g + 1) / G); dq_of(w) is
-// where item w's dq goes.
+// where item w's dq goes (AttnRows).
 template <typename DqOf>
 void attention_backward(const AttentionProblem<float>& P, const float* drow, int64_t G, DqOf&& dq_of) {
   const KeyBlocks blocks(P.Tk);
