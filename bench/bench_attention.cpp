@@ -3,7 +3,8 @@
 // forward+backward, without a mask, with the neighbour mask, and with the mask + dropout 0.1
 // (the model's training setting). BM_attention_strided times the model's own layout: Q, K and V
 // are heads of [B, T, H * D] projections, views whose rows are H * D apart, as the decoder passes
-// them, rather than packed [B, H, T, D] tensors.
+// them, rather than packed [B, H, T, D] tensors, and so is the output's gradient (the output
+// projection's backward gives it as [B, T, H * D]).
 //
 // Counters: GFLOP/s with forward = 4 B H T^2 D and backward = 2.5x forward; %peak against the
 // in-run large-GEMM rate (bench_common.hpp).
@@ -23,12 +24,12 @@ void BM_attention(benchmark::State& state) {
   const auto mask_kind = Mask(state.range(2));
   const int64_t B = state.range(3), H = state.range(4), T = state.range(5), D = state.range(6);
   Generator g(0);
-  // [B, H, T, D]: packed, or the heads of a [B, T, H * D] tensor (kModelLayout).
-  auto operand = [&] {
-    if (!kModelLayout) return randn<float>({B, H, T, D}, 0.f, 1.f, g);
-    return randn<float>({B, T, H * D}, 0.f, 1.f, g).view({B, T, H, D}).transpose(1, 2);
-  };
-  auto q = operand(), k = operand(), v = operand(), w = randn<float>({B, H, T, D}, 0.f, 1.f, g);
+  // [B, H, T, D]: packed, or the heads of a [B, T, H * D] tensor (kModelLayout), taken in the
+  // timed region so that, as in the model, the gradients flow back through the views to
+  // [B, T, H * D] leaves.
+  auto leaf = [&] { return randn<float>(kModelLayout ? Shape{B, T, H * D} : Shape{B, H, T, D}, 0.f, 1.f, g); };
+  auto heads = [&](const TensorF& x) { return kModelLayout ? x.view({B, T, H, D}).transpose(1, 2) : x; };
+  auto q = leaf(), k = leaf(), v = leaf(), w = heads(leaf());
   TensorF mask;
   if (mask_kind != kNone) {
     // T = side^2 tokens, neighbour size side/2 as OneNIP's (docs/onenip.md, section 2)
@@ -39,7 +40,8 @@ void BM_attention(benchmark::State& state) {
   Generator drop_gen(1);
   auto attend = [&](const TensorF& a, const TensorF& b, const TensorF& c) {
     Generator* gp = p > 0 ? &drop_gen : nullptr;
-    return composite ? attention_composite(a, b, c, mask, p, gp) : scaled_dot_product_attention(a, b, c, mask, p, gp);
+    return composite ? attention_composite(heads(a), heads(b), heads(c), mask, p, gp)
+                     : scaled_dot_product_attention(heads(a), heads(b), heads(c), mask, p, gp);
   };
   if (backward) q.set_requires_grad(), k.set_requires_grad(), v.set_requires_grad();
   double seconds = 0;

@@ -10,9 +10,9 @@ taps, C = 168; imported from ../shared) at batch 8 and 224 x 224; we run bench/b
 which does the same work (its header lists the workloads). Attention: our fused kernel
 (bench/bench_attention.cpp) against F.scaled_dot_product_attention with the same shapes, additive
 neighbour mask and dropout, on packed [B, H, T, D] tensors and, at the model's shape, on the heads
-of [B, T, H D] projections as the model passes them ("heads of"). Both sides get the same thread
-count (--threads, default 2: torch.set_num_threads and OMP_NUM_THREADS) and
-OMP_WAIT_POLICY=PASSIVE unless it is set, which is PyTorch at its best on a 2-core machine. Every
+of [B, T, H D] projections as the model passes them ("heads of"; the output's gradient too). Both
+sides get the same thread count (--threads, default 2: torch.set_num_threads and OMP_NUM_THREADS)
+and OMP_WAIT_POLICY=PASSIVE unless it is set, which is PyTorch at its best on a 2-core machine. Every
 workload runs in a fresh process per side, so the peak resident memory (from wait4) is that
 workload's own; the PyTorch figure includes the interpreter and torch itself (~0.3 GB), as a user
 of it pays. Rounds alternate between the two sides and the best of each is kept, so other work on
@@ -192,11 +192,19 @@ def time_attention(torch, ref, name, seconds):
     import torch.nn.functional as F
     a = dict(kv.split(":") for kv in name.split("/")[1:])
     B, H, T, D, bwd, mask_kind = (int(a[k]) for k in ("B", "H", "T", "D", "bwd", "mask"))
-    if name.startswith("BM_attention_strided"):  # the heads of [B, T, H D] projections, as the model's
-        q, k, v = (torch.randn(B, T, H * D).view(B, T, H, D).transpose(1, 2) for _ in range(3))
+    if name.startswith("BM_attention_strided"):
+        # the heads of [B, T, H D] projections, as the model's, taken in the timed call so that the
+        # gradients flow back through the views to [B, T, H D] leaves
+        q, k, v, w = (torch.randn(B, T, H * D) for _ in range(4))
+
+        def heads(x):
+            return x.view(B, T, H, D).transpose(1, 2)
     else:
-        q, k, v = (torch.randn(B, H, T, D) for _ in range(3))
-    w = torch.randn(B, H, T, D)
+        q, k, v, w = (torch.randn(B, H, T, D) for _ in range(4))
+
+        def heads(x):
+            return x
+    w = heads(w)
     side = round(T ** 0.5)
     mask = ref.neighbour_mask(side, side, side // 2) if mask_kind else None
     p = 0.1 if mask_kind == 2 else 0.0
@@ -205,12 +213,12 @@ def time_attention(torch, ref, name, seconds):
             t.requires_grad_()
 
         def work():
-            F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p).backward(w)
+            F.scaled_dot_product_attention(heads(q), heads(k), heads(v), attn_mask=mask, dropout_p=p).backward(w)
             q.grad = k.grad = v.grad = None
     else:
         @torch.no_grad()
         def work():
-            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+            return F.scaled_dot_product_attention(heads(q), heads(k), heads(v), attn_mask=mask, dropout_p=p)
     print(mean_ms(work, seconds))
 
 
