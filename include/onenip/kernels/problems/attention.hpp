@@ -33,12 +33,6 @@ using AttnOperand = AttnStrided<const T*>;
 template <typename T>
 using AttnResult = AttnStrided<T*>;
 
-// [B, H, T, D] with no gaps: the layout of a contiguous tensor of that shape.
-template <typename Ptr>
-AttnStrided<Ptr> contiguous_heads(Ptr p, int64_t H, int64_t T, int64_t D) {
-  return {p, H * T * D, T * D, D};
-}
-
 // q [B, H, Tq, D], k [B, H, Tk, D], v [B, H, Tk, Dv]; additive mask element [b, h, i, j] at
 // mask[b mb + h mh + i mi + j mj] (0 strides broadcast; null: none); dropout on the attention
 // weights from `drop` (null: none), kept weights scaled by drop_scale.
